@@ -1,0 +1,1 @@
+"""The order saga: reserve inventory, charge payment, await confirmation, ship, notify."""

@@ -1,0 +1,89 @@
+"""Activities of the order saga, each idempotent by order id through the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from orders.ledger import Ledger, LedgerError
+from orders.models import ChargeRequest, Notification, ReserveRequest, ShipRequest
+from orders.settings import OrdersSettings
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+async def _call(fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    """Run a ledger call off the event loop; business refusals become non-retryable."""
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except LedgerError as err:
+        raise ApplicationError(str(err), type=err.error_type, non_retryable=True) from err
+
+
+class OrderActivities:
+    """The saga's steps and their compensations, bound to one ledger."""
+
+    def __init__(self, ledger: Ledger, *, pack_seconds_per_item: float) -> None:
+        self.ledger = ledger
+        self.pack_seconds_per_item = pack_seconds_per_item
+
+    @activity.defn
+    async def reserve_inventory(self, req: ReserveRequest) -> str:
+        return await _call(self.ledger.reserve, req.order_id, req.items)
+
+    @activity.defn
+    async def release_inventory(self, order_id: str) -> bool:
+        return await _call(self.ledger.release, order_id)
+
+    @activity.defn
+    async def charge_payment(self, req: ChargeRequest) -> str:
+        return await _call(
+            self.ledger.charge, req.order_id, req.customer_id, req.amount_cents, req.payment_token
+        )
+
+    @activity.defn
+    async def refund_payment(self, order_id: str) -> bool:
+        return await _call(self.ledger.refund, order_id)
+
+    @activity.defn
+    async def ship_order(self, req: ShipRequest) -> str:
+        """Pack each unit, heartbeating progress; a retry resumes after the last packed unit."""
+        units = sum(i.quantity for i in req.items)
+        details = activity.info().heartbeat_details
+        packed = int(details[0]) if details else 0
+        if packed:
+            activity.logger.info("resuming packing", extra={"packed": packed, "units": units})
+        while packed < units:
+            await asyncio.sleep(self.pack_seconds_per_item)
+            packed += 1
+            activity.heartbeat(packed)
+        address = ", ".join(str(v) for v in dataclasses.asdict(req.address).values())
+        return await _call(self.ledger.record_shipment, req.order_id, address)
+
+    @activity.defn
+    async def notify_customer(self, note: Notification) -> bool:
+        return await _call(self.ledger.notify, note.order_id, note.kind, note.message)
+
+    def all(self) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+        """Every activity, for the worker to register."""
+        return [
+            self.reserve_inventory,
+            self.release_inventory,
+            self.charge_payment,
+            self.refund_payment,
+            self.ship_order,
+            self.notify_customer,
+        ]
+
+
+def create_activities() -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+    """Open the ledger named by the settings and return the bound activities."""
+    settings = OrdersSettings.from_env()
+    ledger = Ledger(settings.ledger_path)
+    return OrderActivities(ledger, pack_seconds_per_item=settings.pack_seconds_per_item).all()

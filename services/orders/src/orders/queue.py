@@ -1,0 +1,17 @@
+"""The orders queue declaration: registered through the ``workerkit.queues`` entry point."""
+
+from workerkit import Queue, Tuning
+
+from orders.activities import create_activities
+from orders.ids import order_workflow_id
+from orders.workflows import OrderWorkflow
+
+QUEUE = Queue(
+    name="orders",
+    version=1,
+    description="Order saga with compensation, confirmation signal, status query, address update.",
+    workflows=[OrderWorkflow],
+    activities=create_activities,
+    tuning=Tuning(max_concurrent_activities=50),
+    workflow_ids={OrderWorkflow: lambda order: order_workflow_id(order.order_id)},
+)

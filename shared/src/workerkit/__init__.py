@@ -1,0 +1,56 @@
+"""workerkit: everything a Temporal queue service needs except its workflows and activities.
+
+A service declares a :class:`Queue` and registers it under the ``workerkit.queues``
+entry point; the ``fleet`` CLI then runs its worker with connection retry, logging,
+tracing and metrics interceptors, one HTTP port for ``/metrics``, ``/healthz`` and
+``/readyz``, and a graceful SIGTERM drain.
+"""
+
+from workerkit._connection import connect, load_connect_config
+from workerkit._errors import (
+    ConfigurationError,
+    ConnectError,
+    LaunchError,
+    SettingError,
+    UnknownQueueError,
+    UnknownWorkflowError,
+    WorkerkitError,
+)
+from workerkit._interceptors import ObservabilityInterceptor
+from workerkit._launcher import Launched, launch
+from workerkit._logging import configure_logging
+from workerkit._namespace import ensure_namespace
+from workerkit._registry import ENTRY_POINT_GROUP, Queue, discover_queues, get_queue
+from workerkit._runner import exit_process, run_queues
+from workerkit._settings import Tuning, WorkerSettings, parse_duration
+from workerkit._tracing import configure_tracing, tracing_interceptor
+from workerkit._worker import build_worker
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ConfigurationError",
+    "ConnectError",
+    "LaunchError",
+    "Launched",
+    "ObservabilityInterceptor",
+    "Queue",
+    "SettingError",
+    "Tuning",
+    "UnknownQueueError",
+    "UnknownWorkflowError",
+    "WorkerSettings",
+    "WorkerkitError",
+    "build_worker",
+    "configure_logging",
+    "configure_tracing",
+    "connect",
+    "discover_queues",
+    "ensure_namespace",
+    "exit_process",
+    "get_queue",
+    "launch",
+    "load_connect_config",
+    "parse_duration",
+    "run_queues",
+    "tracing_interceptor",
+]

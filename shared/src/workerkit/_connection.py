@@ -1,0 +1,81 @@
+"""Connecting to Temporal: SDK envconfig for the settings, bounded retry for start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, Interceptor
+from temporalio.envconfig import ClientConfig, ClientConnectConfig
+from temporalio.runtime import Runtime
+
+from workerkit._errors import ConfigurationError, ConnectError
+
+__all__ = ["connect", "load_connect_config"]
+
+_log = logging.getLogger("workerkit.connection")
+_DEFAULT_ADDRESS = "localhost:7233"
+
+
+def load_connect_config(environ: Mapping[str, str] | None = None) -> ClientConnectConfig:
+    """Load connection settings the way every Temporal SDK and the CLI do.
+
+    ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS_*``,
+    ``TEMPORAL_PROFILE`` and ``TEMPORAL_CONFIG_FILE`` work as documented by Temporal.
+
+    Raises:
+        ConfigurationError: The profile or config file is invalid.
+    """
+    try:
+        config = ClientConfig.load_client_connect_config(override_env_vars=environ)
+    except Exception as err:
+        raise ConfigurationError(f"Temporal client configuration is invalid: {err}") from err
+    config.setdefault("target_host", _DEFAULT_ADDRESS)
+    return config
+
+
+async def connect(
+    *,
+    timeout: timedelta = timedelta(seconds=60),
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Client:
+    """Connect, retrying with capped exponential backoff until ``timeout`` passes.
+
+    In compose and Kubernetes the server often comes up after the worker, so a
+    refused connection at start-up is expected and retried.
+
+    Raises:
+        ConfigurationError: The connection settings are invalid.
+        ConnectError: The server was not reachable before the deadline.
+    """
+    config = load_connect_config(environ)
+    options: dict[str, Any] = dict(config)
+    address = options["target_host"]
+    deadline = time.monotonic() + timeout.total_seconds()
+    delay = 0.2
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await Client.connect(
+                **options, runtime=runtime, interceptors=list(interceptors)
+            )
+        except (RuntimeError, OSError) as err:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ConnectError(
+                    f"could not connect to Temporal at {address} within "
+                    f"{timeout.total_seconds():g}s ({attempt} attempts): {err}"
+                ) from err
+            _log.warning(
+                "Temporal not reachable yet, retrying",
+                extra={"address": address, "attempt": attempt, "retry_in_s": round(delay, 2)},
+            )
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 5.0)

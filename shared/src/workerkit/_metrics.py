@@ -1,0 +1,79 @@
+"""Metrics: the SDK runtime's Prometheus exporter merged with the project's own registry.
+
+The SDK's exporter keeps Temporal's default naming (``temporal_`` prefix, no ``_total``
+suffix, millisecond histograms), so Temporal's published SDK dashboards work as-is.
+It listens on a private loopback port; the worker's one public port serves its text
+followed by the prometheus-client registry.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+__all__ = [
+    "ACTIVITY_DURATION",
+    "ACTIVITY_EXECUTIONS",
+    "WORKFLOW_DURATION",
+    "WORKFLOW_EXECUTIONS",
+    "SdkMetrics",
+]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+
+ACTIVITY_EXECUTIONS = Counter(
+    "workerkit_activity_executions",
+    "Activity attempts finished by this worker, by outcome (completed, failed, cancelled).",
+    ["task_queue", "activity_type", "outcome"],
+)
+ACTIVITY_DURATION = Histogram(
+    "workerkit_activity_duration_seconds",
+    "Wall time of one activity attempt in this worker.",
+    ["task_queue", "activity_type", "outcome"],
+    buckets=_LATENCY_BUCKETS,
+)
+WORKFLOW_EXECUTIONS = Counter(
+    "workerkit_workflow_executions",
+    "Workflow runs closed by this worker, by outcome "
+    "(completed, failed, cancelled, continued_as_new).",
+    ["task_queue", "workflow_type", "outcome"],
+)
+WORKFLOW_DURATION = Histogram(
+    "workerkit_workflow_duration_seconds",
+    "Time from workflow run start to close, recorded by the worker that closed it.",
+    ["task_queue", "workflow_type", "outcome"],
+    buckets=_LATENCY_BUCKETS,
+)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SdkMetrics:
+    """An SDK :class:`Runtime` exporting Prometheus metrics on a private loopback port."""
+
+    def __init__(self, *, registry: CollectorRegistry = REGISTRY) -> None:
+        self.port = _free_loopback_port()
+        self.registry = registry
+        self.runtime = Runtime(
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(bind_address=f"127.0.0.1:{self.port}")
+            )
+        )
+
+    def exposition(self) -> bytes:
+        """Return SDK metrics followed by the project registry, in Prometheus text format."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+                sdk = bytes(r.read())
+        except OSError as err:
+            sdk = f"# SDK metrics unavailable: {err}\n".encode()
+        if sdk and not sdk.endswith(b"\n"):
+            sdk += b"\n"
+        return sdk + generate_latest(self.registry)

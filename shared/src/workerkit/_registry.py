@@ -1,0 +1,169 @@
+"""The queue registry: one declaration per queue, discovered through package entry points.
+
+A service registers its queue in its own ``pyproject.toml``::
+
+    [project.entry-points."workerkit.queues"]
+    orders = "orders.queue:QUEUE"
+
+so installing the service is registering it: there is no central list to forget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from temporalio import workflow
+
+from workerkit._errors import ConfigurationError, UnknownQueueError, UnknownWorkflowError
+from workerkit._settings import Tuning
+
+__all__ = ["ENTRY_POINT_GROUP", "Queue", "discover_queues", "get_queue"]
+
+ENTRY_POINT_GROUP = "workerkit.queues"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+ActivityList = Sequence[Callable[..., Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Queue:
+    """Everything a worker needs to serve one task queue.
+
+    Attributes:
+        name: Queue name, lower-case identifier (e.g. ``orders``).
+        version: Bumped when a change must not reach running workflows; the task
+            queue becomes ``<name>-v<version>``.
+        workflows: Workflow classes the worker registers.
+        activities: Activity callables, or a zero-argument factory returning them
+            (for activities bound to a resource opened when the worker starts).
+        tuning: Concurrency defaults; ``WORKER_*`` variables override them.
+        workflow_ids: For a workflow class, a function of its (typed) arguments that
+            returns its deterministic workflow id, e.g. ``order-<order_id>``. Workflows
+            without one get an id derived from a hash of their arguments.
+        description: One line shown by ``fleet queues``.
+    """
+
+    name: str
+    version: int = 1
+    workflows: Sequence[type] = ()
+    activities: ActivityList | Callable[[], ActivityList] = ()
+    tuning: Tuning = field(default_factory=Tuning)
+    workflow_ids: Mapping[type, Callable[..., str]] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigurationError(
+                f"queue name {self.name!r} must be a lower-case identifier ([a-z][a-z0-9_]*)"
+            )
+        if self.version < 1:
+            raise ConfigurationError(f"queue {self.name!r}: version must be >= 1")
+        if not self.workflows and not self.activities:
+            raise ConfigurationError(f"queue {self.name!r} declares no workflows or activities")
+
+    @property
+    def task_queue(self) -> str:
+        """The Temporal task queue this queue's workers poll."""
+        return f"{self.name}-v{self.version}"
+
+    def workflow_types(self) -> dict[str, type]:
+        """Map each registered workflow type name to its class."""
+        types: dict[str, type] = {}
+        for cls in self.workflows:
+            defn = workflow._Definition.must_from_class(cls)
+            if defn.name is not None:
+                types[defn.name] = cls
+        return types
+
+    def workflow_class(self, workflow_type: str) -> type:
+        """Return the class registered under ``workflow_type``.
+
+        Raises:
+            UnknownWorkflowError: The queue registers no such workflow type.
+        """
+        types = self.workflow_types()
+        if workflow_type not in types:
+            raise UnknownWorkflowError(self.name, workflow_type, sorted(types))
+        return types[workflow_type]
+
+    def workflow_arg_types(self, workflow_type: str) -> list[type] | None:
+        """Return the run method's parameter types, or ``None`` if it is not fully typed.
+
+        Raises:
+            UnknownWorkflowError: The queue registers no such workflow type.
+        """
+        defn = workflow._Definition.must_from_class(self.workflow_class(workflow_type))
+        return None if defn.arg_types is None else list(defn.arg_types)
+
+    def workflow_id(self, workflow_type: str, args: Sequence[Any]) -> str:
+        """Return the deterministic id for starting ``workflow_type`` with ``args``."""
+        make_id = self.workflow_ids.get(self.workflow_class(workflow_type))
+        if make_id is not None:
+            return make_id(*args)
+        canonical = json.dumps(
+            [_plain(a) for a in args], sort_keys=True, separators=(",", ":"), default=str
+        )
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return f"{self.name}-{workflow_type}-{digest}"
+
+    def build_activities(self) -> list[Callable[..., Any]]:
+        """Return the activity callables, calling the factory if one was given."""
+        acts = self.activities
+        if callable(acts):
+            return list(acts())
+        return list(acts)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
+
+
+@cache
+def discover_queues() -> dict[str, Queue]:
+    """Load every queue that an installed package registers, by name.
+
+    Raises:
+        ConfigurationError: A registration does not load, is not a :class:`Queue`,
+            or its entry-point name differs from the queue's name.
+    """
+    queues: dict[str, Queue] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            queue = ep.load()
+        except Exception as err:
+            raise ConfigurationError(
+                f"queue {ep.name!r} ({ep.value}) failed to load: {type(err).__name__}: {err}"
+            ) from err
+        if not isinstance(queue, Queue):
+            raise ConfigurationError(
+                f"entry point {ep.name!r} ({ep.value}) is a {type(queue).__name__}, not a Queue"
+            )
+        if queue.name != ep.name:
+            raise ConfigurationError(
+                f"entry point {ep.name!r} ({ep.value}) declares queue {queue.name!r}; "
+                "the two names must match"
+            )
+        queues[queue.name] = queue
+    return dict(sorted(queues.items()))
+
+
+def get_queue(name: str) -> Queue:
+    """Return the registered queue called ``name``.
+
+    Raises:
+        UnknownQueueError: No installed service registers that name.
+    """
+    queues = discover_queues()
+    if name not in queues:
+        raise UnknownQueueError(name, list(queues))
+    return queues[name]

@@ -1,0 +1,166 @@
+"""The worker process: uvloop, probes, connection, workers, signals and a clean exit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+import uvloop
+from temporalio.worker import Worker
+
+from workerkit._connection import connect, load_connect_config
+from workerkit._errors import ConnectError
+from workerkit._http import Health, HealthServer
+from workerkit._logging import configure_logging
+from workerkit._metrics import SdkMetrics
+from workerkit._registry import Queue
+from workerkit._settings import WorkerSettings
+from workerkit._tracing import configure_tracing
+from workerkit._worker import build_worker
+
+__all__ = ["exit_process", "run_queues"]
+
+_log = logging.getLogger("workerkit.runner")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def exit_process(code: int) -> NoReturn:
+    """Flush logs and output, then end the process without interpreter finalization.
+
+    temporalio 1.34–1.35 can crash (SIGSEGV/SIGABRT) while the interpreter finalizes
+    after a clean shutdown, as the SDK's native threads are torn down. Everything this
+    process owes the outside world (logs, stdout, spans) is flushed first, so skipping
+    finalization loses nothing and makes the exit code the one we chose.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def run_queues(queues: Sequence[Queue], *, environ: Mapping[str, str] | None = None) -> int:
+    """Run workers for ``queues`` in this process until SIGTERM/SIGINT; return an exit code.
+
+    Raises:
+        ConfigurationError: A setting or the connection configuration is invalid
+            (checked before anything starts).
+    """
+    settings = WorkerSettings.from_env(environ)
+    per_queue = {q.name: WorkerSettings.from_env(environ, tuning=q.tuning) for q in queues}
+    load_connect_config(environ)
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return uvloop.run(_serve(queues, settings, per_queue, environ))
+
+
+async def _serve(
+    queues: Sequence[Queue],
+    settings: WorkerSettings,
+    per_queue: Mapping[str, WorkerSettings],
+    environ: Mapping[str, str] | None,
+) -> int:
+    tracer_provider = configure_tracing(environ)
+    metrics = SdkMetrics()
+    health = Health()
+    server = HealthServer(
+        host=settings.http_host, port=settings.http_port, health=health,
+        metrics=metrics.exposition,
+    )
+    server.start()
+    names = [q.task_queue for q in queues]
+    _log.info("worker starting", extra={"task_queues": names, "http_port": server.port})
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            _log.warning("second signal: exiting without waiting for activities")
+            exit_process(EXIT_INTERRUPTED)
+        _log.info("signal received: draining", extra={"signal": signal.Signals(signum).name})
+        health.set_not_ready("draining")
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await _run_workers(queues, settings, per_queue, environ, metrics, health, stop)
+    finally:
+        server.stop()
+        if tracer_provider is not None:
+            tracer_provider.shutdown()
+
+
+async def _run_workers(
+    queues: Sequence[Queue],
+    settings: WorkerSettings,
+    per_queue: Mapping[str, WorkerSettings],
+    environ: Mapping[str, str] | None,
+    metrics: SdkMetrics,
+    health: Health,
+    stop: asyncio.Event,
+) -> int:
+    connecting = asyncio.ensure_future(
+        connect(timeout=settings.connect_timeout, runtime=metrics.runtime, environ=environ)
+    )
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not connecting.done():
+        connecting.cancel()
+        _log.info("stopped before connecting")
+        return EXIT_OK
+    try:
+        client = connecting.result()
+    except ConnectError as err:
+        _log.error(str(err))
+        return EXIT_FAILURE
+
+    try:
+        workers = [build_worker(client, q, per_queue[q.name]) for q in queues]
+    except Exception:
+        _log.exception("could not create the workers")
+        return EXIT_FAILURE
+    running = [asyncio.ensure_future(w.run()) for w in workers]
+    await _wait_until_polling(workers, running, stop)
+    if not stop.is_set() and not any(t.done() for t in running):
+        health.set_ready()
+        _log.info("worker ready", extra={"task_queues": [q.task_queue for q in queues]})
+
+    await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
+    health.set_not_ready("draining")
+    fatal = [t for t in running if t.done() and not stop.is_set()]
+    _log.info("shutting down: polling stopped, waiting for in-flight activities",
+              extra={"timeout_s": settings.shutdown_timeout.total_seconds()})
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    results = await asyncio.gather(*running, return_exceptions=True)
+    stopping.cancel()
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if fatal or errors:
+        for err in errors:
+            _log.error("worker failed", exc_info=err)
+        if not errors:
+            _log.error("worker stopped unexpectedly")
+        return EXIT_FAILURE
+    _log.info("worker stopped cleanly")
+    return EXIT_OK
+
+
+async def _wait_until_polling(
+    workers: Sequence[Worker], running: Sequence[asyncio.Future[None]], stop: asyncio.Event
+) -> None:
+    # Worker.run() validates the namespace before it starts polling; is_running
+    # turns true only after that succeeded.
+    while not stop.is_set() and not any(t.done() for t in running):
+        if all(w.is_running for w in workers):
+            return
+        await asyncio.sleep(0.05)

@@ -1,0 +1,80 @@
+"""The worker factory: one Temporal worker for one queue, with every interceptor attached."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import (
+    FixedSizeSlotSupplier,
+    PollerBehavior,
+    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
+    ResourceBasedTunerConfig,
+    Worker,
+    WorkerTuner,
+)
+
+from workerkit._interceptors import ObservabilityInterceptor
+from workerkit._registry import Queue
+from workerkit._settings import WorkerSettings
+from workerkit._tracing import tracing_interceptor
+
+__all__ = ["build_worker"]
+
+
+def _tuner(settings: WorkerSettings) -> WorkerTuner:
+    if settings.tuner == "resource":
+        return WorkerTuner.create_resource_based(
+            target_memory_usage=settings.resource_target_memory,
+            target_cpu_usage=settings.resource_target_cpu,
+        )
+    return WorkerTuner.create_composite(
+        workflow_supplier=FixedSizeSlotSupplier(settings.max_concurrent_workflow_tasks),
+        activity_supplier=FixedSizeSlotSupplier(settings.max_concurrent_activities),
+        local_activity_supplier=FixedSizeSlotSupplier(settings.max_concurrent_local_activities),
+        nexus_supplier=FixedSizeSlotSupplier(1),
+    )
+
+
+def _pollers(settings: WorkerSettings) -> PollerBehavior:
+    if settings.poller_autoscaling:
+        return PollerBehaviorAutoscaling(maximum=settings.max_pollers)
+    return PollerBehaviorSimpleMaximum(maximum=settings.max_pollers)
+
+
+def _needs_thread_pool(activities: list[Callable[..., Any]]) -> bool:
+    return any(not inspect.iscoroutinefunction(a) for a in activities)
+
+
+def build_worker(client: Client, queue: Queue, settings: WorkerSettings) -> Worker:
+    """Create the worker for ``queue`` with logging, metrics and tracing interceptors.
+
+    Args:
+        client: A connected client.
+        queue: The queue declaration.
+        settings: Tuning and shutdown settings (see :class:`WorkerSettings`).
+    """
+    activities = queue.build_activities()
+    executor = None
+    if _needs_thread_pool(activities):
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.max_concurrent_activities,
+            thread_name_prefix=f"{queue.name}-activity",
+        )
+    return Worker(
+        client,
+        task_queue=queue.task_queue,
+        workflows=list(queue.workflows),
+        activities=activities,
+        activity_executor=executor,
+        interceptors=[tracing_interceptor(), ObservabilityInterceptor()],
+        tuner=_tuner(settings),
+        max_cached_workflows=settings.max_cached_workflows,
+        workflow_task_poller_behavior=_pollers(settings),
+        activity_task_poller_behavior=_pollers(settings),
+        graceful_shutdown_timeout=settings.shutdown_timeout,
+    )
