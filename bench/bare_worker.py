@@ -1,0 +1,62 @@
+"""Side B of the bench: a bare ``temporalio.worker.Worker`` with default SDK options.
+
+Usage: ``python bare_worker.py TASK_QUEUE``. It reads ``TEMPORAL_ADDRESS`` and the same
+``WORKER_*`` slot and poller counts the project worker gets, so both sides run with the
+same concurrency. No interceptors, no custom runtime, the stdlib event loop.
+
+Readiness is detected the way workerkit does it: ``worker.is_running`` is checked every
+50 ms, and when it turns true the line ``ready`` is printed to stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+from temporalio.client import Client
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from workload import BenchWorkflow, echo
+
+READY_LINE = "ready"
+
+
+def _setting(name: str) -> int:
+    return int(os.environ[f"WORKER_{name.upper()}"])
+
+
+async def serve(task_queue: str) -> None:
+    client = await Client.connect(
+        os.environ["TEMPORAL_ADDRESS"], namespace=os.environ.get("TEMPORAL_NAMESPACE", "default")
+    )
+    pollers = PollerBehaviorSimpleMaximum(maximum=_setting("max_pollers"))
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BenchWorkflow],
+        activities=[echo],
+        max_concurrent_activities=_setting("max_concurrent_activities"),
+        max_concurrent_workflow_tasks=_setting("max_concurrent_workflow_tasks"),
+        max_concurrent_local_activities=_setting("max_concurrent_local_activities"),
+        max_cached_workflows=_setting("max_cached_workflows"),
+        workflow_task_poller_behavior=pollers,
+        activity_task_poller_behavior=pollers,
+    )
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    running = asyncio.ensure_future(worker.run())
+    while not worker.is_running:  # the same check and interval as workerkit's runner
+        if running.done():
+            running.result()  # raises the start-up error
+        await asyncio.sleep(0.05)
+    print(READY_LINE, flush=True)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    await worker.shutdown()
+    await running
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(sys.argv[1]))

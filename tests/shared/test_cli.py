@@ -1,0 +1,154 @@
+"""The fleet CLI as a user runs it: real processes against the real test server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+
+import pytest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+
+from support import WorkerProcess, run_cli
+
+ORDER = {
+    "customer_id": "cust-cli",
+    "items": [{"sku": "sku-widget", "quantity": 1, "unit_price_cents": 999}],
+    "shipping_address": {"name": "Grace Hopper", "line1": "1 Navy Way", "city": "Arlington",
+                         "postal_code": "22202", "country": "US"},
+    "payment_token": "tok_visa",
+    "confirmation_timeout_seconds": 60,
+}
+
+
+@pytest.fixture
+def server_env(temporal_address: str) -> dict[str, str]:
+    return {"TEMPORAL_ADDRESS": temporal_address, "TEMPORAL_NAMESPACE": "default"}
+
+
+def test_queues_lists_the_registry() -> None:
+    out = run_cli("queues", "--json")
+    assert out.returncode == 0, out.stderr
+    queues = {q["name"]: q for q in json.loads(out.stdout)}
+    assert queues["orders"]["task_queue"] == "orders-v1"
+    assert queues["orders"]["workflows"] == ["OrderWorkflow"]
+
+
+def test_unknown_queue_is_a_clear_error() -> None:
+    out = run_cli("worker", "payments")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: unknown queue 'payments'; known queues: orders"
+
+
+def test_worker_needs_queues_or_all() -> None:
+    out = run_cli("worker")
+    assert out.returncode == 2 and "pass --all" in out.stderr
+
+
+def test_bad_setting_exits_2_naming_the_variable(server_env: dict[str, str]) -> None:
+    out = run_cli("worker", "orders", env={**server_env, "WORKER_SHUTDOWN_TIMEOUT": "later"})
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: WORKER_SHUTDOWN_TIMEOUT='later' is invalid: expected a duration such as "
+        "30s, 2m, 1h (plain numbers are seconds)"
+    ]
+
+
+def test_bad_tls_configuration_exits_2(server_env: dict[str, str]) -> None:
+    env = {**server_env, "TEMPORAL_TLS_CLIENT_CERT_PATH": "/nonexistent/client.pem"}
+    out = run_cli("worker", "orders", env=env)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: Temporal client configuration is invalid")
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["orders", "OrderWorkflow", "{not json"], "argument 1 is not valid JSON"),
+        (["orders", "RefundWorkflow", "{}"], "queue 'orders' has no workflow 'RefundWorkflow'"),
+        (["orders", "OrderWorkflow"], "OrderWorkflow takes 1 argument(s) (Order); got 0"),
+        (["orders", "OrderWorkflow", '{"order_id": 5}'], "argument 1 does not fit Order"),
+        (["billing", "X"], "unknown queue 'billing'"),
+    ],
+)
+def test_start_rejects_bad_input(
+    args: list[str], message: str, server_env: dict[str, str]
+) -> None:
+    out = run_cli("start", *args, env=server_env)
+    assert out.returncode == 2, out
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_start_wait_signal_query_update(
+    spawn_worker: Callable[..., WorkerProcess], server_env: dict[str, str]
+) -> None:
+    spawn_worker("orders").wait_ready()
+    order_id = f"cli-{uuid.uuid4().hex[:8]}"
+    order = json.dumps({**ORDER, "order_id": order_id})
+
+    started = run_cli("start", "orders", "OrderWorkflow", order, "--memo", '{"source":"cli"}',
+                      env=server_env)
+    assert started.returncode == 0, started.stderr
+    first = json.loads(started.stdout)
+    assert first["workflow_id"] == f"order-{order_id}" and first["started"] is True
+
+    again = json.loads(run_cli("start", "orders", "OrderWorkflow", order, env=server_env).stdout)
+    assert again["started"] is False and again["run_id"] == first["run_id"]
+
+    rejected = run_cli("update", f"order-{order_id}", "change_shipping_address",
+                       json.dumps({**ORDER["shipping_address"], "postal_code": " "}),
+                       env=server_env)
+    assert rejected.returncode == 1 and "postal_code is empty" in rejected.stderr
+
+    moved = {**ORDER["shipping_address"], "city": "Washington", "postal_code": "20001"}
+    updated = run_cli("update", f"order-{order_id}", "change_shipping_address",
+                      json.dumps(moved), env=server_env)
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(updated.stdout)["shipping_address"]["city"] == "Washington"
+
+    signalled = run_cli("signal", f"order-{order_id}", "confirm", '{"confirmed_by": "cli"}',
+                        env=server_env)
+    assert signalled.returncode == 0, signalled.stderr
+
+    result = run_cli("result", f"order-{order_id}", env=server_env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["shipped_to"]["city"] == "Washington"
+    status = json.loads(run_cli("query", f"order-{order_id}", "status", env=server_env).stdout)
+    assert status["stage"] == "completed"
+
+
+def test_start_wait_reports_failure(
+    spawn_worker: Callable[..., WorkerProcess], server_env: dict[str, str]
+) -> None:
+    spawn_worker("--all").wait_ready()
+    order = json.dumps({**ORDER, "order_id": f"cli-{uuid.uuid4().hex[:8]}",
+                        "payment_token": "tok_declined"})
+    out = run_cli("start", "orders", "OrderWorkflow", order, "--wait", env=server_env)
+    assert out.returncode == 1
+    assert "failed: " in out.stderr and "was declined" in out.stderr
+
+
+async def test_namespace_ensure_is_idempotent(
+    client: Client, server_env: dict[str, str]
+) -> None:
+    name = f"ns-{uuid.uuid4().hex[:8]}"
+    created = run_cli("namespace", "ensure", name, "--retention", "3d", env=server_env)
+    assert created.returncode == 0, created.stderr
+    assert f"namespace {name}: created" in created.stdout
+    again = run_cli("namespace", "ensure", name, "--retention", "3d", env=server_env)
+    assert f"namespace {name}: unchanged" in again.stdout
+    changed = run_cli("namespace", "ensure", name, "--retention", "72h", env=server_env)
+    assert f"namespace {name}: unchanged" in changed.stdout  # 72h is 3d
+    longer = run_cli("namespace", "ensure", name, "--retention", "10d", env=server_env)
+    assert f"namespace {name}: updated" in longer.stdout
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=name)
+    )
+    assert described.config.workflow_execution_retention_ttl.ToTimedelta().days == 10
+
+
+def test_namespace_ensure_rejects_bad_retention(server_env: dict[str, str]) -> None:
+    out = run_cli("namespace", "ensure", "x", "--retention", "soon", env=server_env)
+    assert out.returncode == 2 and "--retention 'soon' is not a duration" in out.stderr

@@ -1,0 +1,67 @@
+"""The queue registry: discovery through entry points, declarations and deterministic ids."""
+
+from __future__ import annotations
+
+import pytest
+from orders.models import Address, LineItem, Order
+from orders.workflows import OrderWorkflow
+from temporalio import activity
+from workerkit import (
+    ConfigurationError,
+    Queue,
+    UnknownQueueError,
+    UnknownWorkflowError,
+    discover_queues,
+    get_queue,
+)
+
+
+@activity.defn
+async def noop() -> None:
+    """An activity for declarations under test."""
+
+
+def test_installed_queues_are_discovered() -> None:
+    queues = discover_queues()
+    assert "orders" in queues
+    assert queues["orders"].task_queue == "orders-v1"
+    assert "OrderWorkflow" in queues["orders"].workflow_types()
+
+
+def test_unknown_queue_lists_the_known_ones() -> None:
+    with pytest.raises(UnknownQueueError) as info:
+        get_queue("payments")
+    assert "unknown queue 'payments'" in str(info.value)
+    assert "orders" in str(info.value)
+
+
+def test_unknown_workflow_lists_the_known_ones() -> None:
+    with pytest.raises(UnknownWorkflowError, match="known workflows: OrderWorkflow"):
+        get_queue("orders").workflow_class("RefundWorkflow")
+
+
+@pytest.mark.parametrize("name", ["Orders", "2fast", "with-dash", ""])
+def test_queue_names_must_be_identifiers(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="lower-case identifier"):
+        Queue(name=name, activities=[noop])
+
+
+def test_a_queue_must_declare_something() -> None:
+    with pytest.raises(ConfigurationError, match="declares no workflows or activities"):
+        Queue(name="empty")
+
+
+def test_version_names_the_task_queue() -> None:
+    assert Queue(name="billing", version=3, activities=[noop]).task_queue == "billing-v3"
+
+
+def test_workflow_ids_are_deterministic() -> None:
+    queue = get_queue("orders")
+    order = Order("A-17", "c", [LineItem("sku-widget", 1, 1)],
+                  Address("n", "l", "c", "p", "FR"), "tok")
+    assert queue.workflow_id("OrderWorkflow", [order]) == "order-A-17"
+    plain = Queue(name="plain", workflows=[OrderWorkflow])
+    first = plain.workflow_id("OrderWorkflow", [{"a": 1, "b": [2]}])
+    assert first == plain.workflow_id("OrderWorkflow", [{"b": [2], "a": 1}])
+    assert first != plain.workflow_id("OrderWorkflow", [{"a": 2, "b": [2]}])
+    assert first.startswith("plain-OrderWorkflow-")

@@ -1,0 +1,166 @@
+"""The worker as a real process: probes, metrics, connection retry, signals and exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from orders.ledger import Ledger
+from orders.models import Address, Confirmation, LineItem, Order, Stage
+from orders.workflows import OrderWorkflow
+from temporalio.client import Client, WorkflowHandle
+
+from support import WorkerProcess, free_port, http_get, temporal_cli
+
+SpawnWorker = Callable[..., WorkerProcess]
+
+
+def order(units: int = 1) -> Order:
+    return Order(
+        order_id=f"proc-{uuid.uuid4().hex[:10]}",
+        customer_id="cust-proc",
+        items=[LineItem("sku-widget", units, 100)],
+        shipping_address=Address("Alan Turing", "Bletchley Park", "Milton Keynes", "MK3 6EB", "GB"),
+        payment_token="tok_visa",
+    )
+
+
+async def start_confirmed(client: Client, o: Order) -> WorkflowHandle:
+    handle = await client.start_workflow(
+        OrderWorkflow.run, o, id=f"order-{o.order_id}", task_queue="orders-v1"
+    )
+    await handle.signal(OrderWorkflow.confirm, Confirmation("test"))
+    return handle
+
+
+async def wait_for_stage(handle: WorkflowHandle, stage: Stage, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while (await handle.query(OrderWorkflow.status)).stage != stage:
+        assert time.monotonic() < deadline, f"never reached {stage}"
+        await asyncio.sleep(0.05)
+
+
+def log_events(worker: WorkerProcess) -> list[dict]:
+    return [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+
+
+async def test_probes_and_metrics_after_a_workflow(
+    spawn_worker: SpawnWorker, client: Client
+) -> None:
+    worker = spawn_worker("orders")
+    worker.wait_ready()
+    assert http_get(worker.url("/healthz")) == (200, "ok\n")
+    assert http_get(worker.url("/readyz")) == (200, "polling\n")
+    assert http_get(worker.url("/nope"))[0] == 404
+
+    await (await start_confirmed(client, order())).result()
+    status, metrics = http_get(worker.url("/metrics"))
+    assert status == 200
+    # The SDK's own metrics, with its default naming: temporal_ prefix, no _total, ms buckets.
+    assert re.search(r'^temporal_workflow_completed\{[^}]*task_queue="orders-v1"', metrics, re.M)
+    assert re.search(r'^temporal_activity_execution_latency_bucket\{[^}]*le="100"', metrics, re.M)
+    assert "temporal_workflow_completed_total" not in metrics
+    # The project's own metrics, from the interceptors.
+    assert re.search(
+        r'^workerkit_workflow_executions_total\{outcome="completed",task_queue="orders-v1",'
+        r'workflow_type="OrderWorkflow"\} [1-9]', metrics, re.M)
+    assert re.search(
+        r'^workerkit_activity_duration_seconds_count\{activity_type="ship_order",'
+        r'outcome="completed",task_queue="orders-v1"\} [1-9]', metrics, re.M)
+    # Structured logs name the execution.
+    completed = [e for e in log_events(worker) if e["msg"] == "workflow completed"]
+    assert completed and completed[0]["task_queue"] == "orders-v1"
+    assert {"workflow_id", "run_id", "duration_ms"} <= completed[0].keys()
+
+
+async def test_sigterm_lets_the_running_activity_finish_and_exits_0(
+    spawn_worker: SpawnWorker, client: Client, tmp_path: Path
+) -> None:
+    worker = spawn_worker("orders", env={"ORDERS_PACK_SECONDS_PER_ITEM": "0.5"})
+    worker.wait_ready()
+    o = order(units=6)  # packing takes about 3 s
+    handle = await start_confirmed(client, o)
+    await wait_for_stage(handle, Stage.SHIPPING)
+    await asyncio.sleep(0.3)
+    worker.signal(signal.SIGTERM)
+    await asyncio.sleep(0.3)
+    assert http_get(worker.url("/readyz")) == (503, "draining\n")
+    assert await asyncio.to_thread(worker.wait_exit, 30) == 0
+    assert "shipped" in Ledger(tmp_path / "ledger.sqlite3").events(o.order_id)
+    assert "worker stopped cleanly" in worker.log()
+
+    # Nothing was lost: a new worker finishes the workflow without shipping twice.
+    spawn_worker("orders").wait_ready()
+    result = await client.get_workflow_handle_for(OrderWorkflow.run, handle.id).result()
+    assert result.tracking_number.startswith("trk-")
+    assert Ledger(tmp_path / "ledger.sqlite3").events(o.order_id).count("shipped") == 1
+
+
+async def test_second_signal_exits_promptly(spawn_worker: SpawnWorker, client: Client) -> None:
+    worker = spawn_worker("orders", env={"ORDERS_PACK_SECONDS_PER_ITEM": "5"})
+    worker.wait_ready()
+    handle = await start_confirmed(client, order(units=10))
+    await wait_for_stage(handle, Stage.SHIPPING)
+    worker.signal(signal.SIGTERM)
+    await asyncio.sleep(0.5)
+    assert worker.proc.poll() is None, "the first signal must wait for the activity"
+    stopped = time.monotonic()
+    worker.signal(signal.SIGINT)
+    assert await asyncio.to_thread(worker.wait_exit, 10) == 130
+    assert time.monotonic() - stopped < 5
+
+
+def test_stop_exits_0_every_time(spawn_worker: SpawnWorker) -> None:
+    # Guards against the SDK's native threads crashing the interpreter at finalization.
+    codes = []
+    for _ in range(6):
+        worker = spawn_worker("orders")
+        worker.wait_ready()
+        worker.signal(signal.SIGTERM)
+        codes.append(worker.wait_exit())
+    assert codes == [0] * 6
+
+
+def test_waits_for_a_server_that_comes_up_later(spawn_worker: SpawnWorker) -> None:
+    port = free_port()
+    worker = spawn_worker("orders", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{port}"})
+    time.sleep(1.5)
+    assert http_get(worker.url("/healthz"))[0] == 200
+    assert http_get(worker.url("/readyz")) == (503, "starting\n")
+    server = subprocess.Popen(
+        [temporal_cli(), "server", "start-dev", "--headless", "--port", str(port),
+         "--http-port", str(free_port()), "--metrics-port", str(free_port()),
+         "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        worker.wait_ready(timeout=60)
+        assert any(e["msg"] == "Temporal not reachable yet, retrying" for e in log_events(worker))
+        worker.signal(signal.SIGTERM)
+        assert worker.wait_exit() == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_gives_up_connecting_after_the_deadline(spawn_worker: SpawnWorker) -> None:
+    worker = spawn_worker("orders", env={
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "WORKER_CONNECT_TIMEOUT": "1s",
+    })
+    assert worker.wait_exit() == 1
+    errors = [e for e in log_events(worker) if e["level"] == "error"]
+    assert errors and errors[-1]["msg"].startswith("could not connect to Temporal at 127.0.0.1:")
+
+
+def test_fatal_worker_error_exits_non_zero(spawn_worker: SpawnWorker) -> None:
+    worker = spawn_worker("orders", env={"TEMPORAL_NAMESPACE": "no-such-namespace"})
+    assert worker.wait_exit() == 1
+    assert http_get(worker.url("/readyz"))[0] == 0  # the port is closed with the process
+    assert any(e["msg"] == "worker failed" for e in log_events(worker)), worker.log()
