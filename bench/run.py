@@ -62,8 +62,9 @@ from typing import Any, Literal
 
 import temporalio
 from temporalio.client import Client
-from workerkit import Queue, exit_process
 from workload import BenchWorkflow
+
+from workerkit import Queue, exit_process
 
 BENCH_DIR = Path(__file__).resolve().parent
 Side = Literal["project", "bare"]
@@ -88,13 +89,13 @@ READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 PROBE_INTERVAL_S = 0.01
 WORKFLOW_TIMEOUT = timedelta(minutes=2)
-METRICS = (  # RoundResult field, table label
-    ("throughput_wf_s", "throughput (wf/s)"),
-    ("p50_ms", "p50 latency (ms)"),
-    ("p99_ms", "p99 latency (ms)"),
-    ("ready_s", "start to ready (s)"),
-    ("rss_mib", "RSS after round (MiB)"),
-    ("peak_rss_mib", "peak RSS (MiB)"),
+METRICS = (  # RoundResult field, table label, number format
+    ("throughput_wf_s", "throughput (wf/s)", ".1f"),
+    ("p50_ms", "p50 latency (ms)", ".1f"),
+    ("p99_ms", "p99 latency (ms)", ".1f"),
+    ("ready_s", "start to ready (s)", ".3f"),
+    ("rss_mib", "RSS after round (MiB)", ".1f"),
+    ("peak_rss_mib", "peak RSS (MiB)", ".1f"),
 )
 
 
@@ -358,11 +359,11 @@ def summarize(
     medians = {
         side: {
             key: statistics.median(getattr(r, key) for r in measured if r.side == side)
-            for key, _ in METRICS
+            for key, *_ in METRICS
         }
         for side in SIDES
     }
-    ratios = {key: medians["project"][key] / medians["bare"][key] for key, _ in METRICS}
+    ratios = {key: medians["project"][key] / medians["bare"][key] for key, *_ in METRICS}
     verdict = {
         "throughput": ratios["throughput_wf_s"] >= THROUGHPUT_TARGET,
         "p99": ratios["p99_ms"] <= P99_TARGET,
@@ -401,16 +402,16 @@ def table(report: dict[str, Any]) -> str:
         f"{cfg['concurrency']} in flight (warm-ups excluded)",
         f"{'':<22} {'project':>9} {'bare':>9} {'project/bare':>13}  target",
     ]
-    for key, label in METRICS:
+    for key, label, fmt in METRICS:
         lines.append(
-            f"{label:<22} {med['project'][key]:9.1f} {med['bare'][key]:9.1f} "
+            f"{label:<22} {med['project'][key]:9{fmt}} {med['bare'][key]:9{fmt}} "
             f"{ratio[key]:13.3f}  {targets.get(key, '')}".rstrip()
         )
     lines.append(
         f"verdict: {'PASS' if ok['pass'] else 'MISS'} (throughput ratio "
-        f"{ratio['throughput_wf_s']:.3f} >= {THROUGHPUT_TARGET}: "
+        f"{ratio['throughput_wf_s']:.3f} >= {THROUGHPUT_TARGET:.2f}: "
         f"{'PASS' if ok['throughput'] else 'MISS'}; p99 ratio {ratio['p99_ms']:.3f} "
-        f"<= {P99_TARGET}: {'PASS' if ok['p99'] else 'MISS'})"
+        f"<= {P99_TARGET:.2f}: {'PASS' if ok['p99'] else 'MISS'})"
     )
     return "\n".join(lines)
 
@@ -450,6 +451,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.workflows < 2:
         parser.error("--workflows must be at least 2 (for percentiles)")
+    if not Path(args.temporal).is_file():
+        parser.error(f"temporal CLI not found: {args.temporal} (use --temporal PATH)")
     return args
 
 

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from support import WorkerProcess, fleet_cli, free_port, temporal_cli
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+
+from support import WorkerProcess, fleet_cli, free_port, temporal_cli
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +39,7 @@ def temporal_address(temporal_env: WorkflowEnvironment) -> str:
 
 
 @pytest.fixture
-def spawn_worker(
-    temporal_address: str, tmp_path: Path
-) -> Iterator[Callable[..., WorkerProcess]]:
+def spawn_worker(temporal_address: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Start ``fleet worker ARGS`` against the test server; kill leftovers at teardown."""
     started: list[WorkerProcess] = []
 
@@ -60,8 +59,11 @@ def spawn_worker(
         log_path = tmp_path / f"worker-{len(started)}.log"
         with log_path.open("w") as log:
             proc = subprocess.Popen(
-                [fleet_cli(), "worker", *args], env=full_env, stdout=log,
-                stderr=subprocess.STDOUT, text=True,
+                [fleet_cli(), "worker", *args],
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
         worker = WorkerProcess(proc=proc, port=port, log_path=log_path)
         started.append(worker)
@@ -72,5 +74,3 @@ def spawn_worker(
         if worker.proc.poll() is None:
             worker.proc.kill()
             worker.proc.wait()
-
-

@@ -86,6 +86,10 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``fleet ARGS`` to completion and capture its output."""
     return subprocess.run(
-        [fleet_cli(), *args], env={**os.environ, **(env or {})}, capture_output=True,
-        text=True, timeout=timeout, check=False,
+        [fleet_cli(), *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

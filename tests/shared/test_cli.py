@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
@@ -12,11 +13,16 @@ from temporalio.client import Client
 
 from support import WorkerProcess, run_cli
 
-ORDER = {
+ORDER: dict[str, Any] = {
     "customer_id": "cust-cli",
     "items": [{"sku": "sku-widget", "quantity": 1, "unit_price_cents": 999}],
-    "shipping_address": {"name": "Grace Hopper", "line1": "1 Navy Way", "city": "Arlington",
-                         "postal_code": "22202", "country": "US"},
+    "shipping_address": {
+        "name": "Grace Hopper",
+        "line1": "1 Navy Way",
+        "city": "Arlington",
+        "postal_code": "22202",
+        "country": "US",
+    },
     "payment_token": "tok_visa",
     "confirmation_timeout_seconds": 60,
 }
@@ -73,9 +79,7 @@ def test_bad_tls_configuration_exits_2(server_env: dict[str, str]) -> None:
         (["billing", "X"], "unknown queue 'billing'"),
     ],
 )
-def test_start_rejects_bad_input(
-    args: list[str], message: str, server_env: dict[str, str]
-) -> None:
+def test_start_rejects_bad_input(args: list[str], message: str, server_env: dict[str, str]) -> None:
     out = run_cli("start", *args, env=server_env)
     assert out.returncode == 2, out
     assert message in out.stderr and "Traceback" not in out.stderr
@@ -88,8 +92,9 @@ def test_start_wait_signal_query_update(
     order_id = f"cli-{uuid.uuid4().hex[:8]}"
     order = json.dumps({**ORDER, "order_id": order_id})
 
-    started = run_cli("start", "orders", "OrderWorkflow", order, "--memo", '{"source":"cli"}',
-                      env=server_env)
+    started = run_cli(
+        "start", "orders", "OrderWorkflow", order, "--memo", '{"source":"cli"}', env=server_env
+    )
     assert started.returncode == 0, started.stderr
     first = json.loads(started.stdout)
     assert first["workflow_id"] == f"order-{order_id}" and first["started"] is True
@@ -97,19 +102,25 @@ def test_start_wait_signal_query_update(
     again = json.loads(run_cli("start", "orders", "OrderWorkflow", order, env=server_env).stdout)
     assert again["started"] is False and again["run_id"] == first["run_id"]
 
-    rejected = run_cli("update", f"order-{order_id}", "change_shipping_address",
-                       json.dumps({**ORDER["shipping_address"], "postal_code": " "}),
-                       env=server_env)
+    rejected = run_cli(
+        "update",
+        f"order-{order_id}",
+        "change_shipping_address",
+        json.dumps({**ORDER["shipping_address"], "postal_code": " "}),
+        env=server_env,
+    )
     assert rejected.returncode == 1 and "postal_code is empty" in rejected.stderr
 
     moved = {**ORDER["shipping_address"], "city": "Washington", "postal_code": "20001"}
-    updated = run_cli("update", f"order-{order_id}", "change_shipping_address",
-                      json.dumps(moved), env=server_env)
+    updated = run_cli(
+        "update", f"order-{order_id}", "change_shipping_address", json.dumps(moved), env=server_env
+    )
     assert updated.returncode == 0, updated.stderr
     assert json.loads(updated.stdout)["shipping_address"]["city"] == "Washington"
 
-    signalled = run_cli("signal", f"order-{order_id}", "confirm", '{"confirmed_by": "cli"}',
-                        env=server_env)
+    signalled = run_cli(
+        "signal", f"order-{order_id}", "confirm", '{"confirmed_by": "cli"}', env=server_env
+    )
     assert signalled.returncode == 0, signalled.stderr
 
     result = run_cli("result", f"order-{order_id}", env=server_env)
@@ -123,16 +134,15 @@ def test_start_wait_reports_failure(
     spawn_worker: Callable[..., WorkerProcess], server_env: dict[str, str]
 ) -> None:
     spawn_worker("--all").wait_ready()
-    order = json.dumps({**ORDER, "order_id": f"cli-{uuid.uuid4().hex[:8]}",
-                        "payment_token": "tok_declined"})
+    order = json.dumps(
+        {**ORDER, "order_id": f"cli-{uuid.uuid4().hex[:8]}", "payment_token": "tok_declined"}
+    )
     out = run_cli("start", "orders", "OrderWorkflow", order, "--wait", env=server_env)
     assert out.returncode == 1
     assert "failed: " in out.stderr and "was declined" in out.stderr
 
 
-async def test_namespace_ensure_is_idempotent(
-    client: Client, server_env: dict[str, str]
-) -> None:
+async def test_namespace_ensure_is_idempotent(client: Client, server_env: dict[str, str]) -> None:
     name = f"ns-{uuid.uuid4().hex[:8]}"
     created = run_cli("namespace", "ensure", name, "--retention", "3d", env=server_env)
     assert created.returncode == 0, created.stderr

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from temporalio import activity
+
 from orders.models import Address, LineItem, Order
 from orders.workflows import OrderWorkflow
-from temporalio import activity
 from workerkit import (
     ConfigurationError,
     Queue,
@@ -57,8 +58,9 @@ def test_version_names_the_task_queue() -> None:
 
 def test_workflow_ids_are_deterministic() -> None:
     queue = get_queue("orders")
-    order = Order("A-17", "c", [LineItem("sku-widget", 1, 1)],
-                  Address("n", "l", "c", "p", "FR"), "tok")
+    order = Order(
+        "A-17", "c", [LineItem("sku-widget", 1, 1)], Address("n", "l", "c", "p", "FR"), "tok"
+    )
     assert queue.workflow_id("OrderWorkflow", [order]) == "order-A-17"
     plain = Queue(name="plain", workflows=[OrderWorkflow])
     first = plain.workflow_id("OrderWorkflow", [{"a": 1, "b": [2]}])

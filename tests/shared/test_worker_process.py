@@ -11,12 +11,13 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
 
 from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, Stage
 from orders.workflows import OrderWorkflow
-from temporalio.client import Client, WorkflowHandle
-
 from support import WorkerProcess, free_port, http_get, temporal_cli
 
 SpawnWorker = Callable[..., WorkerProcess]
@@ -32,7 +33,7 @@ def order(units: int = 1) -> Order:
     )
 
 
-async def start_confirmed(client: Client, o: Order) -> WorkflowHandle:
+async def start_confirmed(client: Client, o: Order) -> WorkflowHandle[Any, Any]:
     handle = await client.start_workflow(
         OrderWorkflow.run, o, id=f"order-{o.order_id}", task_queue="orders-v1"
     )
@@ -40,14 +41,16 @@ async def start_confirmed(client: Client, o: Order) -> WorkflowHandle:
     return handle
 
 
-async def wait_for_stage(handle: WorkflowHandle, stage: Stage, timeout: float = 20) -> None:
+async def wait_for_stage(
+    handle: WorkflowHandle[Any, Any], stage: Stage, timeout: float = 20
+) -> None:
     deadline = time.monotonic() + timeout
     while (await handle.query(OrderWorkflow.status)).stage != stage:
         assert time.monotonic() < deadline, f"never reached {stage}"
         await asyncio.sleep(0.05)
 
 
-def log_events(worker: WorkerProcess) -> list[dict]:
+def log_events(worker: WorkerProcess) -> list[dict[str, Any]]:
     return [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
 
 
@@ -70,10 +73,16 @@ async def test_probes_and_metrics_after_a_workflow(
     # The project's own metrics, from the interceptors.
     assert re.search(
         r'^workerkit_workflow_executions_total\{outcome="completed",task_queue="orders-v1",'
-        r'workflow_type="OrderWorkflow"\} [1-9]', metrics, re.M)
+        r'workflow_type="OrderWorkflow"\} [1-9]',
+        metrics,
+        re.M,
+    )
     assert re.search(
         r'^workerkit_activity_duration_seconds_count\{activity_type="ship_order",'
-        r'outcome="completed",task_queue="orders-v1"\} [1-9]', metrics, re.M)
+        r'outcome="completed",task_queue="orders-v1"\} [1-9]',
+        metrics,
+        re.M,
+    )
     # Structured logs name the execution.
     completed = [e for e in log_events(worker) if e["msg"] == "workflow completed"]
     assert completed and completed[0]["task_queue"] == "orders-v1"
@@ -135,10 +144,22 @@ def test_waits_for_a_server_that_comes_up_later(spawn_worker: SpawnWorker) -> No
     assert http_get(worker.url("/healthz"))[0] == 200
     assert http_get(worker.url("/readyz")) == (503, "starting\n")
     server = subprocess.Popen(
-        [temporal_cli(), "server", "start-dev", "--headless", "--port", str(port),
-         "--http-port", str(free_port()), "--metrics-port", str(free_port()),
-         "--log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--headless",
+            "--port",
+            str(port),
+            "--http-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         worker.wait_ready(timeout=60)
@@ -151,9 +172,13 @@ def test_waits_for_a_server_that_comes_up_later(spawn_worker: SpawnWorker) -> No
 
 
 def test_gives_up_connecting_after_the_deadline(spawn_worker: SpawnWorker) -> None:
-    worker = spawn_worker("orders", env={
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "WORKER_CONNECT_TIMEOUT": "1s",
-    })
+    worker = spawn_worker(
+        "orders",
+        env={
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "WORKER_CONNECT_TIMEOUT": "1s",
+        },
+    )
     assert worker.wait_exit() == 1
     errors = [e for e in log_events(worker) if e["level"] == "error"]
     assert errors and errors[-1]["msg"].startswith("could not connect to Temporal at 127.0.0.1:")

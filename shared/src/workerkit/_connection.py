@@ -63,9 +63,7 @@ async def connect(
     while True:
         attempt += 1
         try:
-            return await Client.connect(
-                **options, runtime=runtime, interceptors=list(interceptors)
-            )
+            return await Client.connect(**options, runtime=runtime, interceptors=list(interceptors))
         except (RuntimeError, OSError) as err:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -65,7 +65,10 @@ class HealthServer:
         )
         self.port: int = self._server.server_port
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="workerkit-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="workerkit-http",
+            daemon=True,
         )
 
     def start(self) -> None:

@@ -109,8 +109,9 @@ class _WorkflowInbound(WorkflowInboundInterceptor):
         outcome = _workflow_outcome(error)
         if outcome is None:
             assert error is not None
-            workflow.logger.error("workflow task failed; Temporal will retry it",
-                                  extra=_error_fields(error))
+            workflow.logger.error(
+                "workflow task failed; Temporal will retry it", extra=_error_fields(error)
+            )
             return
         elapsed: timedelta = workflow.now() - info.start_time
         extra = {"outcome": outcome, "duration_ms": round(elapsed.total_seconds() * 1000, 1)}

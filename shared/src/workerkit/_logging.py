@@ -32,7 +32,7 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
             continue
         if key in ("temporal_activity", "temporal_workflow") and isinstance(value, dict):
             for k, v in value.items():
-                out[_RENAMES.get(k, k)] = v
+                out[_RENAMES.get(str(k), str(k))] = v
         else:
             out[key] = value
     span = trace.get_current_span().get_span_context()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig, UpdateNamespaceInfo
 from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     RegisterNamespaceRequest,
     UpdateNamespaceRequest,
 )
-from temporalio.api.namespace.v1 import NamespaceConfig, UpdateNamespaceInfo
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -49,8 +49,8 @@ async def ensure_namespace(
                 namespace=name, description=description, workflow_execution_retention_period=ttl
             )
         )
-    except RPCError as err:
-        if err.status != RPCStatusCode.ALREADY_EXISTS:
+    except RPCError as race:  # registered by someone else since we looked
+        if race.status != RPCStatusCode.ALREADY_EXISTS:
             raise
         return "unchanged"
     return "created"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -35,17 +36,15 @@ EXIT_INTERRUPTED = 130
 def exit_process(code: int) -> NoReturn:
     """Flush logs and output, then end the process without interpreter finalization.
 
-    temporalio 1.34–1.35 can crash (SIGSEGV/SIGABRT) while the interpreter finalizes
+    temporalio 1.34 and 1.35 can crash (SIGSEGV/SIGABRT) while the interpreter finalizes
     after a clean shutdown, as the SDK's native threads are torn down. Everything this
     process owes the outside world (logs, stdout, spans) is flushed first, so skipping
     finalization loses nothing and makes the exit code the one we chose.
     """
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)
 
 
@@ -73,7 +72,9 @@ async def _serve(
     metrics = SdkMetrics()
     health = Health()
     server = HealthServer(
-        host=settings.http_host, port=settings.http_port, health=health,
+        host=settings.http_host,
+        port=settings.http_port,
+        health=health,
         metrics=metrics.exposition,
     )
     server.start()
@@ -81,9 +82,12 @@ async def _serve(
     _log.info("worker starting", extra={"task_queues": names, "http_port": server.port})
 
     stop = asyncio.Event()
+    finished = asyncio.Event()
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int) -> None:
+        if finished.is_set():
+            return
         if stop.is_set():
             _log.warning("second signal: exiting without waiting for activities")
             exit_process(EXIT_INTERRUPTED)
@@ -96,6 +100,7 @@ async def _serve(
     try:
         return await _run_workers(queues, settings, per_queue, environ, metrics, health, stop)
     finally:
+        finished.set()  # from here on, signals have nothing left to interrupt
         server.stop()
         if tracer_provider is not None:
             tracer_provider.shutdown()
@@ -139,15 +144,17 @@ async def _run_workers(
     await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
     health.set_not_ready("draining")
     fatal = [t for t in running if t.done() and not stop.is_set()]
-    _log.info("shutting down: polling stopped, waiting for in-flight activities",
-              extra={"timeout_s": settings.shutdown_timeout.total_seconds()})
+    _log.info(
+        "shutting down: polling stopped, waiting for in-flight activities",
+        extra={"timeout_s": settings.shutdown_timeout.total_seconds()},
+    )
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
     results = await asyncio.gather(*running, return_exceptions=True)
     stopping.cancel()
     errors = [r for r in results if isinstance(r, BaseException)]
     if fatal or errors:
-        for err in errors:
-            _log.error("worker failed", exc_info=err)
+        for failure in errors:
+            _log.error("worker failed", exc_info=failure)
         if not errors:
             _log.error("worker stopped unexpectedly")
         return EXIT_FAILURE

@@ -116,9 +116,7 @@ class WorkerSettings:
     http_port: int = _setting(
         9000, _int_range(0, 65535), "port for /metrics, /healthz, /readyz (0 picks a free one)"
     )
-    log_level: str = _setting(
-        "info", _choice("debug", "info", "warning", "error"), "log level"
-    )
+    log_level: str = _setting("info", _choice("debug", "info", "warning", "error"), "log level")
     log_format: Literal["json", "text"] = _setting(
         "json", _choice("json", "text"), "json lines (production) or readable text (dev)"
     )

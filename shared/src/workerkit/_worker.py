@@ -13,7 +13,6 @@ from temporalio.worker import (
     PollerBehavior,
     PollerBehaviorAutoscaling,
     PollerBehaviorSimpleMaximum,
-    ResourceBasedTunerConfig,
     Worker,
     WorkerTuner,
 )

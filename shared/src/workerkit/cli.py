@@ -16,7 +16,7 @@ from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
 from workerkit._connection import connect
-from workerkit._errors import ConfigurationError, ConnectError, WorkerkitError
+from workerkit._errors import ConfigurationError, WorkerkitError
 from workerkit._launcher import launch
 from workerkit._namespace import ensure_namespace
 from workerkit._registry import discover_queues, get_queue
@@ -37,7 +37,9 @@ def _json_arg(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise _UsageError(f"{what} is not valid JSON ({err.msg} at column {err.colno}): {text}")
+        raise _UsageError(
+            f"{what} is not valid JSON ({err.msg} at column {err.colno}): {text}"
+        ) from None
 
 
 def _to_jsonable(value: Any) -> Any:
@@ -52,9 +54,7 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, default=_to_jsonable, indent=2, sort_keys=True))
 
 
-def _with_client(
-    args: argparse.Namespace, body: Callable[[Client], Awaitable[_T]]
-) -> _T:
+def _with_client(args: argparse.Namespace, body: Callable[[Client], Awaitable[_T]]) -> _T:
     async def go() -> _T:
         client = await connect(timeout=parse_duration(args.connect_timeout))
         return await body(client)
@@ -68,13 +68,18 @@ def _with_client(
 def _cmd_queues(args: argparse.Namespace) -> int:
     queues = discover_queues()
     if args.json:
-        _print_json([
-            {
-                "name": q.name, "version": q.version, "task_queue": q.task_queue,
-                "workflows": sorted(q.workflow_types()), "description": q.description,
-            }
-            for q in queues.values()
-        ])
+        _print_json(
+            [
+                {
+                    "name": q.name,
+                    "version": q.version,
+                    "task_queue": q.task_queue,
+                    "workflows": sorted(q.workflow_types()),
+                    "description": q.description,
+                }
+                for q in queues.values()
+            ]
+        )
         return 0
     for q in queues.values():
         print(f"{q.name:<16} {q.task_queue:<20} {', '.join(sorted(q.workflow_types()))}")
@@ -127,10 +132,14 @@ def _cmd_start(args: argparse.Namespace) -> int:
     async def body(client: Client) -> int:
         launched = await launch(client, queue, args.workflow, *typed, id=args.id, memo=memo)
         if not args.wait:
-            _print_json({
-                "workflow_id": launched.workflow_id, "run_id": launched.run_id,
-                "started": launched.started, "task_queue": queue.task_queue,
-            })
+            _print_json(
+                {
+                    "workflow_id": launched.workflow_id,
+                    "run_id": launched.run_id,
+                    "started": launched.started,
+                    "task_queue": queue.task_queue,
+                }
+            )
             return 0
         try:
             result = await launched.handle.result()
@@ -159,7 +168,9 @@ def _cmd_query(args: argparse.Namespace) -> int:
     values = [_json_arg(a, f"argument {i + 1}") for i, a in enumerate(args.args)]
 
     async def body(client: Client) -> int:
-        _print_json(await client.get_workflow_handle(args.workflow_id).query(args.name, args=values))
+        _print_json(
+            await client.get_workflow_handle(args.workflow_id).query(args.name, args=values)
+        )
         return 0
 
     return _with_client(args, body)
@@ -198,7 +209,9 @@ def _cmd_namespace_ensure(args: argparse.Namespace) -> int:
     try:
         retention = parse_duration(args.retention)
     except ValueError:
-        raise _UsageError(f"--retention {args.retention!r} is not a duration (e.g. 7d, 72h)")
+        raise _UsageError(
+            f"--retention {args.retention!r} is not a duration (e.g. 7d, 72h)"
+        ) from None
     if retention < timedelta(days=1):
         raise _UsageError("--retention must be at least 1d (Temporal's minimum)")
 
@@ -244,7 +257,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("queue")
     p.add_argument("workflow", help="workflow type, e.g. OrderWorkflow")
     p.add_argument("args", nargs="*", metavar="JSON", help="workflow arguments as JSON")
-    p.add_argument("--id", help="workflow id (default: the queue's deterministic id for these args)")
+    p.add_argument(
+        "--id", help="workflow id (default: the queue's deterministic id for these args)"
+    )
     p.add_argument("--memo", help="memo as a JSON object")
     p.add_argument("--wait", action="store_true", help="wait and print the result")
     p.set_defaults(func=_cmd_start)

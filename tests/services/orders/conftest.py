@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
+
 from orders.ledger import Ledger
 from orders.models import Address, LineItem, Order
 from orders.queue import QUEUE
-from temporalio.client import Client
 from workerkit import WorkerSettings, build_worker
 
 
@@ -41,8 +42,9 @@ def make_order() -> Callable[..., Order]:
             "order_id": f"test-{uuid.uuid4().hex[:10]}",
             "customer_id": "cust-1",
             "items": [LineItem("sku-widget", 2, 1250), LineItem("sku-gadget", 1, 4000)],
-            "shipping_address": Address("Ada Lovelace", "12 St James's Sq", "London",
-                                        "SW1Y 4JH", "GB"),
+            "shipping_address": Address(
+                "Ada Lovelace", "12 St James's Sq", "London", "SW1Y 4JH", "GB"
+            ),
             "payment_token": "tok_visa",
             "confirmation_timeout_seconds": 60.0,
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from orders.ledger import Ledger, OutOfStock, PaymentDeclined, UnknownSku
 from orders.models import LineItem
 

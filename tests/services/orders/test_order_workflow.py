@@ -5,22 +5,31 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
+
 from orders.client import start_order
 from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, OrderResult, OrderStatus, Stage
 from orders.workflows import OrderWorkflow
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 
 pytestmark = pytest.mark.usefixtures("orders_worker")
 
 MakeOrder = Callable[..., Order]
 
 
-async def wait_for_stage(handle: WorkflowHandle, stage: Stage, timeout: float = 15) -> OrderStatus:
+async def wait_for_stage(
+    handle: WorkflowHandle[Any, Any], stage: Stage, timeout: float = 15
+) -> OrderStatus:
     deadline = time.monotonic() + timeout
     while True:
         status = await handle.query(OrderWorkflow.status)
@@ -30,7 +39,7 @@ async def wait_for_stage(handle: WorkflowHandle, stage: Stage, timeout: float = 
         await asyncio.sleep(0.1)
 
 
-async def failure_of(handle: WorkflowHandle) -> ApplicationError:
+async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
     with pytest.raises(WorkflowFailureError) as info:
         await handle.result()
     cause = info.value.cause
@@ -142,7 +151,7 @@ async def test_launch_is_idempotent(client: Client, ledger: Ledger, make_order: 
     ],
 )
 async def test_invalid_order_fails_fast_and_non_retryable(
-    client: Client, ledger: Ledger, make_order: MakeOrder, overrides: dict, message: str
+    client: Client, ledger: Ledger, make_order: MakeOrder, overrides: dict[str, Any], message: str
 ) -> None:
     order = make_order(**overrides)
     started = time.monotonic()

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from temporalio.client import Client
-from workerkit import Launched, launch
 
 from orders.models import Order
 from orders.queue import QUEUE
+from workerkit import Launched, launch
 
 
 async def start_order(client: Client, order: Order) -> Launched:
     """Start the order's workflow; a second call for the same order returns the first run."""
     return await launch(
-        client, QUEUE, "OrderWorkflow", order,
-        memo={"customer_id": order.customer_id, "total_cents": order.total_cents,
-              "items": len(order.items)},
+        client,
+        QUEUE,
+        "OrderWorkflow",
+        order,
+        memo={
+            "customer_id": order.customer_id,
+            "total_cents": order.total_cents,
+            "items": len(order.items),
+        },
     )

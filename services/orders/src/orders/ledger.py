@@ -178,8 +178,7 @@ class Ledger:
         """Refund the order's charge; ``False`` if there was none or it was refunded."""
         with self._tx() as db:
             cur = db.execute(
-                "UPDATE payments SET status = 'refunded' "
-                "WHERE order_id = ? AND status = 'charged'",
+                "UPDATE payments SET status = 'refunded' WHERE order_id = ? AND status = 'charged'",
                 (order_id,),
             )
             if cur.rowcount == 0:

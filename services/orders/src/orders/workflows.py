@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -70,8 +69,9 @@ class OrderWorkflow:
         problem = order_problem(order)
         if problem:
             self._status.stage, self._status.error = Stage.FAILED, problem
-            raise ApplicationError(f"invalid order: {problem}", type="InvalidOrder",
-                                   non_retryable=True)
+            raise ApplicationError(
+                f"invalid order: {problem}", type="InvalidOrder", non_retryable=True
+            )
         compensations: list[tuple[str, object]] = []
         try:
             self._status.stage = Stage.RESERVING
@@ -86,8 +86,9 @@ class OrderWorkflow:
             self._status.stage = Stage.CHARGING
             payment_id = await workflow.execute_activity_method(
                 OrderActivities.charge_payment,
-                ChargeRequest(order.order_id, order.customer_id, order.total_cents,
-                              order.payment_token),
+                ChargeRequest(
+                    order.order_id, order.customer_id, order.total_cents, order.payment_token
+                ),
                 start_to_close_timeout=LEDGER_TIMEOUT,
                 retry_policy=CHARGE_RETRY,
             )
@@ -100,15 +101,17 @@ class OrderWorkflow:
                     lambda: self._confirmation is not None,
                     timeout=timedelta(seconds=order.confirmation_timeout_seconds),
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ApplicationError(
                     f"no confirmation within {order.confirmation_timeout_seconds:g}s",
-                    type="ConfirmationTimeout", non_retryable=True,
+                    type="ConfirmationTimeout",
+                    non_retryable=True,
                 ) from None
             assert self._confirmation is not None
             if not self._confirmation.approved:
                 raise ApplicationError(
-                    f"rejected by {self._confirmation.confirmed_by}", type="OrderRejected",
+                    f"rejected by {self._confirmation.confirmed_by}",
+                    type="OrderRejected",
                     non_retryable=True,
                 )
             self._status.confirmed = True
@@ -127,7 +130,8 @@ class OrderWorkflow:
             raise ApplicationError(
                 f"order {order.order_id} failed: {_reason(err)}; compensated: "
                 f"{', '.join(self._status.compensations) or 'nothing to undo'}",
-                type="OrderFailed", non_retryable=True,
+                type="OrderFailed",
+                non_retryable=True,
             ) from err
 
         self._status.stage = Stage.NOTIFYING
@@ -142,8 +146,9 @@ class OrderWorkflow:
             # The order has shipped: a lost notification is not worth undoing it.
             workflow.logger.warning("notification failed", extra={"error": _reason(err)})
         self._status.stage = Stage.COMPLETED
-        return OrderResult(order.order_id, payment_id, order.total_cents, tracking,
-                           self._status.shipping_address)
+        return OrderResult(
+            order.order_id, payment_id, order.total_cents, tracking, self._status.shipping_address
+        )
 
     async def _compensate(self, steps: list[tuple[str, object]], reason: str) -> None:
         self._status.stage, self._status.error = Stage.COMPENSATING, reason
@@ -175,8 +180,13 @@ class OrderWorkflow:
 
     @change_shipping_address.validator
     def _validate_address(self, address: Address) -> None:
-        if self._status.stage in (Stage.SHIPPING, Stage.NOTIFYING, Stage.COMPLETED,
-                                  Stage.COMPENSATING, Stage.FAILED):
+        if self._status.stage in (
+            Stage.SHIPPING,
+            Stage.NOTIFYING,
+            Stage.COMPLETED,
+            Stage.COMPENSATING,
+            Stage.FAILED,
+        ):
             raise ValueError(f"too late to change the address: order is {self._status.stage}")
         problem = address_problem(address)
         if problem:

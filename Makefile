@@ -1,0 +1,64 @@
+# Everything a developer runs. `make` alone lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+UV ?= uv
+TEMPORAL_PORT ?= 7233
+TEMPORAL_UI_PORT ?= 8233
+WORKER_PORT ?= 9000
+DATA_DIR ?= .data
+SERVICES := $(notdir $(wildcard services/*))
+
+.PHONY: help install dev worker lint fmt test pytest check-packages bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: ## Install the workspace (every service, the shared library, dev tools) into .venv
+	@$(UV) sync --frozen
+
+dev: install ## Run a local Temporal dev server (UI on :8233) and every queue's worker; Ctrl-C stops all
+	@mkdir -p $(DATA_DIR)
+	@echo "Temporal UI: http://127.0.0.1:$(TEMPORAL_UI_PORT)   worker: http://127.0.0.1:$(WORKER_PORT)/metrics"
+	@trap 'kill 0 2>/dev/null' EXIT; \
+	$(UV) run --frozen temporal server start-dev --ip 127.0.0.1 --port $(TEMPORAL_PORT) \
+	    --ui-port $(TEMPORAL_UI_PORT) --db-filename $(DATA_DIR)/temporal.sqlite \
+	    --log-level error & \
+	TEMPORAL_ADDRESS=127.0.0.1:$(TEMPORAL_PORT) WORKER_LOG_FORMAT=text \
+	WORKER_HTTP_PORT=$(WORKER_PORT) ORDERS_LEDGER_PATH=$(DATA_DIR)/orders-ledger.sqlite3 \
+	    $(UV) run --frozen fleet worker --all & \
+	wait -n
+
+lint: install ## Ruff (lint and format check) and mypy (strict on the shared library)
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy -p workerkit $(foreach svc,$(SERVICES),-p $(svc))
+	@$(UV) run --frozen mypy tests
+
+fmt: install ## Format and auto-fix the code
+	@$(UV) run --frozen ruff format .
+	@$(UV) run --frozen ruff check --fix .
+
+check-packages: ## Prove each service installs and registers with only its own dependencies
+	@for dir in services/*/; do \
+	    svc=$$(basename $$dir); env=$$(mktemp -d); \
+	    UV_PROJECT_ENVIRONMENT=$$env $(UV) sync --frozen --quiet --no-dev --package $$svc; \
+	    listed=$$($$env/bin/fleet queues | awk '{print $$1}'); \
+	    rm -rf $$env; \
+	    if [ "$$listed" != "$$svc" ]; then \
+	        echo "package $$svc alone lists queues: '$$listed'"; exit 1; fi; \
+	    echo "package $$svc: installs alone and registers queue $$svc"; \
+	done
+
+pytest: install ## Run the test suite against a real Temporal dev server
+	@$(UV) run --frozen pytest
+
+test: lint check-packages pytest ## Lint, package check and the whole test suite
+
+bench: install ## Benchmark the project's worker against a bare temporalio Worker
+	@$(UV) run --frozen python bench/run.py
+
+clean: ## Remove local state (.data) and caches
+	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
