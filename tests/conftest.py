@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from support import WorkerProcess, fleet_cli, free_port, temporal_cli
+from workerkit import exit_process
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +75,19 @@ def spawn_worker(temporal_address: str, tmp_path: Path) -> Iterator[Callable[...
         if worker.proc.poll() is None:
             worker.proc.kill()
             worker.proc.wait()
+
+
+_session_status: list[int] = [0]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _session_status[0] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # This process hosts SDK clients and workers; end it the way workers end (see
+    # workerkit.exit_process) so a native-thread crash at finalization can't turn a
+    # green run red. Everything pytest reports is written by now.
+    exit_process(_session_status[0])

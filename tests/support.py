@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -14,8 +15,13 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from temporalio.client import WorkflowHandle
+
+from orders.models import OrderStatus, Stage
+from orders.workflows import OrderWorkflow
 
 
 def free_port() -> int:
@@ -93,3 +99,16 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+async def wait_for_stage(
+    handle: WorkflowHandle[Any, Any], stage: Stage, timeout: float = 20
+) -> OrderStatus:
+    """Poll the order's ``status`` query until it reaches ``stage``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status: OrderStatus = await handle.query(OrderWorkflow.status)
+        if status.stage == stage:
+            return status
+        assert time.monotonic() < deadline, f"never reached {stage}: {status}"
+        await asyncio.sleep(0.05)

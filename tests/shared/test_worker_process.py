@@ -18,7 +18,7 @@ from temporalio.client import Client, WorkflowHandle
 from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, Stage
 from orders.workflows import OrderWorkflow
-from support import WorkerProcess, free_port, http_get, temporal_cli
+from support import WorkerProcess, free_port, http_get, temporal_cli, wait_for_stage
 
 SpawnWorker = Callable[..., WorkerProcess]
 
@@ -39,15 +39,6 @@ async def start_confirmed(client: Client, o: Order) -> WorkflowHandle[Any, Any]:
     )
     await handle.signal(OrderWorkflow.confirm, Confirmation("test"))
     return handle
-
-
-async def wait_for_stage(
-    handle: WorkflowHandle[Any, Any], stage: Stage, timeout: float = 20
-) -> None:
-    deadline = time.monotonic() + timeout
-    while (await handle.query(OrderWorkflow.status)).stage != stage:
-        assert time.monotonic() < deadline, f"never reached {stage}"
-        await asyncio.sleep(0.05)
 
 
 def log_events(worker: WorkerProcess) -> list[dict[str, Any]]:

@@ -11,7 +11,12 @@ from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 import uvloop
-from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
@@ -22,6 +27,7 @@ from workerkit._namespace import ensure_namespace
 from workerkit._registry import discover_queues, get_queue
 from workerkit._runner import exit_process, run_queues
 from workerkit._settings import WorkerSettings, parse_duration
+from workerkit._tracing import configure_tracing, tracing_interceptor
 
 __all__ = ["main", "run"]
 
@@ -42,6 +48,10 @@ def _json_arg(text: str, what: str) -> Any:
         ) from None
 
 
+def _json_args(raw: Sequence[str]) -> list[Any]:
+    return [_json_arg(text, f"argument {i + 1}") for i, text in enumerate(raw)]
+
+
 def _to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
@@ -56,10 +66,17 @@ def _print_json(value: Any) -> None:
 
 def _with_client(args: argparse.Namespace, body: Callable[[Client], Awaitable[_T]]) -> _T:
     async def go() -> _T:
-        client = await connect(timeout=parse_duration(args.connect_timeout))
+        client = await connect(
+            timeout=parse_duration(args.connect_timeout), interceptors=[tracing_interceptor()]
+        )
         return await body(client)
 
-    return uvloop.run(go())
+    provider = configure_tracing()
+    try:
+        return uvloop.run(go())
+    finally:
+        if provider is not None:
+            provider.shutdown()
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -103,7 +120,7 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 
 def _typed_args(queue_name: str, workflow_type: str, raw: Sequence[str]) -> list[Any]:
     queue = get_queue(queue_name)
-    values = [_json_arg(text, f"argument {i + 1}") for i, text in enumerate(raw)]
+    values = _json_args(raw)
     types = queue.workflow_arg_types(workflow_type)
     if types is None:
         return values
@@ -141,46 +158,52 @@ def _cmd_start(args: argparse.Namespace) -> int:
                 }
             )
             return 0
-        try:
-            result = await launched.handle.result()
-        except WorkflowFailureError as err:
-            cause = err.cause
-            print(f"workflow {launched.workflow_id} failed: {cause}", file=sys.stderr)
-            return 1
-        _print_json(result)
-        return 0
+        return await _print_result(launched.handle)
 
     return _with_client(args, body)
+
+
+def _on_workflow(
+    args: argparse.Namespace, action: Callable[[WorkflowHandle[Any, Any]], Awaitable[int]]
+) -> int:
+    return _with_client(args, lambda client: action(client.get_workflow_handle(args.workflow_id)))
+
+
+async def _print_result(handle: WorkflowHandle[Any, Any]) -> int:
+    try:
+        result = await handle.result()
+    except WorkflowFailureError as err:
+        print(f"workflow {handle.id} failed: {err.cause}", file=sys.stderr)
+        return 1
+    _print_json(result)
+    return 0
 
 
 def _cmd_signal(args: argparse.Namespace) -> int:
-    values = [_json_arg(a, f"argument {i + 1}") for i, a in enumerate(args.args)]
+    values = _json_args(args.args)
 
-    async def body(client: Client) -> int:
-        await client.get_workflow_handle(args.workflow_id).signal(args.name, args=values)
-        print(f"signal {args.name} sent to {args.workflow_id}")
+    async def action(handle: WorkflowHandle[Any, Any]) -> int:
+        await handle.signal(args.name, args=values)
+        print(f"signal {args.name} sent to {handle.id}")
         return 0
 
-    return _with_client(args, body)
+    return _on_workflow(args, action)
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    values = [_json_arg(a, f"argument {i + 1}") for i, a in enumerate(args.args)]
+    values = _json_args(args.args)
 
-    async def body(client: Client) -> int:
-        _print_json(
-            await client.get_workflow_handle(args.workflow_id).query(args.name, args=values)
-        )
+    async def action(handle: WorkflowHandle[Any, Any]) -> int:
+        _print_json(await handle.query(args.name, args=values))
         return 0
 
-    return _with_client(args, body)
+    return _on_workflow(args, action)
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
-    values = [_json_arg(a, f"argument {i + 1}") for i, a in enumerate(args.args)]
+    values = _json_args(args.args)
 
-    async def body(client: Client) -> int:
-        handle = client.get_workflow_handle(args.workflow_id)
+    async def action(handle: WorkflowHandle[Any, Any]) -> int:
         try:
             result = await handle.execute_update(args.name, args=values)
         except WorkflowUpdateFailedError as err:
@@ -189,20 +212,11 @@ def _cmd_update(args: argparse.Namespace) -> int:
         _print_json(result)
         return 0
 
-    return _with_client(args, body)
+    return _on_workflow(args, action)
 
 
 def _cmd_result(args: argparse.Namespace) -> int:
-    async def body(client: Client) -> int:
-        try:
-            result = await client.get_workflow_handle(args.workflow_id).result()
-        except WorkflowFailureError as err:
-            print(f"workflow {args.workflow_id} failed: {err.cause}", file=sys.stderr)
-            return 1
-        _print_json(result)
-        return 0
-
-    return _with_client(args, body)
+    return _on_workflow(args, _print_result)
 
 
 def _cmd_namespace_ensure(args: argparse.Namespace) -> int:

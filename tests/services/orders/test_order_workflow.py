@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,24 +18,13 @@ from temporalio.exceptions import ApplicationError
 
 from orders.client import start_order
 from orders.ledger import Ledger
-from orders.models import Address, Confirmation, LineItem, Order, OrderResult, OrderStatus, Stage
+from orders.models import Address, Confirmation, LineItem, Order, OrderResult, Stage
 from orders.workflows import OrderWorkflow
+from support import wait_for_stage
 
 pytestmark = pytest.mark.usefixtures("orders_worker")
 
 MakeOrder = Callable[..., Order]
-
-
-async def wait_for_stage(
-    handle: WorkflowHandle[Any, Any], stage: Stage, timeout: float = 15
-) -> OrderStatus:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = await handle.query(OrderWorkflow.status)
-        if status.stage == stage or time.monotonic() > deadline:
-            assert status.stage == stage, status
-            return status
-        await asyncio.sleep(0.1)
 
 
 async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
