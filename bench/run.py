@@ -1,6 +1,7 @@
 """Benchmark the project's worker against a bare SDK worker, interleaved in one run.
 
     uv run python bench/run.py [--rounds 3] [--workflows 300] [--concurrency 50] [--json PATH]
+    (also --partitions, --log-dir, --no-trace-export, --temporal; see --help)
 
 The bench starts its own Temporal dev server on free 127.0.0.1 ports, then runs one
 warm-up round per side (discarded) and ``--rounds`` measured rounds per side, alternating
@@ -19,6 +20,9 @@ Sides:
   bare     ``bare_worker.py``: ``temporalio.worker.Worker`` with the same workflow and
            activity, default SDK options and the stdlib event loop; stderr goes to a file.
 Both get the same slot, cache and poller counts (``TUNING``) and the same interpreter.
+The dev server gives each task queue one partition (``--partitions``): with the server's
+default of four, a new workflow task could wait seconds for a poller to reach its partition,
+which put server dispatch noise rather than worker cost into p99.
 
 Per round:
   throughput  workflows / wall time from the first start call to the last result.
@@ -188,11 +192,15 @@ async def stop(proc: asyncio.subprocess.Process, grace_s: float = STOP_TIMEOUT_S
         raise BenchError(f"pid {proc.pid} still running {grace_s:g}s after SIGTERM") from None
 
 
-async def start_server(temporal: str, log: Path) -> tuple[asyncio.subprocess.Process, Client]:
+async def start_server(
+    temporal: str, partitions: int, log: Path
+) -> tuple[asyncio.subprocess.Process, Client]:
     """Start a dev server on free loopback ports; return it and a connected client."""
     port = free_port()
     argv = ["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port)]
     argv += ["--http-port", str(free_port()), "--metrics-port", "0"]
+    for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
+        argv += ["--dynamic-config-value", f"{key}={partitions}"]
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
             temporal, *argv, stdin=DEVNULL, stdout=out, stderr=out, env=base_env()
@@ -324,7 +332,9 @@ def describe(r: RoundResult) -> str:
 
 async def bench(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     sink = None if args.no_trace_export else OtlpSink()
-    server, client = await start_server(args.temporal, log_dir / "temporal-server.log")
+    server, client = await start_server(
+        args.temporal, args.partitions, log_dir / "temporal-server.log"
+    )
     env = base_env() | TUNING | {"TEMPORAL_ADDRESS": client.service_client.config.target_host}
     project_env = env | {"WORKER_LOG_LEVEL": "info", "WORKER_LOG_FORMAT": "json"}
     if sink is not None:
@@ -374,6 +384,7 @@ def summarize(
             "workflows": args.workflows,
             "concurrency": args.concurrency,
             "trace_export": not args.no_trace_export,
+            "partitions": args.partitions,
             "tuning": TUNING,
         },
         "environment": {
@@ -440,6 +451,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=positive, default=3, help="measured rounds per side")
     parser.add_argument("--workflows", type=positive, default=300, help="workflows per round")
     parser.add_argument("--concurrency", type=positive, default=50, help="workflows in flight")
+    parser.add_argument(
+        "--partitions", type=positive, default=1, help="dev server partitions per task queue"
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--log-dir", type=Path, help="keep worker and server logs here")
     parser.add_argument("--no-trace-export", action="store_true", help="no OTLP span export")
