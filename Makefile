@@ -11,13 +11,13 @@ WORKER_PORT ?= 9000
 DATA_DIR ?= .data
 SERVICES := $(notdir $(wildcard services/*))
 
-.PHONY: help install dev lint fmt test pytest check-packages bench histories clean
+.PHONY: help install dev lint fmt test pytest check-packages bench new-queue histories clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: ## Install the workspace (every service, the shared library, dev tools) into .venv
-	@$(UV) sync --frozen
+	@$(UV) sync --locked --all-packages
 
 dev: install ## Run a local Temporal dev server (UI on :8233) and every queue's worker; Ctrl-C stops all
 	@mkdir -p $(DATA_DIR)
@@ -62,6 +62,13 @@ bench: install ## Benchmark the project's worker against a bare temporalio Worke
 
 clean: ## Remove local state (.data) and caches
 	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
+
+new-queue: install ## Generate a queue service with tests and replay histories: make new-queue NAME=billing
+	@if [ -z "$(NAME)" ]; then echo "usage: make new-queue NAME=billing" >&2; exit 2; fi
+	@$(UV) run --frozen fleet new-queue $(NAME)
+	@$(UV) sync --all-packages --quiet
+	@$(MAKE) histories QUEUE=$(NAME)
+	@echo "queue $(NAME): registered ($$($(UV) run --frozen fleet queues | grep '^$(NAME) '))"
 
 histories: install ## Record the replay tests' workflow histories anew (tests/histories/)
 	@RECORD_HISTORIES=1 $(UV) run --frozen pytest -q $(if $(QUEUE),tests/services/$(QUEUE),tests/services)

@@ -17,6 +17,7 @@ import sys
 
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+
 from workload import BenchWorkflow, echo
 
 READY_LINE = "ready"

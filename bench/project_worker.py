@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from workload import BenchWorkflow, echo
-
 from workerkit import Queue, exit_process, run_queues
+
+from workload import BenchWorkflow, echo
 
 
 def main() -> None:

@@ -66,9 +66,9 @@ from typing import Any, Literal
 
 import temporalio
 from temporalio.client import Client
-from workload import BenchWorkflow
-
 from workerkit import Queue, exit_process
+
+from workload import BenchWorkflow
 
 BENCH_DIR = Path(__file__).resolve().parent
 Side = Literal["project", "bare"]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
+from workerkit import exit_process
 
 from support import (
     RecordHistory,
@@ -21,7 +22,6 @@ from support import (
     history_path,
     temporal_cli,
 )
-from workerkit import exit_process
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
+from workerkit import ObservabilityInterceptor, Queue, discover_queues, tracing_interceptor
 
 from support import HISTORIES
-from workerkit import ObservabilityInterceptor, Queue, discover_queues, tracing_interceptor
 
 
 def stored(queue: Queue) -> list[Path]:

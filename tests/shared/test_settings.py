@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from workerkit import SettingError, Tuning, WorkerSettings, parse_duration
 
 

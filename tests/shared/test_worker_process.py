@@ -18,6 +18,7 @@ from temporalio.client import Client, WorkflowHandle
 from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, Stage
 from orders.workflows import OrderWorkflow
+
 from support import WorkerProcess, free_port, http_get, temporal_cli, wait_for_stage
 
 SpawnWorker = Callable[..., WorkerProcess]

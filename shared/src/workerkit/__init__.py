@@ -20,7 +20,13 @@ from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._launcher import Launched, launch
 from workerkit._logging import configure_logging
 from workerkit._namespace import ensure_namespace
-from workerkit._registry import ENTRY_POINT_GROUP, Queue, discover_queues, get_queue
+from workerkit._registry import (
+    ENTRY_POINT_GROUP,
+    NAME_PATTERN,
+    Queue,
+    discover_queues,
+    get_queue,
+)
 from workerkit._runner import exit_process, run_queues
 from workerkit._settings import Tuning, WorkerSettings, parse_duration
 from workerkit._tracing import configure_tracing, tracing_interceptor
@@ -28,6 +34,7 @@ from workerkit._worker import build_worker
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "NAME_PATTERN",
     "ConfigurationError",
     "ConnectError",
     "LaunchError",

@@ -12,7 +12,6 @@ from typing import Any
 from temporalio.client import Client, Interceptor
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
-
 from workerkit._errors import ConfigurationError, ConnectError
 
 __all__ = ["connect", "load_connect_config"]

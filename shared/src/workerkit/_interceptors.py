@@ -23,7 +23,6 @@ from temporalio.worker import (
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
-
 from workerkit._metrics import (
     ACTIVITY_DURATION,
     ACTIVITY_EXECUTIONS,

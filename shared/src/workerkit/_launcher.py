@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
-
 from workerkit._errors import LaunchError
 from workerkit._registry import Queue
 
@@ -22,8 +22,8 @@ class Launched:
 
     Attributes:
         handle: Handle to the execution, bound to its run id.
-        started: ``False`` when an execution with this id was already running and
-            was returned instead of starting another.
+        started: ``False`` when an execution with this id already existed (running, or
+            completed) and was returned instead of starting another.
     """
 
     handle: WorkflowHandle[Any, Any]
@@ -49,30 +49,35 @@ async def launch(
     *args: Any,
     id: str | None = None,
     memo: Mapping[str, Any] | None = None,
+    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
 ) -> Launched:
     """Start ``workflow_type`` on ``queue``'s task queue.
 
     The workflow id is ``id`` if given, else the queue's deterministic id for these
-    arguments (:meth:`Queue.workflow_id`): submitting the same thing twice while it
-    runs returns the running execution instead of starting a duplicate.
+    arguments (:meth:`Queue.workflow_id`). Submitting the same thing again returns the
+    existing execution instead of starting a duplicate, while it runs and, by default,
+    after it completed; only a failed, cancelled or terminated one may run again.
 
     Raises:
         UnknownWorkflowError: The queue registers no such workflow type.
         LaunchError: The server refused the start for another reason.
     """
+    run = queue.workflow_run_method(workflow_type)
     if id is None:
         id = queue.workflow_id(workflow_type, args)
     try:
         handle: WorkflowHandle[Any, Any] = await client.start_workflow(
-            workflow_type,
+            run,
             args=list(args),
             id=id,
             task_queue=queue.task_queue,
             memo=dict(memo) if memo else None,
+            id_reuse_policy=id_reuse_policy,
         )
         return Launched(handle=handle, started=True)
     except WorkflowAlreadyStartedError as err:
-        existing = client.get_workflow_handle(id, run_id=err.run_id)
+        run_id = err.run_id or (await client.get_workflow_handle(id).describe()).run_id
+        existing: WorkflowHandle[Any, Any] = client.get_workflow_handle_for(run, id, run_id=run_id)
         return Launched(handle=existing, started=False)
     except RPCError as err:
         raise LaunchError(f"could not start {workflow_type} with id {id!r}: {err}") from err

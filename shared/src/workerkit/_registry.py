@@ -21,14 +21,15 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from temporalio import workflow
-
 from workerkit._errors import ConfigurationError, UnknownQueueError, UnknownWorkflowError
 from workerkit._settings import Tuning
 
-__all__ = ["ENTRY_POINT_GROUP", "Queue", "discover_queues", "get_queue"]
+__all__ = ["ENTRY_POINT_GROUP", "NAME_PATTERN", "Queue", "discover_queues", "get_queue"]
 
 ENTRY_POINT_GROUP = "workerkit.queues"
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Letters and digits only: the name is also a Python package, an image, a Kubernetes
+# object and a DNS label, and "_" or "-" are each invalid in one of those.
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,29}$")
 
 ActivityList = Sequence[Callable[..., Any]]
 
@@ -38,7 +39,8 @@ class Queue:
     """Everything a worker needs to serve one task queue.
 
     Attributes:
-        name: Queue name, lower-case identifier (e.g. ``orders``).
+        name: Queue name: a lower-case letter, then up to 29 lower-case letters or
+            digits (e.g. ``orders``).
         version: Bumped when a change must not reach running workflows; the task
             queue becomes ``<name>-v<version>``.
         workflows: Workflow classes the worker registers.
@@ -60,9 +62,10 @@ class Queue:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not NAME_PATTERN.match(self.name):
             raise ConfigurationError(
-                f"queue name {self.name!r} must be a lower-case identifier ([a-z][a-z0-9_]*)"
+                f"queue name {self.name!r} must be a lower-case letter followed by up to 29 "
+                "lower-case letters or digits"
             )
         if self.version < 1:
             raise ConfigurationError(f"queue {self.name!r}: version must be >= 1")
@@ -93,6 +96,15 @@ class Queue:
         if workflow_type not in types:
             raise UnknownWorkflowError(self.name, workflow_type, sorted(types))
         return types[workflow_type]
+
+    def workflow_run_method(self, workflow_type: str) -> Callable[..., Any]:
+        """Return the ``@workflow.run`` method, so a client's handle knows the result type.
+
+        Raises:
+            UnknownWorkflowError: The queue registers no such workflow type.
+        """
+        defn = workflow._Definition.must_from_class(self.workflow_class(workflow_type))
+        return defn.run_fn
 
     def workflow_arg_types(self, workflow_type: str) -> list[type] | None:
         """Return the run method's parameter types, or ``None`` if it is not fully typed.

@@ -13,7 +13,6 @@ from typing import NoReturn
 
 import uvloop
 from temporalio.worker import Worker
-
 from workerkit._connection import connect, load_connect_config
 from workerkit._errors import ConnectError
 from workerkit._http import Health, HealthServer

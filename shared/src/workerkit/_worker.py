@@ -16,7 +16,6 @@ from temporalio.worker import (
     Worker,
     WorkerTuner,
 )
-
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings

@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from importlib.metadata import entry_points
 from typing import Any, NoReturn, TypeVar
 
 import uvloop
@@ -19,7 +20,6 @@ from temporalio.client import (
 )
 from temporalio.converter import value_to_type
 from temporalio.service import RPCError
-
 from workerkit._connection import connect
 from workerkit._errors import ConfigurationError, WorkerkitError
 from workerkit._launcher import launch
@@ -32,6 +32,7 @@ from workerkit._tracing import configure_tracing, tracing_interceptor
 __all__ = ["main", "run"]
 
 EXIT_USAGE = 2
+COMMANDS_ENTRY_POINT_GROUP = "workerkit.commands"
 _T = TypeVar("_T")
 
 
@@ -301,6 +302,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--retention", default="7d", help="workflow history retention (default 7d)")
     p.add_argument("--description", default="")
     p.set_defaults(func=_cmd_namespace_ensure)
+
+    # Development tools installed in the workspace (e.g. the queue scaffold) add their
+    # commands here; production images don't install them, so they don't appear there.
+    for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
+        ep.load()(sub)
     return parser
 
 

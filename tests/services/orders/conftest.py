@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from workerkit import WorkerSettings, build_worker
 
 from orders.ledger import Ledger
 from orders.models import Address, LineItem, Order
 from orders.queue import QUEUE
-from workerkit import WorkerSettings, build_worker
 
 
 @pytest.fixture(scope="module")

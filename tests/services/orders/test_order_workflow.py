@@ -20,6 +20,7 @@ from orders.client import start_order
 from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, OrderResult, Stage
 from orders.workflows import OrderWorkflow
+
 from support import RecordHistory, wait_for_stage
 
 pytestmark = pytest.mark.usefixtures("orders_worker")

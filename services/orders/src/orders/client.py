@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from temporalio.client import Client
+from workerkit import Launched, launch
 
 from orders.models import Order
 from orders.queue import QUEUE
-from workerkit import Launched, launch
 
 
 async def start_order(client: Client, order: Order) -> Launched:

@@ -1,9 +1,10 @@
 """The orders queue declaration: registered through the ``workerkit.queues`` entry point."""
 
+from workerkit import Queue, Tuning
+
 from orders.activities import create_activities
 from orders.ids import order_workflow_id
 from orders.workflows import OrderWorkflow
-from workerkit import Queue, Tuning
 
 QUEUE = Queue(
     name="orders",

@@ -1,0 +1,46 @@
+"""The ``fleet new-queue`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from fleet_scaffold._scaffold import ScaffoldError, write_queue
+
+
+def _workspace_root(start: Path) -> Path:
+    for folder in (start, *start.parents):
+        pyproject = folder / "pyproject.toml"
+        if pyproject.exists() and "[tool.uv.workspace]" in pyproject.read_text():
+            return folder
+    raise ScaffoldError(f"no uv workspace (pyproject.toml with [tool.uv.workspace]) above {start}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        root = args.root.resolve() if args.root else _workspace_root(Path.cwd())
+        written = write_queue(args.name, root)
+    except ScaffoldError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"created {path.relative_to(root)}")
+    print(
+        f"\nNext: `uv sync` registers queue {args.name!r}; `make histories QUEUE={args.name}` "
+        "records its replay histories (`make new-queue` does both)."
+    )
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``new-queue`` to the ``fleet`` CLI."""
+    p = subparsers.add_parser(
+        "new-queue",
+        help="generate a new queue service (development tool)",
+        description="Generate services/NAME and tests/services/NAME, registered and tested.",
+    )
+    p.add_argument("name", help="queue name: lower-case letters and digits, e.g. billing")
+    p.add_argument("--root", type=Path, help="workspace root (default: found from the cwd)")
+    p.set_defaults(func=_run)
