@@ -1,0 +1,31 @@
+"""Activities of the notifications queue: the side effects, each safe to retry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from temporalio import activity
+
+from notifications.models import NotificationsRequest
+from notifications.settings import NotificationsSettings
+
+
+class NotificationsActivities:
+    """Activities bound to what they need (clients, paths) at worker start."""
+
+    def __init__(self, settings: NotificationsSettings) -> None:
+        self.settings = settings
+
+    @activity.defn
+    async def process(self, request: NotificationsRequest) -> str:
+        return f"{self.settings.greeting}: {request.payload}"
+
+    def all(self) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+        """Every activity, for the worker to register."""
+        return [self.process]
+
+
+def create_activities() -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+    """Build the activities from the environment when the worker starts."""
+    return NotificationsActivities(NotificationsSettings.from_env()).all()

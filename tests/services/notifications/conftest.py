@@ -1,0 +1,17 @@
+"""An in-process notifications worker (with all workerkit interceptors) on the test server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.client import Client
+from workerkit import WorkerSettings, build_worker
+
+from notifications.queue import QUEUE
+
+
+@pytest.fixture(scope="module")
+async def notifications_worker(client: Client) -> AsyncIterator[None]:
+    async with build_worker(client, QUEUE, WorkerSettings.from_env({}, tuning=QUEUE.tuning)):
+        yield
