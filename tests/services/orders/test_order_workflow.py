@@ -51,7 +51,13 @@ async def test_happy_path_ships_and_notifies(
     ).result()
     assert result.charged_cents == 2 * 1250 + 4000
     assert result.tracking_number.startswith("trk-")
-    assert ledger.events(order.order_id) == ["reserved", "charged", "shipped", "notified:shipped"]
+    assert ledger.events(order.order_id) == [
+        "reserved",
+        "screened",
+        "charged",
+        "shipped",
+        "notified:shipped",
+    ]
     assert ledger.available("sku-widget") == widgets_before - 2
     status = await launched.handle.query(OrderWorkflow.status)
     assert status.stage == Stage.COMPLETED and status.confirmed
@@ -67,7 +73,7 @@ async def test_declined_payment_releases_the_reservation(
     error = await failure_of(launched.handle)
     assert error.type == "OrderFailed" and error.non_retryable
     assert "declined" in error.message and "release_inventory" in error.message
-    assert ledger.events(order.order_id) == ["reserved", "released"]
+    assert ledger.events(order.order_id) == ["reserved", "screened", "released"]
     assert ledger.available("sku-widget") == widgets_before
     status = await launched.handle.query(OrderWorkflow.status)
     assert status.stage == Stage.FAILED and status.compensations == ["release_inventory"]
@@ -81,7 +87,13 @@ async def test_confirmation_timeout_compensates_in_reverse_order(
     launched = await start_order(client, order)
     error = await failure_of(launched.handle)
     assert "no confirmation within 1s" in error.message
-    assert ledger.events(order.order_id) == ["reserved", "charged", "refunded", "released"]
+    assert ledger.events(order.order_id) == [
+        "reserved",
+        "screened",
+        "charged",
+        "refunded",
+        "released",
+    ]
     await record_history("orders", "confirmation_timeout", launched.handle)
 
 
@@ -130,7 +142,7 @@ async def test_launch_is_idempotent(client: Client, ledger: Ledger, make_order: 
     assert first.started and not second.started
     assert second.run_id == first.run_id
     await wait_for_stage(first.handle, Stage.AWAITING_CONFIRMATION)
-    assert ledger.events(order.order_id) == ["reserved", "charged"]
+    assert ledger.events(order.order_id) == ["reserved", "screened", "charged"]
     await first.handle.signal(OrderWorkflow.confirm, Confirmation("ops"))
     await first.handle.result()
 

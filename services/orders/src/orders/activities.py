@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from orders.ledger import Ledger, LedgerError
-from orders.models import ChargeRequest, Notification, ReserveRequest, ShipRequest
+from orders.models import ChargeRequest, Notification, ReserveRequest, ScreenRequest, ShipRequest
 from orders.settings import OrdersSettings
 
 _P = ParamSpec("_P")
@@ -29,9 +29,12 @@ async def _call(fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R
 class OrderActivities:
     """The saga's steps and their compensations, bound to one ledger."""
 
-    def __init__(self, ledger: Ledger, *, pack_seconds_per_item: float) -> None:
+    def __init__(
+        self, ledger: Ledger, *, pack_seconds_per_item: float, fraud_limit_cents: int
+    ) -> None:
         self.ledger = ledger
         self.pack_seconds_per_item = pack_seconds_per_item
+        self.fraud_limit_cents = fraud_limit_cents
 
     @activity.defn
     async def reserve_inventory(self, req: ReserveRequest) -> str:
@@ -40,6 +43,16 @@ class OrderActivities:
     @activity.defn
     async def release_inventory(self, order_id: str) -> bool:
         return await _call(self.ledger.release, order_id)
+
+    @activity.defn
+    async def screen_order(self, req: ScreenRequest) -> None:
+        await _call(
+            self.ledger.screen,
+            req.order_id,
+            req.customer_id,
+            req.total_cents,
+            self.fraud_limit_cents,
+        )
 
     @activity.defn
     async def charge_payment(self, req: ChargeRequest) -> str:
@@ -75,6 +88,7 @@ class OrderActivities:
         return [
             self.reserve_inventory,
             self.release_inventory,
+            self.screen_order,
             self.charge_payment,
             self.refund_payment,
             self.ship_order,
@@ -86,4 +100,8 @@ def create_activities() -> list[Callable[..., Coroutine[Any, Any, Any]]]:
     """Open the ledger named by the settings and return the bound activities."""
     settings = OrdersSettings.from_env()
     ledger = Ledger(settings.ledger_path)
-    return OrderActivities(ledger, pack_seconds_per_item=settings.pack_seconds_per_item).all()
+    return OrderActivities(
+        ledger,
+        pack_seconds_per_item=settings.pack_seconds_per_item,
+        fraud_limit_cents=settings.fraud_limit_cents,
+    ).all()

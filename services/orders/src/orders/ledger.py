@@ -58,6 +58,10 @@ class PaymentDeclined(LedgerError):
     error_type = "PaymentDeclined"
 
 
+class FraudSuspected(LedgerError):
+    error_type = "FraudSuspected"
+
+
 class Ledger:
     """The ledger in the SQLite file at ``path`` (created on first use)."""
 
@@ -155,6 +159,16 @@ class Ledger:
             )
             self._event(db, order_id, "released")
             return True
+
+    def screen(self, order_id: str, customer_id: str, total_cents: int, limit_cents: int) -> None:
+        """Refuse an order above the fraud limit; record that the order was screened."""
+        if total_cents > limit_cents:
+            raise FraudSuspected(
+                f"order {order_id} for customer {customer_id}: total {total_cents} cents "
+                f"exceeds the screening limit of {limit_cents}"
+            )
+        with self._tx() as db:
+            self._event(db, order_id, "screened")
 
     def charge(self, order_id: str, customer_id: str, amount_cents: int, token: str) -> str:
         """Charge the customer once per order; return the payment id."""

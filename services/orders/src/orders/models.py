@@ -42,6 +42,7 @@ class Order:
 class Stage(StrEnum):
     RECEIVED = "received"
     RESERVING = "reserving"
+    SCREENING = "screening"
     CHARGING = "charging"
     AWAITING_CONFIRMATION = "awaiting_confirmation"
     SHIPPING = "shipping"
@@ -86,6 +87,13 @@ class Confirmation:
 class ReserveRequest:
     order_id: str
     items: list[LineItem]
+
+
+@dataclass(frozen=True)
+class ScreenRequest:
+    order_id: str
+    customer_id: str
+    total_cents: int
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         OrderResult,
         OrderStatus,
         ReserveRequest,
+        ScreenRequest,
         ShipRequest,
         Stage,
         address_problem,
@@ -30,6 +31,12 @@ RESERVE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_attempts=5,
     non_retryable_error_types=["OutOfStock", "UnknownSku"],
+)
+FRAUD_SCREENING_PATCH = "fraud-screening"
+SCREEN_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_attempts=5,
+    non_retryable_error_types=["FraudSuspected"],
 )
 CHARGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -54,7 +61,7 @@ def _reason(err: BaseException) -> str:
 
 @workflow.defn
 class OrderWorkflow:
-    """Reserve → charge → await confirmation → ship → notify; compensate in reverse on failure."""
+    """Reserve → screen → charge → await confirmation → ship → notify; compensate on failure."""
 
     @workflow.init
     def __init__(self, order: Order) -> None:
@@ -82,6 +89,17 @@ class OrderWorkflow:
                 retry_policy=RESERVE_RETRY,
             )
             compensations.append(("release_inventory", OrderActivities.release_inventory))
+
+            # Added after orders were already running: runs that started before this
+            # change replay without the step (their histories have no marker).
+            if workflow.patched(FRAUD_SCREENING_PATCH):
+                self._status.stage = Stage.SCREENING
+                await workflow.execute_activity_method(
+                    OrderActivities.screen_order,
+                    ScreenRequest(order.order_id, order.customer_id, order.total_cents),
+                    start_to_close_timeout=LEDGER_TIMEOUT,
+                    retry_policy=SCREEN_RETRY,
+                )
 
             self._status.stage = Stage.CHARGING
             payment_id = await workflow.execute_activity_method(
