@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,8 @@ from workerkit import exit_process
 from support import (
     RecordHistory,
     WorkerProcess,
-    fleet_cli,
-    free_port,
     history_path,
+    start_worker,
     temporal_cli,
 )
 
@@ -54,36 +52,19 @@ def spawn_worker(temporal_address: str, tmp_path: Path) -> Iterator[Callable[...
     started: list[WorkerProcess] = []
 
     def spawn(*args: str, env: Mapping[str, str] | None = None) -> WorkerProcess:
-        port = free_port()
-        full_env = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": temporal_address,
-            "TEMPORAL_NAMESPACE": "default",
-            "WORKER_HTTP_PORT": str(port),
-            "WORKER_HTTP_HOST": "127.0.0.1",
-            "WORKER_LOG_FORMAT": "json",
-            "WORKER_SHUTDOWN_TIMEOUT": "20s",
-            "ORDERS_LEDGER_PATH": str(tmp_path / "ledger.sqlite3"),
-            **(env or {}),
-        }
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        with log_path.open("w") as log:
-            proc = subprocess.Popen(
-                [fleet_cli(), "worker", *args],
-                env=full_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        worker = WorkerProcess(proc=proc, port=port, log_path=log_path)
+        worker = start_worker(
+            args,
+            address=temporal_address,
+            workdir=tmp_path,
+            name=f"worker-{len(started)}",
+            env=env,
+        )
         started.append(worker)
         return worker
 
     yield spawn
     for worker in started:
-        if worker.proc.poll() is None:
-            worker.proc.kill()
-            worker.proc.wait()
+        worker.kill()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,49 @@ class WorkerProcess:
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the process if it still runs, and reap it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def start_worker(
+    args: Sequence[str],
+    *,
+    address: str,
+    workdir: Path,
+    name: str,
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
+) -> WorkerProcess:
+    """Start ``fleet worker ARGS`` against ``address``, logging to ``workdir/name.log``.
+
+    Service state (the orders ledger) goes to ``workdir``; ``env`` overrides anything.
+    """
+    port = port or free_port()
+    full_env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": address,
+        "TEMPORAL_NAMESPACE": "default",
+        "WORKER_HTTP_PORT": str(port),
+        "WORKER_HTTP_HOST": "127.0.0.1",
+        "WORKER_LOG_FORMAT": "json",
+        "WORKER_SHUTDOWN_TIMEOUT": "20s",
+        "ORDERS_LEDGER_PATH": str(workdir / "ledger.sqlite3"),
+        **(env or {}),
+    }
+    log_path = workdir / f"{name}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [fleet_cli(), "worker", *args],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return WorkerProcess(proc=proc, port=port, log_path=log_path)
 
 
 def fleet_cli() -> str:

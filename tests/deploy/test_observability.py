@@ -1,0 +1,355 @@
+"""Dashboards and alert rules, proven on a real Prometheus scraping real worker processes.
+
+One scenario runs for the module: every registered queue's worker runs as its own
+process; orders gets one activity slot, slow packing, a late start and failing payments,
+so that every alert's condition really occurs; one worker is killed at the end. Then
+every dashboard query, every variable query, every recording rule and every alert
+expression is evaluated through Prometheus's HTTP API and must return data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import math
+import re
+import shutil
+import subprocess
+import time
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from workerkit import discover_queues
+
+from orders.models import Address, Confirmation, LineItem, Order
+from orders.workflows import OrderWorkflow
+
+from support import HISTORIES, WorkerProcess, free_port, http_get, start_worker
+
+REPO = Path(__file__).resolve().parents[2]
+PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
+DASHBOARDS = sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))
+RULES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
+# Metrics Temporal's published SDK dashboard (temporalio/dashboards,
+# sdk/temporal-core-sdks-otel.json) queries that any worker produces while it runs
+# workflows with activities; the others in it count events (failed RPCs, empty polls,
+# forced evictions) and appear under the same names when those happen.
+SDK_DASHBOARD_METRICS = [
+    "temporal_request",
+    "temporal_request_latency_bucket",
+    "temporal_long_request_latency_bucket",
+    "temporal_workflow_completed",
+    "temporal_workflow_failed",
+    "temporal_workflow_endtoend_latency_bucket",
+    "temporal_workflow_task_queue_poll_succeed",
+    "temporal_workflow_task_schedule_to_start_latency_bucket",
+    "temporal_workflow_task_execution_latency_bucket",
+    "temporal_workflow_task_replay_latency_bucket",
+    "temporal_activity_schedule_to_start_latency_count",
+    "temporal_activity_schedule_to_start_latency_bucket",
+    "temporal_activity_execution_latency_bucket",
+    "temporal_activity_execution_failed",
+    "temporal_worker_task_slots_available",
+    "temporal_worker_task_slots_used",
+    "temporal_sticky_cache_size",
+    "temporal_sticky_cache_hit",
+]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("prometheus") is None, reason="needs the prometheus binary (.ci/run installs it)"
+)
+
+
+@dataclass
+class Prometheus:
+    url: str
+
+    def get(self, path: str, **params: str) -> Any:
+        status, body = http_get(f"{self.url}{path}?{urllib.parse.urlencode(params)}", timeout=10)
+        assert status == 200, f"{path} {params}: HTTP {status} {body[:300]}"
+        payload = json.loads(body)
+        assert payload["status"] == "success", payload
+        return payload["data"]
+
+    def series(self, expr: str, *, window: float = 120) -> list[dict[str, Any]]:
+        """Evaluate ``expr`` over the last ``window`` seconds; return the series that have
+        at least one finite value (a quantile of nothing is NaN: that is not data)."""
+        now = time.time()
+        data = self.get(
+            "/api/v1/query_range", query=expr, start=str(now - window), end=str(now), step="2"
+        )
+        return [s for s in data["result"] if any(math.isfinite(float(v)) for _, v in s["values"])]
+
+    def instant(self, expr: str) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/query", query=expr)["result"])
+
+
+def start_prometheus(workdir: Path, targets: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """Run Prometheus with the shipped config, scraping ``targets`` every second."""
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["rule_files"] = [str(p) for p in RULES]
+    (job,) = config["scrape_configs"]
+    job["static_configs"] = [{"targets": targets}]
+    path = workdir / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={path}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "prometheus.log").open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while http_get(f"{url}/-/ready")[0] != 200:
+        assert proc.poll() is None, (workdir / "prometheus.log").read_text()
+        assert time.monotonic() < deadline, "prometheus did not become ready"
+        time.sleep(0.2)
+    return proc, url
+
+
+def an_order(token: str, units: int = 3) -> Order:
+    return Order(
+        order_id=f"obs-{uuid.uuid4().hex[:8]}",
+        customer_id="cust-obs",
+        items=[LineItem("sku-widget", units, 100)],
+        shipping_address=Address("Obs", "1 Main St", "Springfield", "12345", "US"),
+        payment_token=token,
+        confirmation_timeout_seconds=60,
+    )
+
+
+def stored_starts(queue: str) -> list[tuple[str, list[Any]]]:
+    """The workflow types and inputs of a queue's stored histories, to replay as new runs."""
+    starts = []
+    for path in sorted((HISTORIES / queue).glob("*.json")):
+        attrs = json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]
+        payloads = attrs.get("input", {}).get("payloads", [])
+        args = [json.loads(base64.b64decode(p["data"])) for p in payloads]
+        starts.append((attrs["workflowType"]["name"], args))
+    return starts
+
+
+@dataclass
+class Scenario:
+    prometheus: Prometheus
+    workers: dict[str, WorkerProcess]
+    killed: str
+
+
+async def run_orders(client: Client, start_orders_worker: Callable[[], None]) -> None:
+    # Started before any orders worker polls: workflow tasks wait (schedule-to-start > 2 s).
+    handles: list[WorkflowHandle[Any, Any]] = []
+    for token in ["tok_visa"] * 4 + ["tok_declined"] * 4:
+        order = an_order(token)
+        handles.append(
+            await client.start_workflow(
+                OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue="orders-v1"
+            )
+        )
+    await asyncio.sleep(2.5)
+    start_orders_worker()
+    for handle in handles:
+        await handle.signal(OrderWorkflow.confirm, Confirmation("obs"))
+    results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 4, results
+
+
+async def run_other_queues(client: Client) -> None:
+    for name, queue in discover_queues().items():
+        if name == "orders":
+            continue
+        for workflow_type, args in stored_starts(name):
+            await client.start_workflow(
+                workflow_type,
+                args=args,
+                id=f"obs-{name}-{uuid.uuid4().hex[:8]}",
+                task_queue=queue.task_queue,
+            )
+
+
+@pytest.fixture(scope="module")
+async def scenario(
+    client: Client, temporal_address: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Scenario]:
+    workdir = tmp_path_factory.mktemp("observability")
+    workers: dict[str, WorkerProcess] = {}
+    others = [name for name in discover_queues() if name != "orders"]
+    orders_port = free_port()
+    proc = None
+
+    def start_orders_worker() -> None:
+        # One activity slot and slow packing: activities queue up behind each other.
+        workers["orders"] = start_worker(
+            ["orders"],
+            address=temporal_address,
+            workdir=workdir,
+            name="orders",
+            port=orders_port,
+            env={"WORKER_MAX_CONCURRENT_ACTIVITIES": "1", "ORDERS_PACK_SECONDS_PER_ITEM": "0.6"},
+        )
+
+    try:
+        for name in others:
+            workers[name] = start_worker(
+                [name], address=temporal_address, workdir=workdir, name=name
+            )
+        for worker in workers.values():
+            worker.wait_ready()
+        targets = [f"127.0.0.1:{w.port}" for w in workers.values()]
+        proc, url = start_prometheus(workdir, [*targets, f"127.0.0.1:{orders_port}"])
+        await run_other_queues(client)
+        await run_orders(client, start_orders_worker)
+        killed = others[0] if others else "orders"
+        await asyncio.sleep(3)  # a few scrapes of the finished workload
+        workers[killed].kill()
+        await asyncio.sleep(4)  # scrapes fail: up == 0, the killed worker's series go stale
+        yield Scenario(Prometheus(url), workers, killed)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        for worker in workers.values():
+            worker.kill()
+
+
+def dashboard_targets() -> Iterator[tuple[str, str, str]]:
+    for path in DASHBOARDS:
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                yield path.stem, f"{panel['title']} [{target['refId']}]", target["expr"]
+
+
+def substitute(expr: str) -> str:
+    """Do what Grafana does with the variables, for the default namespace and orders."""
+    return (
+        expr.replace("$__rate_interval", "1m")
+        .replace("$namespace", "default")
+        .replace("$queue", "orders-v1")
+    )
+
+
+TARGETS = list(dashboard_targets())
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "panel", "expr"), TARGETS, ids=[f"{d}:{p}" for d, p, _ in TARGETS]
+)
+def test_every_dashboard_query_returns_data(
+    scenario: Scenario, dashboard: str, panel: str, expr: str
+) -> None:
+    assert scenario.prometheus.series(substitute(expr)), f"no data for {expr}"
+
+
+def test_dashboard_variables_list_every_queue(scenario: Scenario) -> None:
+    for path in DASHBOARDS:
+        for var in json.loads(path.read_text())["templating"]["list"]:
+            match = re.fullmatch(r"label_values\((.+), (\w+)\)", substitute(var["query"]))
+            assert match, var["query"]
+            values = scenario.prometheus.get(
+                f"/api/v1/label/{match[2]}/values", **{"match[]": match[1]}
+            )
+            assert values, f"{path.name}: variable {var['name']} has no values"
+            if var["name"] == "queue":
+                assert {q.task_queue for q in discover_queues().values()} <= set(values)
+
+
+def rules() -> Iterator[dict[str, Any]]:
+    for path in RULES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            yield from group["rules"]
+
+
+RULE_LIST = list(rules())
+
+
+@pytest.mark.parametrize("rule", RULE_LIST, ids=[r.get("record") or r["alert"] for r in RULE_LIST])
+def test_every_rule_returns_data(scenario: Scenario, rule: dict[str, Any]) -> None:
+    assert scenario.prometheus.series(rule["expr"], window=60), f"no data for {rule['expr']}"
+    if "record" in rule:  # and Prometheus itself records it
+        assert scenario.prometheus.series(rule["record"], window=60)
+
+
+def test_alerts_name_the_right_queues(scenario: Scenario) -> None:
+    prom = scenario.prometheus
+    killed = discover_queues()[scenario.killed].task_queue
+    expectations = {
+        "TemporalWorkflowFailureRateHigh": ("task_queue", "orders-v1"),
+        "TemporalActivityScheduleToStartHigh": ("task_queue", "orders-v1"),
+        "TemporalWorkflowTaskScheduleToStartHigh": ("task_queue", "orders-v1"),
+        "TemporalNoWorkerPolling": ("task_queue", killed),
+        "TemporalWorkerDown": ("instance", f"127.0.0.1:{scenario.workers[scenario.killed].port}"),
+    }
+    by_name = {r["alert"]: r for r in RULE_LIST if "alert" in r}
+    for alert, (label, value) in expectations.items():
+        found = {s["metric"].get(label) for s in prom.instant(by_name[alert]["expr"])}
+        assert value in found, f"{alert}: {label}={value} not in {found}"
+    slots = prom.series(by_name["TemporalTaskSlotsExhausted"]["expr"], window=60)
+    assert any(
+        s["metric"]["task_queue"] == "orders-v1" and s["metric"]["worker_type"] == "ActivityWorker"
+        for s in slots
+    )
+
+
+def test_failure_alert_goes_pending_or_firing(scenario: Scenario) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        alerts = scenario.prometheus.get("/api/v1/alerts")["alerts"]
+        states = {
+            a["state"]
+            for a in alerts
+            if a["labels"]["alertname"] == "TemporalWorkflowFailureRateHigh"
+            and a["labels"]["task_queue"] == "orders-v1"
+        }
+        if states & {"pending", "firing"}:
+            return
+        assert time.monotonic() < deadline, alerts
+        time.sleep(1)
+
+
+def test_temporal_sdk_dashboard_metrics_exist(scenario: Scenario) -> None:
+    names = set(scenario.prometheus.get("/api/v1/label/__name__/values"))
+    missing = [m for m in SDK_DASHBOARD_METRICS if m not in names]
+    assert not missing, f"metrics Temporal's SDK dashboard queries are missing: {missing}"
+    renamed = sorted(
+        n
+        for n in names
+        if n.startswith("temporal_")
+        and (n.endswith("_total") or "_seconds" in n or "_milliseconds" in n)
+    )
+    assert not renamed, f"not the SDK's default naming: {renamed}"
+    namespaces = scenario.prometheus.get(
+        "/api/v1/label/namespace/values", **{"match[]": "temporal_request"}
+    )
+    assert "default" in namespaces
+
+
+async def test_orders_really_waited_for_a_worker(scenario: Scenario, client: Client) -> None:
+    # Guards the scenario itself: orders really waited for a worker before starting.
+    async for wf in client.list_workflows('WorkflowType="OrderWorkflow"', limit=50):
+        if wf.id.startswith("order-obs-"):
+            handle = client.get_workflow_handle(wf.id)
+            events = [e async for e in handle.fetch_history_events()]
+            started = next(
+                e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+            )
+            delay = started.event_time.ToDatetime() - events[0].event_time.ToDatetime()
+            assert delay.total_seconds() >= 2
+            return
+    pytest.fail("no observability orders found")
