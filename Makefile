@@ -11,7 +11,8 @@ WORKER_PORT ?= 9000
 DATA_DIR ?= .data
 SERVICES := $(notdir $(wildcard services/*))
 
-.PHONY: help install dev lint fmt test pytest check-packages bench new-queue histories clean
+.PHONY: help install dev lint fmt test pytest check-packages bench new-queue histories \
+	dashboards rules-test prometheus clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +70,17 @@ new-queue: install ## Generate a queue service with tests and replay histories: 
 	@$(UV) sync --all-packages --quiet
 	@$(MAKE) histories QUEUE=$(NAME)
 	@echo "queue $(NAME): registered ($$($(UV) run --frozen fleet queues | grep '^$(NAME) '))"
+
+dashboards: install ## Regenerate the Grafana dashboards (deploy/grafana/dashboards/) from generate.py
+	@$(UV) run --frozen python deploy/grafana/generate.py
+
+rules-test: ## Check the Prometheus config and rules, and run their promtool unit tests
+	@cd deploy/prometheus && promtool check config prometheus.yml && promtool test rules tests/*.test.yml
+
+prometheus: ## Run Prometheus (:9090) for the `make dev` stack, with the fleet's rules
+	@mkdir -p $(DATA_DIR)/prometheus
+	prometheus --config.file=deploy/prometheus/prometheus.yml --storage.tsdb.path=$(DATA_DIR)/prometheus \
+	    --web.listen-address=127.0.0.1:9090
 
 histories: install ## Record the replay tests' workflow histories anew (tests/histories/)
 	@RECORD_HISTORIES=1 $(UV) run --frozen pytest -q $(if $(QUEUE),tests/services/$(QUEUE),tests/services)

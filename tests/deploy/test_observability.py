@@ -20,7 +20,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,23 +152,40 @@ class Scenario:
     killed: str
 
 
-async def run_orders(client: Client, start_orders_worker: Callable[[], None]) -> None:
-    # Started before any orders worker polls: workflow tasks wait (schedule-to-start > 2 s).
-    handles: list[WorkflowHandle[Any, Any]] = []
-    for token in ["tok_visa"] * 4 + ["tok_declined"] * 4:
-        order = an_order(token)
-        handles.append(
-            await client.start_workflow(
-                OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue="orders-v1"
-            )
-        )
+async def run_orders(client: Client, start_orders_worker: Callable[[str], WorkerProcess]) -> None:
+    # A first orders worker makes Prometheus see the orders series, and stops. Counts
+    # recorded by the next worker then arrive as a counter reset, which rate() counts in
+    # full; a brand-new series would hide whatever its first scrape already holds.
+    first = start_orders_worker("orders-first")
+    first.wait_ready()
+    warm_up = an_order("tok_visa", units=1)
+    handle = await client.start_workflow(
+        OrderWorkflow.run, warm_up, id=f"order-{warm_up.order_id}", task_queue="orders-v1"
+    )
+    await handle.signal(OrderWorkflow.confirm, Confirmation("obs"))
+    await handle.result()
     await asyncio.sleep(2.5)
-    start_orders_worker()
-    for handle in handles:
+    first.signal()
+    assert await asyncio.to_thread(first.wait_exit) == 0
+
+    # Started while no orders worker polls: their first workflow tasks wait > 2 s. Malformed
+    # orders fail in that first task, declined ones fail an activity and compensate.
+    orders = [an_order("tok_visa") for _ in range(4)]
+    orders += [an_order("tok_declined") for _ in range(8)]
+    orders += [replace(an_order("tok_visa"), items=[]) for _ in range(8)]
+    handles: list[WorkflowHandle[Any, Any]] = [
+        await client.start_workflow(
+            OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue="orders-v1"
+        )
+        for order in orders
+    ]
+    await asyncio.sleep(2.5)
+    start_orders_worker("orders")
+    for handle in handles[:12]:
         await handle.signal(OrderWorkflow.confirm, Confirmation("obs"))
     results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
     failed = [r for r in results if isinstance(r, BaseException)]
-    assert len(failed) == 4, results
+    assert len(failed) == 16, results
 
 
 async def run_other_queues(client: Client) -> None:
@@ -194,16 +211,17 @@ async def scenario(
     orders_port = free_port()
     proc = None
 
-    def start_orders_worker() -> None:
+    def start_orders_worker(name: str) -> WorkerProcess:
         # One activity slot and slow packing: activities queue up behind each other.
         workers["orders"] = start_worker(
             ["orders"],
             address=temporal_address,
             workdir=workdir,
-            name="orders",
+            name=name,
             port=orders_port,
             env={"WORKER_MAX_CONCURRENT_ACTIVITIES": "1", "ORDERS_PACK_SECONDS_PER_ITEM": "0.6"},
         )
+        return workers["orders"]
 
     try:
         for name in others:
