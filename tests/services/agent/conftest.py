@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
 from workerkit import WorkerSettings, build_worker
 
+from agent.activities import create_activities
+from agent.models import AgentTask
 from agent.queue import QUEUE
+from agent.settings import AgentSettings
+from agent.tools import Outbox
 
 
 @pytest.fixture(scope="module")
-async def agent_worker(client: Client) -> AsyncIterator[None]:
-    async with build_worker(client, QUEUE, WorkerSettings.from_env({}, tuning=QUEUE.tuning)):
+def outbox_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("agent") / "outbox.sqlite3"
+
+
+@pytest.fixture(scope="module")
+def outbox(outbox_path: Path) -> Outbox:
+    return Outbox(outbox_path)
+
+
+@pytest.fixture(scope="module")
+async def agent_worker(client: Client, outbox_path: Path) -> AsyncIterator[None]:
+    """The queue's worker and activities, with the local provider and a test outbox."""
+    settings = AgentSettings(provider="local", outbox_path=outbox_path)
+    queue = dataclasses.replace(QUEUE, activities=lambda: create_activities(settings))
+    async with build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning)):
         yield
+
+
+@pytest.fixture
+def make_task() -> Callable[..., AgentTask]:
+    def make(prompt: str, **overrides: Any) -> AgentTask:
+        fields: dict[str, Any] = {
+            "task_id": f"test-{uuid.uuid4().hex[:10]}",
+            "prompt": prompt,
+            "max_turns": 8,
+            "approval_timeout_seconds": 60.0,
+        }
+        fields.update(overrides)
+        return AgentTask(**fields)
+
+    return make

@@ -1,1 +1,1 @@
-"""The agent queue."""
+"""A durable AI agent: the workflow holds the conversation; model and tool calls are activities."""

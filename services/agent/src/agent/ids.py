@@ -1,6 +1,6 @@
-"""Workflow ids: one request, one workflow, however often it is submitted."""
+"""Workflow ids: one task, one workflow, however often it is submitted."""
 
 
-def request_workflow_id(request_id: str) -> str:
-    """The id of the workflow that handles ``request_id``."""
-    return f"agent-{request_id}"
+def task_workflow_id(task_id: str) -> str:
+    """The id of the workflow that runs agent task ``task_id``."""
+    return f"agent-{task_id}"

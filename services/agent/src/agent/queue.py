@@ -3,15 +3,20 @@
 from workerkit import Queue, Tuning
 
 from agent.activities import create_activities
-from agent.ids import request_workflow_id
+from agent.ids import task_workflow_id
 from agent.workflows import AgentWorkflow
 
 QUEUE = Queue(
     name="agent",
     version=1,
-    description="The agent queue.",
+    description=(
+        "Durable AI agent loop: model and tool calls as activities, Retry-After as "
+        "next_retry_delay, human approval update with validator and timeout."
+    ),
     workflows=[AgentWorkflow],
     activities=create_activities,
-    tuning=Tuning(),
-    workflow_ids={AgentWorkflow: lambda request: request_workflow_id(request.request_id)},
+    # Model calls are slow and mostly waiting on the provider: a modest slot count keeps one
+    # worker from bursting past a provider's rate limit.
+    tuning=Tuning(max_concurrent_activities=20),
+    workflow_ids={AgentWorkflow: lambda task: task_workflow_id(task.task_id)},
 )
