@@ -181,3 +181,10 @@ def test_fatal_worker_error_exits_non_zero(spawn_worker: SpawnWorker) -> None:
     assert worker.wait_exit() == 1
     assert http_get(worker.url("/readyz"))[0] == 0  # the port is closed with the process
     assert any(e["msg"] == "worker failed" for e in log_events(worker)), worker.log()
+
+
+def test_bad_service_setting_exits_2_naming_the_variable(spawn_worker: SpawnWorker) -> None:
+    worker = spawn_worker("orders", env={"ORDERS_PACK_SECONDS_PER_ITEM": "slow"})
+    assert worker.wait_exit() == 2
+    errors = [e["msg"] for e in log_events(worker) if e["level"] == "error"]
+    assert errors == ["ORDERS_PACK_SECONDS_PER_ITEM='slow' is invalid: expected a number >= 0"]

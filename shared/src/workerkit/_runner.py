@@ -14,7 +14,7 @@ from typing import NoReturn
 import uvloop
 from temporalio.worker import Worker
 from workerkit._connection import connect, load_connect_config
-from workerkit._errors import ConnectError
+from workerkit._errors import ConfigurationError, ConnectError
 from workerkit._http import Health, HealthServer
 from workerkit._logging import configure_logging
 from workerkit._metrics import SdkMetrics
@@ -29,6 +29,7 @@ _log = logging.getLogger("workerkit.runner")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -131,6 +132,9 @@ async def _run_workers(
 
     try:
         workers = [build_worker(client, q, per_queue[q.name]) for q in queues]
+    except ConfigurationError as err:  # e.g. a service's own setting, read by its factory
+        _log.error(str(err))
+        return EXIT_USAGE
     except Exception:
         _log.exception("could not create the workers")
         return EXIT_FAILURE
