@@ -10,9 +10,7 @@ in deploy/prometheus/rules/. ``tests/deploy`` evaluates every query on a real Pr
 
 from __future__ import annotations
 
-import itertools
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,57 +38,250 @@ class Query:
     legend: str
 
 
-def quantiles(metric: str, by: str, selector: str) -> list[Query]:
-    """p50, p95 and p99 of a histogram, grouped by ``by``."""
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    unit: str
+    queries: tuple[Query, ...]
+    description: str = ""
+    width: int = 12
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+
+
+def q(expr: str, legend: str) -> Query:
+    return Query(expr, legend)
+
+
+def legend_of(by: str) -> str:
+    return " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
+
+
+def rate(metric: str, by: str, sel: str) -> Query:
+    """Per-second rate of a counter, summed by ``by``."""
+    return Query(f"sum by ({by}) (rate({metric}{{{sel}}}[{RATE}]))", legend_of(by))
+
+
+def quantile(level: float, metric: str, by: str, sel: str) -> Query:
+    """A quantile of a histogram (``metric`` without ``_bucket``), by ``by``."""
+    expr = (
+        f"histogram_quantile({level}, sum by ({by}, le) (rate({metric}_bucket{{{sel}}}[{RATE}])))"
+    )
+    return Query(expr, f"p{round(level * 100)} {legend_of(by)}")
+
+
+def quantiles(metric: str, by: str, sel: str) -> tuple[Query, ...]:
+    """p50, p95 and p99 of a histogram."""
+    return tuple(quantile(level, metric, by, sel) for level in (0.5, 0.95, 0.99))
+
+
+def gauge(metric: str, by: str, sel: str, prefix: str = "") -> Query:
+    return Query(f"sum by ({by}) ({metric}{{{sel}}})", f"{prefix}{legend_of(by)}")
+
+
+def overview_panels(sel: str) -> list[Panel | Section]:
+    qsel = 'task_queue=~"$queue"'
+    hit = f"sum by (task_queue) (rate(temporal_sticky_cache_hit{{{sel}}}[{RATE}]))"
+    miss = f"sum by (task_queue) (rate(temporal_sticky_cache_miss{{{sel}}}[{RATE}]))"
+    tq = "{{task_queue}}"
     return [
-        Query(
-            f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{{{selector}}}[{RATE}])))",
-            f"p{int(q * 100)} {{{{{by}}}}}",
-        )
-        for q in (0.5, 0.95, 0.99)
+        Section("Throughput"),
+        Panel(
+            "Workflows completed /s",
+            "ops",
+            (rate("temporal_workflow_completed", "task_queue", sel),),
+        ),
+        Panel("Workflows failed /s", "ops", (rate("temporal_workflow_failed", "task_queue", sel),)),
+        Panel(
+            "Workflow failure ratio (5m)",
+            "percentunit",
+            (q(f"task_queue:temporal_workflow_failure:ratio5m{{{sel}}}", tq),),
+            "Alert TemporalWorkflowFailureRateHigh fires above 5% for 5 minutes.",
+        ),
+        Panel(
+            "Activity failure ratio (5m)",
+            "percentunit",
+            (q(f"task_queue:temporal_activity_failure:ratio5m{{{sel}}}", tq),),
+            "Failed attempts / executed attempts; Temporal retries the failures.",
+        ),
+        Section("Latency"),
+        Panel(
+            "Activity execution latency",
+            "ms",
+            quantiles("temporal_activity_execution_latency", "task_queue", sel),
+            width=24,
+        ),
+        Panel(
+            "Activity schedule-to-start p95 (the 'add workers' signal)",
+            "ms",
+            (q(f"task_queue:temporal_activity_schedule_to_start_ms:p95_5m{{{sel}}}", tq),),
+            "How long activities wait for a worker. Alert above 2 s for 10 minutes.",
+        ),
+        Panel(
+            "Workflow task schedule-to-start p95",
+            "ms",
+            (q(f"task_queue:temporal_workflow_task_schedule_to_start_ms:p95_5m{{{sel}}}", tq),),
+        ),
+        Section("Capacity"),
+        Panel(
+            "Task slots used",
+            "short",
+            (gauge("temporal_worker_task_slots_used", "task_queue, worker_type", sel),),
+        ),
+        Panel(
+            "Task slots available",
+            "short",
+            (gauge("temporal_worker_task_slots_available", "task_queue, worker_type", sel),),
+        ),
+        Panel(
+            "Slot utilisation",
+            "percentunit",
+            (
+                q(
+                    f"task_queue_worker_type:temporal_worker_task_slots:utilisation{{{sel}}}",
+                    "{{task_queue}} {{worker_type}}",
+                ),
+            ),
+            "used / (used + available). Alert at 100% for 5 minutes.",
+        ),
+        Panel("Pollers", "short", (gauge("temporal_num_pollers", "task_queue, poller_type", sel),)),
+        Panel(
+            "Workers up",
+            "short",
+            (
+                q('sum(up{job="temporal-workers"})', "up"),
+                q('count(up{job="temporal-workers"})', "scraped"),
+            ),
+            "Worker processes answering scrapes / all worker processes.",
+        ),
+        Panel(
+            "Sticky cache hit rate",
+            "percentunit",
+            (q(f"{hit} / ({hit} + ({miss} or {hit} * 0))", tq),),
+            "Workflow tasks served from a worker's cache, without replaying history.",
+        ),
+        Section("Workers"),
+        Panel(
+            "Worker memory (RSS)",
+            "bytes",
+            (q('process_resident_memory_bytes{job="temporal-workers"}', "{{instance}}"),),
+        ),
+        Panel(
+            "Worker CPU",
+            "percentunit",
+            (
+                q(
+                    f'rate(process_cpu_seconds_total{{job="temporal-workers"}}[{RATE}])',
+                    "{{instance}}",
+                ),
+            ),
+        ),
+        Section("Activities (project metrics)"),
+        Panel(
+            "Activity attempts /s by outcome",
+            "ops",
+            (
+                rate(
+                    "workerkit_activity_executions_total",
+                    "task_queue, activity_type, outcome",
+                    qsel,
+                ),
+            ),
+            width=24,
+        ),
+        Panel(
+            "Activity duration p95 by type",
+            "s",
+            (
+                quantile(
+                    0.95, "workerkit_activity_duration_seconds", "task_queue, activity_type", qsel
+                ),
+            ),
+            width=24,
+        ),
     ]
 
 
-def rate(metric: str, by: str, selector: str) -> Query:
-    legend = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
-    return Query(f"sum by ({by}) (rate({metric}{{{selector}}}[{RATE}]))", legend)
-
-
-class Layout:
-    """Adds panels with sequential ids to a dashboard."""
-
-    def __init__(self, dashboard: Dashboard) -> None:
-        self.dashboard = dashboard
-        self._ids: Iterator[int] = itertools.count(1)
-
-    def row(self, title: str) -> None:
-        self.dashboard.with_row(Row(title).id(next(self._ids)))
-
-    def panel(
-        self, title: str, unit: str, queries: list[Query], *, description: str = "",
-        width: int = 12,
-    ) -> None:
-        panel = (
-            Timeseries()
-            .id(next(self._ids))
-            .title(title)
-            .description(description)
-            .unit(unit)
-            .span(width)
-            .datasource(DATASOURCE)
-        )
-        for ref, query in zip("ABCDEFGH", queries, strict=False):
-            panel.with_target(
-                Dataquery().ref_id(ref).datasource(DATASOURCE).expr(query.expr)
-                .legend_format(query.legend)
-            )
-        self.dashboard.with_panel(panel)
+def queue_panels(sel: str) -> list[Panel | Section]:
+    qsel = 'task_queue="$queue"'
+    return [
+        Section("Workflows"),
+        Panel(
+            "Completed /s by type",
+            "ops",
+            (rate("temporal_workflow_completed", "workflow_type", sel),),
+        ),
+        Panel(
+            "Failed /s by type", "ops", (rate("temporal_workflow_failed", "workflow_type", sel),)
+        ),
+        Panel(
+            "End-to-end latency by type",
+            "ms",
+            quantiles("temporal_workflow_endtoend_latency", "workflow_type", sel),
+        ),
+        Panel(
+            "Workflow task execution latency",
+            "ms",
+            quantiles("temporal_workflow_task_execution_latency", "workflow_type", sel),
+        ),
+        Section("Activities"),
+        Panel(
+            "Execution latency by type",
+            "ms",
+            quantiles("temporal_activity_execution_latency", "activity_type", sel),
+            width=24,
+        ),
+        Panel(
+            "Failed attempts /s by type",
+            "ops",
+            (rate("temporal_activity_execution_failed", "activity_type", sel),),
+        ),
+        Panel(
+            "Schedule-to-start latency",
+            "ms",
+            quantiles("temporal_activity_schedule_to_start_latency", "task_queue", sel),
+        ),
+        Section("Capacity"),
+        Panel(
+            "Slots used / available",
+            "short",
+            (
+                gauge("temporal_worker_task_slots_used", "worker_type", sel, "used "),
+                gauge("temporal_worker_task_slots_available", "worker_type", sel, "available "),
+            ),
+        ),
+        Panel("Pollers", "short", (gauge("temporal_num_pollers", "poller_type", sel),)),
+        Section("Project metrics"),
+        Panel(
+            "Workflow runs closed /s by outcome",
+            "ops",
+            (rate("workerkit_workflow_executions_total", "workflow_type, outcome", qsel),),
+        ),
+        Panel(
+            "Workflow duration p95 by type",
+            "s",
+            (quantile(0.95, "workerkit_workflow_duration_seconds", "workflow_type", qsel),),
+        ),
+        Panel(
+            "Activity attempts /s by outcome",
+            "ops",
+            (rate("workerkit_activity_executions_total", "activity_type, outcome", qsel),),
+        ),
+        Panel(
+            "Activity duration p95 by type",
+            "s",
+            (quantile(0.95, "workerkit_activity_duration_seconds", "activity_type", qsel),),
+        ),
+    ]
 
 
 def variable(name: str, query: str, *, multi: bool) -> QueryVariable:
     return (
         QueryVariable(name)
-        .label(name.replace("_", " ").capitalize())
+        .label(name.capitalize())
         .datasource(DATASOURCE)
         .query(query)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
@@ -100,8 +291,11 @@ def variable(name: str, query: str, *, multi: bool) -> QueryVariable:
     )
 
 
-def base(title: str, uid: str, description: str) -> Dashboard:
-    return (
+def build(
+    title: str, uid: str, description: str, items: list[Panel | Section], *, multi_queue: bool
+) -> Dashboard:
+    """A dashboard with the namespace and queue variables and ``items`` laid out in order."""
+    dash = (
         Dashboard(title)
         .uid(uid)
         .description(description)
@@ -110,129 +304,55 @@ def base(title: str, uid: str, description: str) -> Dashboard:
         .refresh("30s")
         .timezone("utc")
         .tooltip(DashboardCursorSync.CROSSHAIR)
-        .with_variable(variable("namespace", "label_values(temporal_request, namespace)",
-                                multi=True))
+        .with_variable(
+            variable("namespace", "label_values(temporal_request, namespace)", multi=True)
+        )
+        .with_variable(
+            variable(
+                "queue",
+                'label_values(temporal_num_pollers{namespace=~"$namespace"}, task_queue)',
+                multi=multi_queue,
+            )
+        )
     )
+    for panel_id, item in enumerate(items, start=1):
+        if isinstance(item, Section):
+            dash.with_row(Row(item.title).id(panel_id))
+            continue
+        panel = (
+            Timeseries()
+            .id(panel_id)
+            .title(item.title)
+            .description(item.description)
+            .unit(item.unit)
+            .span(item.width)
+            .datasource(DATASOURCE)
+        )
+        for ref, query in zip("ABCDEFGH", item.queries, strict=False):
+            target = Dataquery().ref_id(ref).datasource(DATASOURCE).expr(query.expr)
+            panel.with_target(target.legend_format(query.legend))
+        dash.with_panel(panel)
+    return dash
 
 
 def fleet_overview() -> Dashboard:
-    sel = f'{NS}, task_queue=~"$queue"'
-    dash = base(
-        "Temporal fleet: overview", "temporal-fleet-overview",
+    return build(
+        "Temporal fleet: overview",
+        "temporal-fleet-overview",
         "Every queue side by side: is it keeping up, does it need workers, what fails.",
-    ).with_variable(variable(
-        "queue", 'label_values(temporal_num_pollers{namespace=~"$namespace"}, task_queue)',
-        multi=True,
-    ))
-    ui = Layout(dash)
-    ui.row("Throughput")
-    ui.panel("Workflows completed /s", "ops",
-             [rate("temporal_workflow_completed", "task_queue", sel)])
-    ui.panel("Workflows failed /s", "ops", [rate("temporal_workflow_failed", "task_queue", sel)])
-    ui.panel("Workflow failure ratio (5m)", "percentunit", [Query(
-        f'task_queue:temporal_workflow_failure:ratio5m{{{sel}}}', "{{task_queue}}")],
-        description="Alert TemporalWorkflowFailureRateHigh fires above 5% for 5 minutes.")
-    ui.panel("Activity failure ratio (5m)", "percentunit", [Query(
-        f'task_queue:temporal_activity_failure:ratio5m{{{sel}}}', "{{task_queue}}")],
-        description="Failed attempts / executed attempts; Temporal retries the failures.")
-    ui.row("Latency")
-    ui.panel("Activity execution latency", "ms",
-             quantiles("temporal_activity_execution_latency", "task_queue", sel), width=24)
-    ui.panel("Activity schedule-to-start p95 (the 'add workers' signal)", "ms", [Query(
-        f'task_queue:temporal_activity_schedule_to_start_ms:p95_5m{{{sel}}}', "{{task_queue}}")],
-        description="How long activities wait for a worker. Alert above 2 s for 10 minutes.")
-    ui.panel("Workflow task schedule-to-start p95", "ms", [Query(
-        f'task_queue:temporal_workflow_task_schedule_to_start_ms:p95_5m{{{sel}}}',
-        "{{task_queue}}")])
-    ui.row("Capacity")
-    ui.panel("Task slots used", "short", [Query(
-        f"sum by (task_queue, worker_type) (temporal_worker_task_slots_used{{{sel}}})",
-        "{{task_queue}} {{worker_type}}")])
-    ui.panel("Task slots available", "short", [Query(
-        f"sum by (task_queue, worker_type) (temporal_worker_task_slots_available{{{sel}}})",
-        "{{task_queue}} {{worker_type}}")])
-    ui.panel("Slot utilisation", "percentunit", [Query(
-        f"task_queue_worker_type:temporal_worker_task_slots:utilisation{{{sel}}}",
-        "{{task_queue}} {{worker_type}}")],
-        description="used / (used + available). Alert at 100% for 5 minutes.")
-    ui.panel("Pollers", "short", [Query(
-        f"sum by (task_queue, poller_type) (temporal_num_pollers{{{sel}}})",
-        "{{task_queue}} {{poller_type}}")])
-    ui.panel("Workers up", "short", [
-        Query('sum(up{job="temporal-workers"})', "up"),
-        Query('count(up{job="temporal-workers"})', "scraped"),
-    ], description="Worker processes answering scrapes / all worker processes.")
-    hit = f"sum by (task_queue) (rate(temporal_sticky_cache_hit{{{sel}}}[{RATE}]))"
-    miss = f"sum by (task_queue) (rate(temporal_sticky_cache_miss{{{sel}}}[{RATE}]))"
-    ui.panel("Sticky cache hit rate", "percentunit", [Query(
-        f"{hit} / ({hit} + ({miss} or {hit} * 0))", "{{task_queue}}")],
-        description="Workflow tasks served from a worker's cache, without replaying history.")
-    ui.row("Workers")
-    ui.panel("Worker memory (RSS)", "bytes", [Query(
-        'process_resident_memory_bytes{job="temporal-workers"}', "{{instance}}")])
-    ui.panel("Worker CPU", "percentunit", [Query(
-        f'rate(process_cpu_seconds_total{{job="temporal-workers"}}[{RATE}])', "{{instance}}")])
-    ui.row("Activities (project metrics)")
-    qsel = 'task_queue=~"$queue"'
-    ui.panel("Activity attempts /s by outcome", "ops", [rate(
-        "workerkit_activity_executions_total", "task_queue, activity_type, outcome", qsel)],
-        width=24)
-    ui.panel("Activity duration p95 by type", "s", [Query(
-        "histogram_quantile(0.95, sum by (task_queue, activity_type, le) "
-        f"(rate(workerkit_activity_duration_seconds_bucket{{{qsel}}}[{RATE}])))",
-        "{{task_queue}} {{activity_type}}")], width=24)
-    return dash
+        overview_panels(f'{NS}, task_queue=~"$queue"'),
+        multi_queue=True,
+    )
 
 
 def queue_detail() -> Dashboard:
-    sel = f'{NS}, task_queue="$queue"'
-    qsel = 'task_queue="$queue"'
-    dash = base(
-        "Temporal fleet: queue", "temporal-fleet-queue",
+    return build(
+        "Temporal fleet: queue",
+        "temporal-fleet-queue",
         "One queue in depth: its workflow and activity types, latencies, failures, capacity.",
-    ).with_variable(variable(
-        "queue", 'label_values(temporal_num_pollers{namespace=~"$namespace"}, task_queue)',
-        multi=False,
-    ))
-    ui = Layout(dash)
-    ui.row("Workflows")
-    ui.panel("Completed /s by type", "ops",
-             [rate("temporal_workflow_completed", "workflow_type", sel)])
-    ui.panel("Failed /s by type", "ops", [rate("temporal_workflow_failed", "workflow_type", sel)])
-    ui.panel("End-to-end latency by type", "ms",
-             quantiles("temporal_workflow_endtoend_latency", "workflow_type", sel))
-    ui.panel("Workflow task execution latency", "ms",
-             quantiles("temporal_workflow_task_execution_latency", "workflow_type", sel))
-    ui.row("Activities")
-    ui.panel("Execution latency by type", "ms",
-             quantiles("temporal_activity_execution_latency", "activity_type", sel), width=24)
-    ui.panel("Failed attempts /s by type", "ops",
-             [rate("temporal_activity_execution_failed", "activity_type", sel)])
-    ui.panel("Schedule-to-start latency", "ms",
-             quantiles("temporal_activity_schedule_to_start_latency", "task_queue", sel))
-    ui.row("Capacity")
-    ui.panel("Slots used / available", "short", [
-        Query(f"sum by (worker_type) (temporal_worker_task_slots_used{{{sel}}})",
-              "used {{worker_type}}"),
-        Query(f"sum by (worker_type) (temporal_worker_task_slots_available{{{sel}}})",
-              "available {{worker_type}}"),
-    ])
-    ui.panel("Pollers", "short", [Query(
-        f"sum by (poller_type) (temporal_num_pollers{{{sel}}})", "{{poller_type}}")])
-    ui.row("Project metrics")
-    ui.panel("Workflow runs closed /s by outcome", "ops", [rate(
-        "workerkit_workflow_executions_total", "workflow_type, outcome", qsel)])
-    ui.panel("Workflow duration p95 by type", "s", [Query(
-        "histogram_quantile(0.95, sum by (workflow_type, le) "
-        f"(rate(workerkit_workflow_duration_seconds_bucket{{{qsel}}}[{RATE}])))",
-        "{{workflow_type}}")])
-    ui.panel("Activity attempts /s by outcome", "ops", [rate(
-        "workerkit_activity_executions_total", "activity_type, outcome", qsel)])
-    ui.panel("Activity duration p95 by type", "s", [Query(
-        "histogram_quantile(0.95, sum by (activity_type, le) "
-        f"(rate(workerkit_activity_duration_seconds_bucket{{{qsel}}}[{RATE}])))",
-        "{{activity_type}}")])
-    return dash
+        queue_panels(f'{NS}, task_queue="$queue"'),
+        multi_queue=False,
+    )
 
 
 DASHBOARDS = {"fleet-overview.json": fleet_overview, "queue-detail.json": queue_detail}
