@@ -28,6 +28,7 @@ from workerkit._registry import (
     get_queue,
 )
 from workerkit._runner import exit_process, run_queues
+from workerkit._sqlite import SqliteFile
 from workerkit._settings import Tuning, WorkerSettings, parse_duration
 from workerkit._tracing import configure_tracing, tracing_interceptor
 from workerkit._worker import build_worker
@@ -42,6 +43,7 @@ __all__ = [
     "ObservabilityInterceptor",
     "Queue",
     "SettingError",
+    "SqliteFile",
     "Tuning",
     "UnknownQueueError",
     "UnknownWorkflowError",

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
+
+from workerkit import SqliteFile
 
 from orders.models import LineItem
 
@@ -67,29 +69,13 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(self.path, timeout=30) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        self._db = SqliteFile(path, _SCHEMA)
         with self._tx() as db:
             if db.execute("SELECT COUNT(*) FROM stock").fetchone()[0] == 0:
                 db.executemany("INSERT INTO stock VALUES (?, ?)", DEMO_STOCK.items())
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        # One short connection per operation: activities run concurrently, and
-        # BEGIN IMMEDIATE serialises writers so stock checks and updates are atomic.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.transaction()
 
     @staticmethod
     def _event(db: sqlite3.Connection, order_id: str, kind: str, detail: str = "") -> None:
