@@ -14,12 +14,12 @@ import hashlib
 import json
 import math
 import operator
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from workerkit import SqliteFile
 
 from agent.models import ToolCall, ToolSpec
 
@@ -187,32 +187,14 @@ class Outbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(self.path, timeout=30) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-        db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+        self._db = SqliteFile(path, _SCHEMA)
 
     def issue_refund(
         self, key: str, *, task_id: str, order_id: str, amount_cents: int, reason: str
     ) -> Refund:
         """Record the refund once per ``key``; a repeat returns the first one unchanged."""
         refund_id = "rf-" + hashlib.sha256(key.encode()).hexdigest()[:12]
-        with self._tx() as db:
+        with self._db.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO refunds VALUES (?, ?, ?, ?, ?, ?)",
                 (key, refund_id, task_id, order_id, amount_cents, reason),
@@ -226,7 +208,7 @@ class Outbox:
 
     def refunds(self, task_id: str) -> list[Refund]:
         """The refunds that ``task_id`` issued, in the order they were issued."""
-        with self._tx() as db:
+        with self._db.transaction() as db:
             rows = db.execute(
                 "SELECT refund_id, task_id, order_id, amount_cents, reason FROM refunds "
                 "WHERE task_id = ? ORDER BY rowid",
