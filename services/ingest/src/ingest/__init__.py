@@ -1,1 +1,1 @@
-"""The ingest queue."""
+"""The ingest queue: batches fanned out to chunk workflows, resumable after a crash."""

@@ -5,10 +5,16 @@ from __future__ import annotations
 from temporalio.client import Client
 from workerkit import Launched, launch
 
-from ingest.models import IngestRequest
+from ingest.models import BatchRequest
 from ingest.queue import QUEUE
 
 
-async def start_request(client: Client, request: IngestRequest) -> Launched:
-    """Start the request's workflow; a second call for the same request returns the first run."""
-    return await launch(client, QUEUE, "IngestWorkflow", request)
+async def start_batch(client: Client, request: BatchRequest) -> Launched:
+    """Start the batch's workflow; a second call for the same batch returns the first run."""
+    return await launch(
+        client,
+        QUEUE,
+        "BatchIngestWorkflow",
+        request,
+        memo={"item_count": request.item_count, "chunk_size": request.chunk_size},
+    )

@@ -3,15 +3,21 @@
 from workerkit import Queue, Tuning
 
 from ingest.activities import create_activities
-from ingest.ids import request_workflow_id
-from ingest.workflows import IngestWorkflow
+from ingest.ids import batch_workflow_id, chunk_workflow_id
+from ingest.workflows import BatchIngestWorkflow, ChunkWorkflow
 
 QUEUE = Queue(
     name="ingest",
     version=1,
-    description="The ingest queue.",
-    workflows=[IngestWorkflow],
+    description=(
+        "Batch ingest: bounded fan-out to chunk workflows, resumable heartbeating activity, "
+        "continue-as-new, aggregated result."
+    ),
+    workflows=[BatchIngestWorkflow, ChunkWorkflow],
     activities=create_activities,
     tuning=Tuning(),
-    workflow_ids={IngestWorkflow: lambda request: request_workflow_id(request.request_id)},
+    workflow_ids={
+        BatchIngestWorkflow: lambda request: batch_workflow_id(request.batch_id),
+        ChunkWorkflow: lambda chunk: chunk_workflow_id(chunk.batch_id, chunk.chunk_index),
+    },
 )

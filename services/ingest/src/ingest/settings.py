@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+
+from workerkit import SettingError
+
+# How long a chunk activity may go without heartbeating before Temporal retries it
+# elsewhere: short, so a killed worker's chunk resumes within seconds. Every item
+# heartbeats, so one item must take well under this.
+HEARTBEAT_TIMEOUT_SECONDS = 3.0
+MAX_SECONDS_PER_ITEM = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
 class IngestSettings:
-    """What the activities need from their environment."""
+    """Where processed items are recorded and how long one item takes."""
 
-    greeting: str
+    store_path: Path
+    seconds_per_item: float
 
     @classmethod
     def from_env(cls) -> IngestSettings:
-        """Read ``INGEST_GREETING``."""
-        return cls(greeting=os.environ.get("INGEST_GREETING", "processed"))
+        """Read ``INGEST_STORE_PATH`` and ``INGEST_SECONDS_PER_ITEM``."""
+        raw = os.environ.get("INGEST_SECONDS_PER_ITEM", "0.01")
+        try:
+            seconds = float(raw)
+            if not 0 <= seconds <= MAX_SECONDS_PER_ITEM:
+                raise ValueError(raw)
+        except ValueError:
+            raise SettingError(
+                "INGEST_SECONDS_PER_ITEM", raw, f"a number from 0 to {MAX_SECONDS_PER_ITEM:g}"
+            ) from None
+        default_path = Path(tempfile.gettempdir()) / "ingest-store.sqlite3"
+        path = Path(os.environ.get("INGEST_STORE_PATH") or default_path)
+        return cls(store_path=path, seconds_per_item=seconds)
