@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
+from workerkit import discover_queues
 
 from support import WorkerProcess, run_cli
 
@@ -44,7 +45,8 @@ def test_queues_lists_the_registry() -> None:
 def test_unknown_queue_is_a_clear_error() -> None:
     out = run_cli("worker", "payments")
     assert out.returncode == 2
-    assert out.stderr.strip() == "error: unknown queue 'payments'; known queues: orders"
+    known = ", ".join(discover_queues())
+    assert out.stderr.strip() == f"error: unknown queue 'payments'; known queues: {known}"
 
 
 def test_worker_needs_queues_or_all() -> None:

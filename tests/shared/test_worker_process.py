@@ -132,8 +132,10 @@ def test_stop_exits_0_every_time(spawn_worker: SpawnWorker) -> None:
 def test_waits_for_a_server_that_comes_up_later(spawn_worker: SpawnWorker) -> None:
     port = free_port()
     worker = spawn_worker("orders", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{port}"})
-    time.sleep(1.5)
-    assert http_get(worker.url("/healthz"))[0] == 200
+    deadline = time.monotonic() + 30
+    while http_get(worker.url("/healthz"))[0] != 200:  # alive before any server exists
+        assert worker.proc.poll() is None and time.monotonic() < deadline, worker.log()
+        time.sleep(0.1)
     assert http_get(worker.url("/readyz")) == (503, "starting\n")
     server = subprocess.Popen(
         [

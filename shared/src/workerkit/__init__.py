@@ -28,8 +28,16 @@ from workerkit._registry import (
     get_queue,
 )
 from workerkit._runner import exit_process, run_queues
-from workerkit._sqlite import SqliteFile
+from workerkit._schedules import (
+    Schedule,
+    UnknownScheduleError,
+    declared_schedules,
+    find_schedule,
+    schedule_id,
+    sync_schedules,
+)
 from workerkit._settings import Tuning, WorkerSettings, parse_duration
+from workerkit._sqlite import SqliteFile
 from workerkit._tracing import configure_tracing, tracing_interceptor
 from workerkit._worker import build_worker
 
@@ -42,10 +50,12 @@ __all__ = [
     "Launched",
     "ObservabilityInterceptor",
     "Queue",
+    "Schedule",
     "SettingError",
     "SqliteFile",
     "Tuning",
     "UnknownQueueError",
+    "UnknownScheduleError",
     "UnknownWorkflowError",
     "WorkerSettings",
     "WorkerkitError",
@@ -53,13 +63,17 @@ __all__ = [
     "configure_logging",
     "configure_tracing",
     "connect",
+    "declared_schedules",
     "discover_queues",
     "ensure_namespace",
     "exit_process",
+    "find_schedule",
     "get_queue",
     "launch",
     "load_connect_config",
     "parse_duration",
     "run_queues",
+    "schedule_id",
+    "sync_schedules",
     "tracing_interceptor",
 ]

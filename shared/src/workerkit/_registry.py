@@ -22,6 +22,7 @@ from typing import Any
 
 from temporalio import workflow
 from workerkit._errors import ConfigurationError, UnknownQueueError, UnknownWorkflowError
+from workerkit._schedules import Schedule
 from workerkit._settings import Tuning
 
 __all__ = ["ENTRY_POINT_GROUP", "NAME_PATTERN", "Queue", "discover_queues", "get_queue"]
@@ -51,6 +52,8 @@ class Queue:
             returns its deterministic workflow id, e.g. ``order-<order_id>``. Workflows
             without one get an id derived from a hash of their arguments.
         description: One line shown by ``fleet queues``.
+        schedules: Recurring workflows the Temporal server starts on this queue;
+            ``fleet schedules sync`` creates or updates them (see :class:`Schedule`).
     """
 
     name: str
@@ -60,6 +63,7 @@ class Queue:
     tuning: Tuning = field(default_factory=Tuning)
     workflow_ids: Mapping[type, Callable[..., str]] = field(default_factory=dict)
     description: str = ""
+    schedules: Sequence[Schedule] = ()
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -71,6 +75,16 @@ class Queue:
             raise ConfigurationError(f"queue {self.name!r}: version must be >= 1")
         if not self.workflows and not self.activities:
             raise ConfigurationError(f"queue {self.name!r} declares no workflows or activities")
+        seen: set[str] = set()
+        for schedule in self.schedules:
+            if schedule.id in seen:
+                raise ConfigurationError(f"queue {self.name!r}: schedule {schedule.id!r} twice")
+            seen.add(schedule.id)
+            if schedule.workflow not in self.workflows:
+                raise ConfigurationError(
+                    f"queue {self.name!r}: schedule {schedule.id!r} starts "
+                    f"{schedule.workflow.__name__}, which the queue does not register"
+                )
 
     @property
     def task_queue(self) -> str:

@@ -1,17 +1,61 @@
-"""An in-process notifications worker (with all workerkit interceptors) on the test server."""
+"""An in-process notifications worker (with all workerkit interceptors) on the test server.
+
+Its activities come from the ``notify_activities`` fixture, so a test module can bind
+them differently (e.g. with injected faults) while keeping the real outbox behind them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 from workerkit import WorkerSettings, build_worker
 
+from notifications.activities import NotifyActivities, open_outbox
+from notifications.outbox import Outbox
 from notifications.queue import QUEUE
+from notifications.settings import NotificationsSettings
+
+# A short SMS window keeps the rate-limit test quick: 5 deliveries per 3 s.
+SMS_RATE_LIMIT = 5
+SMS_RATE_WINDOW_S = 3
 
 
 @pytest.fixture(scope="module")
-async def notifications_worker(client: Client) -> AsyncIterator[None]:
-    async with build_worker(client, QUEUE, WorkerSettings.from_env({}, tuning=QUEUE.tuning)):
+def settings(tmp_path_factory: pytest.TempPathFactory) -> NotificationsSettings:
+    path = tmp_path_factory.mktemp("notifications") / "outbox.sqlite3"
+    return NotificationsSettings.from_env(
+        {
+            "NOTIFICATIONS_OUTBOX_PATH": str(path),
+            "NOTIFICATIONS_SMS_RATE_LIMIT": str(SMS_RATE_LIMIT),
+            "NOTIFICATIONS_SMS_RATE_WINDOW": f"{SMS_RATE_WINDOW_S}s",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def outbox_path(settings: NotificationsSettings) -> Path:
+    return settings.outbox_path
+
+
+@pytest.fixture(scope="module")
+def outbox(settings: NotificationsSettings) -> Outbox:
+    """The worker's outbox (same file and limits), for tests to read and pre-fill."""
+    return open_outbox(settings)
+
+
+@pytest.fixture(scope="module")
+def notify_activities(outbox: Outbox) -> NotifyActivities:
+    return NotifyActivities(outbox)
+
+
+@pytest.fixture(scope="module")
+async def notifications_worker(
+    client: Client, notify_activities: NotifyActivities
+) -> AsyncIterator[None]:
+    queue = dataclasses.replace(QUEUE, activities=notify_activities.all)
+    async with build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning)):
         yield

@@ -1,1 +1,1 @@
-"""The notifications queue."""
+"""Notifications: fan-out to channels through an idempotent outbox, and a scheduled digest."""

@@ -1,31 +1,99 @@
-"""Activities of the notifications queue: the side effects, each safe to retry."""
+"""Activities of the notifications queue, each safe to retry through the outbox's keys."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from notifications.models import NotificationsRequest
+from notifications.models import Channel, Delivery, DeliveryRequest, Digest, DigestJob, TrackEvent
+from notifications.outbox import Outbox, RateLimit, RateLimited
 from notifications.settings import NotificationsSettings
 
 
-class NotificationsActivities:
-    """Activities bound to what they need (clients, paths) at worker start."""
+def retry_after_seconds(value: str, *, now: datetime | None = None) -> float:
+    """Parse an HTTP ``Retry-After`` value: delay-seconds (``"120"``) or an HTTP-date.
 
-    def __init__(self, settings: NotificationsSettings) -> None:
-        self.settings = settings
+    Returns:
+        Seconds to wait from ``now`` (default: the current time); never negative.
+
+    Raises:
+        ValueError: ``value`` is neither form (RFC 9110, section 10.2.3).
+    """
+    text = value.strip()
+    if text.isdigit():
+        return float(int(text))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Retry-After {value!r} is neither delay-seconds nor an HTTP-date"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _rate_limited(err: RateLimited) -> ApplicationError:
+    """A retryable error whose next attempt waits as long as the provider asked."""
+    message = f"{err.channel} rate limited (Retry-After: {err.retry_after})"
+    try:
+        seconds = retry_after_seconds(err.retry_after)
+    except ValueError:
+        activity.logger.warning("unreadable Retry-After; the retry policy's backoff applies")
+        return ApplicationError(message, type="RateLimited")
+    # Whole seconds, at least one: the header's own granularity, and never a busy loop.
+    delay = timedelta(seconds=max(1, math.ceil(seconds)))
+    return ApplicationError(message, type="RateLimited", next_retry_delay=delay)
+
+
+class NotifyActivities:
+    """Deliveries, analytics and digests, bound to one outbox."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
 
     @activity.defn
-    async def process(self, request: NotificationsRequest) -> str:
-        return f"{self.settings.greeting}: {request.payload}"
+    async def deliver(self, request: DeliveryRequest) -> Delivery:
+        """Deliver the message on its channel, at most once per idempotency key."""
+        try:
+            delivery = await asyncio.to_thread(self.outbox.deliver, request)
+        except RateLimited as err:
+            raise _rate_limited(err) from err
+        if delivery.duplicate:
+            activity.logger.info(
+                "already delivered; nothing sent",
+                extra={"idempotency_key": request.idempotency_key},
+            )
+        return delivery
+
+    @activity.defn
+    async def track(self, event: TrackEvent) -> bool:
+        """Record an analytics event (the workflow treats a failure as non-fatal)."""
+        return await asyncio.to_thread(self.outbox.track, event)
+
+    @activity.defn
+    async def compile_digest(self, job: DigestJob) -> Digest:
+        """Summarise the deliveries since the previous digest into a digest row."""
+        return await asyncio.to_thread(self.outbox.compile_digest, job)
 
     def all(self) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
         """Every activity, for the worker to register."""
-        return [self.process]
+        return [self.deliver, self.track, self.compile_digest]
+
+
+def open_outbox(settings: NotificationsSettings) -> Outbox:
+    """Open the outbox the settings name, with the SMS provider's rate limit."""
+    sms = RateLimit(settings.sms_rate_limit, settings.sms_rate_window)
+    return Outbox(settings.outbox_path, rate_limits={Channel.SMS.value: sms})
 
 
 def create_activities() -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-    """Build the activities from the environment when the worker starts."""
-    return NotificationsActivities(NotificationsSettings.from_env()).all()
+    """Open the outbox named by the settings and return the bound activities."""
+    return NotifyActivities(open_outbox(NotificationsSettings.from_env())).all()

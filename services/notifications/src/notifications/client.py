@@ -5,10 +5,20 @@ from __future__ import annotations
 from temporalio.client import Client
 from workerkit import Launched, launch
 
-from notifications.models import NotificationsRequest
+from notifications.models import Notification
 from notifications.queue import QUEUE
 
 
-async def start_request(client: Client, request: NotificationsRequest) -> Launched:
-    """Start the request's workflow; a second call for the same request returns the first run."""
-    return await launch(client, QUEUE, "NotificationsWorkflow", request)
+async def send_notification(client: Client, notification: Notification) -> Launched:
+    """Start the message's fan-out; a second call for the same message returns the first run.
+
+    A message whose workflow failed (a channel could not be delivered) may be sent again:
+    the channels already delivered are found by their idempotency keys and not resent.
+    """
+    return await launch(
+        client,
+        QUEUE,
+        "NotifyWorkflow",
+        notification,
+        memo={"recipient": notification.recipient, "channels": list(notification.channels)},
+    )

@@ -1,17 +1,32 @@
 """The notifications queue declaration: registered through the ``workerkit.queues`` entry point."""
 
-from workerkit import Queue, Tuning
+from datetime import timedelta
+
+from workerkit import Queue, Schedule, Tuning
 
 from notifications.activities import create_activities
-from notifications.ids import request_workflow_id
-from notifications.workflows import NotificationsWorkflow
+from notifications.ids import notify_workflow_id
+from notifications.models import DigestRequest
+from notifications.workflows import DigestWorkflow, NotifyWorkflow
+
+# Daily at 08:00 UTC, server-managed: `fleet schedules sync` creates or updates it.
+DIGEST_SCHEDULE = Schedule(
+    id="digest",
+    workflow=DigestWorkflow,
+    args=[DigestRequest(title="daily digest")],
+    every=timedelta(days=1),
+    offset=timedelta(hours=8),
+    execution_timeout=timedelta(hours=1),
+    note="daily digest of the outbox's deliveries, 08:00 UTC",
+)
 
 QUEUE = Queue(
     name="notifications",
     version=1,
-    description="The notifications queue.",
-    workflows=[NotificationsWorkflow],
+    description="Fan-out to channels via an idempotent outbox; rate-limited SMS; daily digest.",
+    workflows=[NotifyWorkflow, DigestWorkflow],
     activities=create_activities,
     tuning=Tuning(),
-    workflow_ids={NotificationsWorkflow: lambda request: request_workflow_id(request.request_id)},
+    workflow_ids={NotifyWorkflow: lambda notification: notify_workflow_id(notification.message_id)},
+    schedules=[DIGEST_SCHEDULE],
 )
