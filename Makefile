@@ -26,12 +26,12 @@ dev: install ## Run a local Temporal dev server (UI on :8233) and every queue's 
 	@mkdir -p $(DATA_DIR)
 	@echo "Temporal UI: http://127.0.0.1:$(TEMPORAL_UI_PORT)   worker: http://127.0.0.1:$(WORKER_PORT)/metrics"
 	@trap 'kill 0 2>/dev/null' EXIT; \
+	export TEMPORAL_ADDRESS=127.0.0.1:$(TEMPORAL_PORT) WORKER_STATE_DIR=$(DATA_DIR); \
 	$(UV) run --frozen temporal server start-dev --ip 127.0.0.1 --port $(TEMPORAL_PORT) \
 	    --ui-port $(TEMPORAL_UI_PORT) --db-filename $(DATA_DIR)/temporal.sqlite \
 	    --log-level error & \
-	TEMPORAL_ADDRESS=127.0.0.1:$(TEMPORAL_PORT) WORKER_LOG_FORMAT=text \
-	WORKER_HTTP_PORT=$(WORKER_PORT) ORDERS_LEDGER_PATH=$(DATA_DIR)/orders-ledger.sqlite3 \
-	    $(UV) run --frozen fleet worker --all & \
+	WORKER_LOG_FORMAT=text WORKER_HTTP_PORT=$(WORKER_PORT) $(UV) run --frozen fleet worker --all & \
+	$(UV) run --frozen fleet schedules sync --connect-timeout 60s; \
 	wait -n
 
 lint: install ## Ruff (lint and format check) and mypy (strict on the shared library)

@@ -36,7 +36,7 @@ from workerkit._schedules import (
     schedule_id,
     sync_schedules,
 )
-from workerkit._settings import Tuning, WorkerSettings, parse_duration
+from workerkit._settings import Tuning, WorkerSettings, parse_duration, state_path
 from workerkit._sqlite import SqliteFile
 from workerkit._tracing import configure_tracing, tracing_interceptor
 from workerkit._worker import build_worker
@@ -74,6 +74,7 @@ __all__ = [
     "parse_duration",
     "run_queues",
     "schedule_id",
+    "state_path",
     "sync_schedules",
     "tracing_interceptor",
 ]

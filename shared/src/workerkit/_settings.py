@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from workerkit._errors import SettingError
 
-__all__ = ["ENV_PREFIX", "Tuning", "WorkerSettings", "parse_duration"]
+__all__ = [
+    "ENV_PREFIX",
+    "STATE_DIR_VARIABLE",
+    "Tuning",
+    "WorkerSettings",
+    "parse_duration",
+    "state_path",
+]
+
+STATE_DIR_VARIABLE = "WORKER_STATE_DIR"
 
 ENV_PREFIX = "WORKER_"
 
@@ -33,6 +44,16 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"not a duration: {text!r}")
     number, unit = match.groups()
     return timedelta(seconds=float(number) * _UNIT_SECONDS[unit or "s"])
+
+
+def state_path(filename: str, environ: Mapping[str, str] | None = None) -> Path:
+    """Where a service keeps local state by default: ``$WORKER_STATE_DIR/filename``.
+
+    Without ``WORKER_STATE_DIR`` it is the temp directory: writable in a container with a
+    read-only root file system. ``make dev`` points it at ``.data/``; a deployment at a volume.
+    """
+    env = os.environ if environ is None else environ
+    return Path(env.get(STATE_DIR_VARIABLE) or tempfile.gettempdir()) / filename
 
 
 @dataclass(frozen=True, kw_only=True)

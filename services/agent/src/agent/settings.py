@@ -7,14 +7,13 @@ the workflow's behaviour must not depend on the process that replays it.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from workerkit import SettingError, parse_duration
+from workerkit import SettingError, parse_duration, state_path
 
 # The workflow's start-to-close timeout of one model call. The HTTP timeout must stay below
 # it, so a hung request ends as a retryable ModelUnavailable rather than an activity timeout.
@@ -27,7 +26,7 @@ ProviderName = Literal["local", "openai"]
 
 def default_outbox_path() -> Path:
     """``agent-outbox.sqlite3`` in the temporary directory."""
-    return Path(tempfile.gettempdir()) / "agent-outbox.sqlite3"
+    return state_path("agent-outbox.sqlite3")
 
 
 @dataclass(frozen=True, kw_only=True)

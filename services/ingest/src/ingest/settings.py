@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from workerkit import SettingError
+from workerkit import SettingError, state_path
 
 # How long a chunk activity may go without heartbeating before Temporal retries it
 # elsewhere: short, so a killed worker's chunk resumes within seconds. Every item
@@ -35,6 +34,6 @@ class IngestSettings:
             raise SettingError(
                 "INGEST_SECONDS_PER_ITEM", raw, f"a number from 0 to {MAX_SECONDS_PER_ITEM:g}"
             ) from None
-        default_path = Path(tempfile.gettempdir()) / "ingest-store.sqlite3"
+        default_path = state_path("ingest-store.sqlite3")
         path = Path(os.environ.get("INGEST_STORE_PATH") or default_path)
         return cls(store_path=path, seconds_per_item=seconds)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from workerkit import SettingError, parse_duration
+from workerkit import SettingError, parse_duration, state_path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +46,6 @@ class NotificationsSettings:
             raise SettingError(
                 "NOTIFICATIONS_SMS_RATE_WINDOW", raw_window, "a positive duration such as 60s, 1m"
             ) from None
-        default_path = Path(tempfile.gettempdir()) / "notifications-outbox.sqlite3"
+        default_path = state_path("notifications-outbox.sqlite3")
         path = Path(env.get("NOTIFICATIONS_OUTBOX_PATH") or default_path)
         return cls(outbox_path=path, sms_rate_limit=limit, sms_rate_window=window)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from workerkit import SettingError
+from workerkit import SettingError, state_path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +34,6 @@ class OrdersSettings:
                 raise ValueError(raw_limit)
         except ValueError:
             raise SettingError("ORDERS_FRAUD_LIMIT_CENTS", raw_limit, "an integer >= 0") from None
-        default_path = Path(tempfile.gettempdir()) / "orders-ledger.sqlite3"
+        default_path = state_path("orders-ledger.sqlite3")
         path = Path(os.environ.get("ORDERS_LEDGER_PATH") or default_path)
         return cls(ledger_path=path, pack_seconds_per_item=pack, fraud_limit_cents=limit)
