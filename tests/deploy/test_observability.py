@@ -158,12 +158,14 @@ async def run_orders(client: Client, start_orders_worker: Callable[[str], Worker
     # full; a brand-new series would hide whatever its first scrape already holds.
     first = start_orders_worker("orders-first")
     first.wait_ready()
-    warm_up = an_order("tok_visa", units=1)
-    handle = await client.start_workflow(
-        OrderWorkflow.run, warm_up, id=f"order-{warm_up.order_id}", task_queue="orders-v1"
-    )
-    await handle.signal(OrderWorkflow.confirm, Confirmation("obs"))
-    await handle.result()
+    # One order that ships and one that fails, so every series the scenario feeds exists.
+    warm_ups = [an_order("tok_visa", units=1), an_order("tok_declined", units=1)]
+    for order in warm_ups:
+        handle = await client.start_workflow(
+            OrderWorkflow.run, order, id=f"order-{order.order_id}", task_queue="orders-v1"
+        )
+        await handle.signal(OrderWorkflow.confirm, Confirmation("obs"))
+        await asyncio.gather(handle.result(), return_exceptions=True)
     await asyncio.sleep(2.5)
     first.signal()
     assert await asyncio.to_thread(first.wait_exit) == 0
