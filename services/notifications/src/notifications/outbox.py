@@ -14,12 +14,13 @@ import math
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from workerkit import SqliteFile
 
 from notifications.models import Delivery, DeliveryRequest, Digest, DigestJob, TrackEvent
 
@@ -82,27 +83,9 @@ class Outbox:
         self.path = path
         self.rate_limits = dict(rate_limits or {})
         self._clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(self.path, timeout=30) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        # One short connection per operation; BEGIN IMMEDIATE serialises writers, so the
-        # idempotency check, the rate-limit count and the insert are one atomic step
-        # even across worker processes.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+        # The idempotency check, the rate-limit count and the insert run in one
+        # serialised transaction: one atomic step even across worker processes.
+        self._db = SqliteFile(path, _SCHEMA)
 
     def deliver(self, request: DeliveryRequest) -> Delivery:
         """Deliver once per idempotency key; a repeated key returns the first delivery.
@@ -110,7 +93,7 @@ class Outbox:
         Raises:
             RateLimited: The channel is over its limit; nothing was written.
         """
-        with self._tx() as db:
+        with self._db.transaction() as db:
             row = db.execute(
                 "SELECT delivery_id FROM deliveries WHERE idempotency_key = ?",
                 (request.idempotency_key,),
@@ -158,7 +141,7 @@ class Outbox:
     def track(self, event: TrackEvent) -> bool:
         """Record an analytics event once per message and name; ``True`` if new."""
         detail = json.dumps({"delivered": event.delivered, "failed": event.failed})
-        with self._tx() as db:
+        with self._db.transaction() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
                 (event.message_id, event.name, detail, self._clock()),
@@ -167,7 +150,7 @@ class Outbox:
 
     def compile_digest(self, job: DigestJob) -> Digest:
         """Summarise the deliveries since the previous digest, once per ``digest_id``."""
-        with self._tx() as db:
+        with self._db.transaction() as db:
             row = db.execute(
                 "SELECT digest_id, title, after_seq, until_seq, deliveries, messages, "
                 "by_channel FROM digests WHERE digest_id = ?",
@@ -218,7 +201,7 @@ class Outbox:
 
     def deliveries(self, message_id: str) -> list[Delivery]:
         """Return the message's deliveries, oldest first."""
-        with self._tx() as db:
+        with self._db.transaction() as db:
             rows = db.execute(
                 "SELECT idempotency_key, channel, delivery_id FROM deliveries "
                 "WHERE message_id = ? ORDER BY seq",
@@ -228,7 +211,7 @@ class Outbox:
 
     def events(self, message_id: str) -> dict[str, dict[str, list[str]]]:
         """Return the message's analytics events by name."""
-        with self._tx() as db:
+        with self._db.transaction() as db:
             rows = db.execute(
                 "SELECT name, detail FROM events WHERE message_id = ?", (message_id,)
             ).fetchall()
@@ -236,7 +219,7 @@ class Outbox:
 
     def digests(self) -> list[Digest]:
         """Return every digest, oldest first."""
-        with self._tx() as db:
+        with self._db.transaction() as db:
             rows = db.execute(
                 "SELECT digest_id, title, after_seq, until_seq, deliveries, messages, "
                 "by_channel FROM digests ORDER BY until_seq, created_at"
