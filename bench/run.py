@@ -278,7 +278,7 @@ async def run_round(
     workflows: int,
     concurrency: int,
 ) -> RoundResult:
-    name = f"bench_{index}_{side}"
+    name = f"bench{index}{side}"
     task_queue = Queue(name=name, workflows=[BenchWorkflow]).task_queue
     log = log_dir / f"{name}.log"
     if side == "project":

@@ -1,0 +1,5 @@
+"""``python -m workerkit.cli``: the same as the ``fleet`` console script."""
+
+from workerkit.cli import main
+
+main()

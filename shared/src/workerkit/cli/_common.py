@@ -1,0 +1,69 @@
+"""What every command shares: JSON arguments and output, usage errors, a connected client."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import uvloop
+from temporalio.client import (
+    Client,
+)
+from workerkit._connection import connect
+from workerkit._errors import ConfigurationError
+from workerkit._settings import parse_duration
+from workerkit._tracing import configure_tracing, tracing_interceptor
+
+EXIT_USAGE = 2
+_T = TypeVar("_T")
+
+
+class _UsageError(ConfigurationError):
+    """Bad command-line input."""
+
+
+def _json_arg(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _UsageError(
+            f"{what} is not valid JSON ({err.msg} at column {err.colno}): {text}"
+        ) from None
+
+
+def _json_args(raw: Sequence[str]) -> list[Any]:
+    return [_json_arg(text, f"argument {i + 1}") for i, text in enumerate(raw)]
+
+
+def _to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return str(value)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, default=_to_jsonable, indent=2, sort_keys=True))
+
+
+def _with_client(args: argparse.Namespace, body: Callable[[Client], Awaitable[_T]]) -> _T:
+    async def go() -> _T:
+        client = await connect(
+            timeout=parse_duration(args.connect_timeout), interceptors=[tracing_interceptor()]
+        )
+        return await body(client)
+
+    provider = configure_tracing()
+    try:
+        return uvloop.run(go())
+    finally:
+        if provider is not None:
+            provider.shutdown()
+
+
+# -- commands -----------------------------------------------------------------------------

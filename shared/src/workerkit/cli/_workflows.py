@@ -1,0 +1,126 @@
+"""Commands on workflows: start (typed, idempotent), signal, query, update, result."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.converter import value_to_type
+from workerkit._launcher import launch
+from workerkit._registry import get_queue
+from workerkit.cli._common import (
+    _json_arg,
+    _json_args,
+    _print_json,
+    _UsageError,
+    _with_client,
+)
+
+
+def _typed_args(queue_name: str, workflow_type: str, raw: Sequence[str]) -> list[Any]:
+    queue = get_queue(queue_name)
+    values = _json_args(raw)
+    types = queue.workflow_arg_types(workflow_type)
+    if types is None:
+        return values
+    if len(values) != len(types):
+        names = ", ".join(getattr(t, "__name__", str(t)) for t in types)
+        raise _UsageError(
+            f"{workflow_type} takes {len(types)} argument(s) ({names}); got {len(values)}"
+        )
+    typed = []
+    for i, (value, hint) in enumerate(zip(values, types, strict=True)):
+        try:
+            typed.append(value_to_type(hint, value))
+        except (TypeError, ValueError, KeyError) as err:
+            name = getattr(hint, "__name__", str(hint))
+            raise _UsageError(f"argument {i + 1} does not fit {name}: {err}") from None
+    return typed
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    queue = get_queue(args.queue)
+    typed = _typed_args(args.queue, args.workflow, args.args)
+    memo = _json_arg(args.memo, "--memo") if args.memo else None
+    if memo is not None and not isinstance(memo, dict):
+        raise _UsageError("--memo must be a JSON object")
+
+    async def body(client: Client) -> int:
+        launched = await launch(client, queue, args.workflow, *typed, id=args.id, memo=memo)
+        if not args.wait:
+            _print_json(
+                {
+                    "workflow_id": launched.workflow_id,
+                    "run_id": launched.run_id,
+                    "started": launched.started,
+                    "task_queue": queue.task_queue,
+                }
+            )
+            return 0
+        return await _print_result(launched.handle)
+
+    return _with_client(args, body)
+
+
+def _on_workflow(
+    args: argparse.Namespace, action: Callable[[WorkflowHandle[Any, Any]], Awaitable[int]]
+) -> int:
+    return _with_client(args, lambda client: action(client.get_workflow_handle(args.workflow_id)))
+
+
+async def _print_result(handle: WorkflowHandle[Any, Any]) -> int:
+    try:
+        result = await handle.result()
+    except WorkflowFailureError as err:
+        print(f"workflow {handle.id} failed: {err.cause}", file=sys.stderr)
+        return 1
+    _print_json(result)
+    return 0
+
+
+def _cmd_signal(args: argparse.Namespace) -> int:
+    values = _json_args(args.args)
+
+    async def action(handle: WorkflowHandle[Any, Any]) -> int:
+        await handle.signal(args.name, args=values)
+        print(f"signal {args.name} sent to {handle.id}")
+        return 0
+
+    return _on_workflow(args, action)
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    values = _json_args(args.args)
+
+    async def action(handle: WorkflowHandle[Any, Any]) -> int:
+        _print_json(await handle.query(args.name, args=values))
+        return 0
+
+    return _on_workflow(args, action)
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    values = _json_args(args.args)
+
+    async def action(handle: WorkflowHandle[Any, Any]) -> int:
+        try:
+            result = await handle.execute_update(args.name, args=values)
+        except WorkflowUpdateFailedError as err:
+            print(f"update {args.name} rejected: {err.cause}", file=sys.stderr)
+            return 1
+        _print_json(result)
+        return 0
+
+    return _on_workflow(args, action)
+
+
+def _cmd_result(args: argparse.Namespace) -> int:
+    return _on_workflow(args, _print_result)
