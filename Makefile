@@ -11,13 +11,15 @@ WORKER_PORT ?= 9000
 DATA_DIR ?= .data
 HELM_CHART := helm/temporal-fleet
 ENV ?= dev
+COMPOSE_SH := bash scripts/compose.sh
 SERVICES := $(notdir $(wildcard services/*))
 
 .PHONY: help install dev lint fmt test pytest check-packages bench new-queue histories \
-	dashboards rules-test prometheus helm-tools helm-sync helm-lint helm-template helm-test clean
+	dashboards rules-test prometheus helm-tools helm-sync helm-lint helm-template helm-test \
+	up down logs ps scale images e2e compose-sync clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: ## Install the workspace (every service, the shared library, dev tools) into .venv
 	@$(UV) sync --locked --all-packages
@@ -82,6 +84,31 @@ helm-template: ## Render the chart for one environment: make helm-template ENV=p
 helm-test: install ## Chart tests: lint, render and validate every environment, drift checks
 	@$(UV) run --frozen pytest tests/helm
 
+up: ## Build the images, start the compose stack, wait until healthy, print the URLs
+	@$(COMPOSE_SH) up
+
+down: ## Stop the compose stack (PURGE=1 also deletes its volumes)
+	@$(COMPOSE_SH) down $(if $(filter 1,$(PURGE)),--volumes)
+
+logs: ## Follow the compose stack's logs (SERVICE=orders for one service)
+	@$(COMPOSE_SH) logs $(SERVICE)
+
+ps: ## The compose stack's containers and their health
+	@$(COMPOSE_SH) ps
+
+scale: ## Run N replicas of a queue's worker: make scale QUEUE=orders N=3
+	@if [ -z "$(QUEUE)" ] || [ -z "$(N)" ]; then echo "usage: make scale QUEUE=orders N=3" >&2; exit 2; fi
+	@$(COMPOSE_SH) scale $(QUEUE) $(N)
+
+images: ## Build every image (one per queue, Temporal, Prometheus) and print their sizes
+	@$(COMPOSE_SH) images
+
+e2e: ## End-to-end test on a real Docker engine: images, stack, workflows, scaling, a killed worker
+	@python3 tests/e2e/run_e2e.py
+
+compose-sync: install ## Regenerate the compose worker services, Prometheus's list and every queue's Dockerfile
+	@$(UV) run --frozen python scripts/compose_sync.py
+
 clean: ## Remove local state (.data) and caches
 	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
 
@@ -91,6 +118,7 @@ new-queue: install ## Generate a queue service with tests and replay histories: 
 	@$(UV) sync --all-packages --quiet
 	@$(MAKE) histories QUEUE=$(NAME)
 	@$(MAKE) helm-sync
+	@$(MAKE) compose-sync
 	@echo "queue $(NAME): registered ($$($(UV) run --frozen fleet queues | grep '^$(NAME) '))"
 
 dashboards: install ## Regenerate the Grafana dashboards (deploy/grafana/dashboards/) from generate.py

@@ -1,0 +1,780 @@
+"""End-to-end test of the container stack on a real Docker engine: `make e2e`.
+
+    python3 tests/e2e/run_e2e.py
+
+Not a pytest module (pytest collects test_*.py only): it needs root or a Docker engine, and
+takes minutes. What it does, failing at the first check that does not hold:
+
+1. Installs what is missing (Debian's docker.io and docker-compose) and starts dockerd when
+   no engine answers (`dockerd --iptables=false`, log in .data/e2e/; stopped at the end).
+2. Uses the official base image (PYTHON_IMAGE) if it is present or can be pulled; otherwise
+   builds the local stand-in from Debian packages (deploy/docker/build-base-image.sh).
+3. Builds every image and starts the stack (scripts/compose.sh images / up: the code of
+   `make images` / `make up`) as project temporal-fleet-e2e on free 127.0.0.1 ports, with
+   tests/e2e/compose.e2e.yml over docker-compose.yml and without Grafana (a pulled image).
+4. Runs a workflow on every queue through the `fleet` CLI inside the worker containers,
+   against the containerized server, and checks each result.
+5. Every worker container is healthy; Prometheus has exactly the worker containers as
+   targets of job temporal-workers, every one up.
+6. Scales orders to 2: both replicas are healthy, scraped, and polling (the server lists a
+   poller from each container).
+7. Kills (`docker kill`) the orders container running a slow shipping activity: the workflow
+   still completes, its activity retried on the other replica. Then the stack recovers to
+   healthy (make scale starts the killed container again).
+8. Crashes a worker (SIGKILL to its process, not through Docker): the restart policy brings
+   it back, healthy and scraped.
+9. Tears the stack down (volumes too) and prints each phase's duration and the image sizes.
+
+Environment: PYTHON_IMAGE (base image), E2E_DOCKERD_ARGS (flags of a dockerd this script
+starts; default --iptables=false), E2E_KEEP=1 (leave the stack and the engine running).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = ROOT / ".data" / "e2e"
+PROJECT = "temporal-fleet-e2e"
+COMPOSE_FILES = "docker-compose.yml:tests/e2e/compose.e2e.yml"
+OFFICIAL_PYTHON_IMAGE = "python:3.11-slim-bookworm"
+LOCAL_PYTHON_IMAGE = "temporal-fleet/python:3.11-bookworm-local"
+INFRA = {"temporal", "prometheus", "grafana", "namespace-init"}
+NAMESPACE = "fleet"
+RUN = uuid.uuid4().hex[:8]
+
+
+class Failed(Exception):
+    """A check that does not hold."""
+
+
+# -- output and timing ----------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    phases: list[tuple[str, float]] = field(default_factory=list)
+    passed: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        say(f"== {name}")
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases.append((name, time.monotonic() - t0))
+
+    def check(self, name: str, ok: bool, detail: str = "") -> None:
+        if not ok:
+            raise Failed(f"{name}: {detail}" if detail else name)
+        self.passed.append(name)
+        say(f"   ok  {name}" + (f" ({detail})" if detail else ""))
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+def run(
+    *cmd: str,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 600,
+    quiet: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``; with ``quiet`` capture its output (shown if it fails)."""
+    proc = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=quiet,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        output = ((proc.stdout or "") + (proc.stderr or ""))[-4000:]
+        raise Failed(f"`{shlex.join(cmd)}` exited {proc.returncode}\n{output}")
+    return proc
+
+
+def ok(*cmd: str) -> bool:
+    try:
+        return run(*cmd, check=False, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
+    """Call ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise Failed(f"{what}: not within {timeout:.0f}s (last: {last!r})")
+
+
+def http_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def apt_install(*packages: str) -> None:
+    if os.geteuid() != 0:
+        raise Failed(f"{', '.join(packages)} missing: install them, or run as root")
+    say(f"   apt-get install {' '.join(packages)}")
+    run("apt-get", "update", "-qq", timeout=600)
+    run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        *packages,
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+        timeout=900,
+    )
+
+
+# -- the engine -----------------------------------------------------------------------------
+
+
+def ensure_tools() -> None:
+    missing = []
+    if not shutil.which("docker") or (not ok("docker", "info") and not shutil.which("dockerd")):
+        missing.append("docker.io")
+    if not ok("docker", "compose", "version") and not shutil.which("docker-compose"):
+        missing.append("docker-compose")
+    if missing:
+        apt_install(*missing)
+
+
+def ensure_engine() -> subprocess.Popen[bytes] | None:
+    """Start dockerd unless an engine answers; return the process this script started."""
+    if ok("docker", "info"):
+        return None
+    if os.geteuid() != 0:
+        raise Failed("no Docker engine answers, and starting dockerd needs root")
+    STATE.mkdir(parents=True, exist_ok=True)
+    args = shlex.split(os.environ.get("E2E_DOCKERD_ARGS", "--iptables=false"))
+    say(f"   starting dockerd {' '.join(args)} (log: {STATE / 'dockerd.log'})")
+    with (STATE / "dockerd.log").open("ab") as log:
+        proc = subprocess.Popen(
+            ["dockerd", *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_for("dockerd answers", lambda: proc.poll() is None and ok("docker", "info"), 90)
+    except Failed:
+        stop_engine(proc)
+        tail = (STATE / "dockerd.log").read_text(errors="replace")[-3000:]
+        raise Failed(f"dockerd did not start:\n{tail}") from None
+    return proc
+
+
+def stop_engine(proc: subprocess.Popen[bytes]) -> None:
+    say(f"   stopping the dockerd this test started (pid {proc.pid})")
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def base_image(report: Report) -> str:
+    """The official base image if present or pullable, else the local stand-in."""
+    image = os.environ.get("PYTHON_IMAGE") or OFFICIAL_PYTHON_IMAGE
+    if ok("docker", "image", "inspect", image) or ok("docker", "pull", "-q", image):
+        report.check("base image", True, image)
+        return image
+    if image != OFFICIAL_PYTHON_IMAGE:
+        raise Failed(f"PYTHON_IMAGE={image} is neither present nor pullable")
+    say(f"   {image} cannot be pulled: the local stand-in {LOCAL_PYTHON_IMAGE}")
+    if not ok("docker", "image", "inspect", LOCAL_PYTHON_IMAGE):
+        with report.phase("build the stand-in base image (debootstrap)"):
+            run("bash", "deploy/docker/build-base-image.sh", LOCAL_PYTHON_IMAGE, quiet=False)
+    report.check("base image", True, f"{LOCAL_PYTHON_IMAGE} (stand-in)")
+    return LOCAL_PYTHON_IMAGE
+
+
+# -- the stack ------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+
+    def script(self, *args: str, timeout: float = 1800) -> None:
+        """scripts/compose.sh ARGS (what make runs): its messages shown, the rest logged."""
+        STATE.mkdir(parents=True, exist_ok=True)
+        proc = run("bash", "scripts/compose.sh", *args, env=self.env, check=False, timeout=timeout)
+        output = proc.stdout + proc.stderr
+        with (STATE / "compose.log").open("a") as log:
+            log.write(f"\n$ scripts/compose.sh {shlex.join(args)}\n{output}")
+        for line in output.splitlines():
+            if "[compose]" in line or re.match(
+                r"(image |temporal-fleet-| +[0-9.]+ MB +\(base)", line
+            ):
+                say("   " + re.sub(r"\x1b\[[0-9;]*m", "", line))
+        if proc.returncode != 0:
+            raise Failed(
+                f"scripts/compose.sh {shlex.join(args)} exited {proc.returncode}:\n"
+                + output[-3000:]
+            )
+
+    def containers(self, service: str | None = None) -> list[dict[str, Any]]:
+        """`docker inspect` of the project's containers (of one service)."""
+        flt = [f"label=com.docker.compose.project={PROJECT}"]
+        if service:
+            flt.append(f"label=com.docker.compose.service={service}")
+        ids = run("docker", "ps", "-aq", *(a for f in flt for a in ("--filter", f))).stdout
+        if not ids.split():
+            return []
+        out: list[dict[str, Any]] = json.loads(run("docker", "inspect", *ids.split()).stdout)
+        return out
+
+    def workers(self) -> list[dict[str, Any]]:
+        return [c for c in self.containers() if service_of(c) not in INFRA]
+
+    def exec(self, container: dict[str, Any], *cmd: str, timeout: float = 120) -> str:
+        return run("docker", "exec", container["Id"], *cmd, timeout=timeout).stdout
+
+    def fleet(self, queue: str, *args: str, timeout: float = 120) -> str:
+        running = [c for c in self.containers(queue) if c["State"]["Running"]]
+        if not running:
+            raise Failed(f"no running {queue} container")
+        return self.exec(running[0], "fleet", *args, timeout=timeout)
+
+    def temporal(self, *args: str) -> Any:
+        """The temporal CLI in the server's container, JSON output."""
+        (server,) = self.containers("temporal")
+        out = self.exec(
+            server, "temporal", *args, "--address", "127.0.0.1:7233", "-n", NAMESPACE, "-o", "json"
+        )
+        return json.loads(out)
+
+    def prometheus(self, path: str) -> Any:
+        payload = http_json(f"http://127.0.0.1:{self.env['FLEET_PROMETHEUS_PORT']}{path}")
+        if payload.get("status") != "success":
+            raise Failed(f"Prometheus {path}: {payload}")
+        return payload["data"]
+
+
+def service_of(container: dict[str, Any]) -> str:
+    return str(container["Config"]["Labels"].get("com.docker.compose.service", ""))
+
+
+def health_of(container: dict[str, Any]) -> str:
+    state = container["State"]
+    return str(state.get("Health", {}).get("Status", "none")) if state["Running"] else "down"
+
+
+def ip_of(container: dict[str, Any]) -> str:
+    networks = container["NetworkSettings"]["Networks"]
+    return next(iter(networks.values()))["IPAddress"] if networks else ""
+
+
+# -- the checks -----------------------------------------------------------------------------
+
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "12 St James Sq",
+    "city": "London",
+    "postal_code": "SW1Y 4JH",
+    "country": "GB",
+}
+
+
+def order(order_id: str, quantity: int) -> str:
+    return json.dumps(
+        {
+            "order_id": order_id,
+            "customer_id": "cust-e2e",
+            "payment_token": "tok_visa",
+            "items": [{"sku": "sku-widget", "quantity": quantity, "unit_price_cents": 1250}],
+            "shipping_address": ADDRESS,
+        }
+    )
+
+
+def confirm_order(stack: Stack, order_id: str) -> None:
+    workflow_id = f"order-{order_id}"
+    wait_for(
+        f"{workflow_id} awaiting confirmation",
+        lambda: (
+            json.loads(stack.fleet("orders", "query", workflow_id, "status"))["stage"]
+            == "awaiting_confirmation"
+        ),
+        60,
+        every=0.5,
+    )
+    stack.fleet("orders", "signal", workflow_id, "confirm", '{"confirmed_by": "e2e"}')
+
+
+def check_orders(stack: Stack, report: Report) -> None:
+    order_id = f"E2E-{RUN}"
+    started = json.loads(
+        stack.fleet("orders", "start", "orders", "OrderWorkflow", order(order_id, 2))
+    )
+    report.check("orders: started", started["started"], started["workflow_id"])
+    confirm_order(stack, order_id)
+    result = json.loads(stack.fleet("orders", "result", f"order-{order_id}"))
+    report.check(
+        "orders: OrderWorkflow completed",
+        str(result.get("tracking_number", "")).startswith("trk-")
+        and result.get("charged_cents") == 2500,
+        f"tracking {result.get('tracking_number')}",
+    )
+
+
+def start_and_wait(stack: Stack, queue: str, workflow: str, arg: dict[str, Any]) -> Any:
+    return json.loads(stack.fleet(queue, "start", queue, workflow, json.dumps(arg), "--wait"))
+
+
+def check_notifications(stack: Stack, report: Report) -> None:
+    result = start_and_wait(
+        stack,
+        "notifications",
+        "NotifyWorkflow",
+        {
+            "message_id": f"e2e-{RUN}",
+            "recipient": "user-42",
+            "subject": "Your order shipped",
+            "body": "It is on its way.",
+            "channels": ["email", "push"],
+        },
+    )
+    channels = sorted(d["channel"] for d in result["deliveries"])
+    report.check(
+        "notifications: NotifyWorkflow completed", channels == ["email", "push"], str(channels)
+    )
+
+
+def check_ingest(stack: Stack, report: Report) -> None:
+    result = start_and_wait(
+        stack,
+        "ingest",
+        "BatchIngestWorkflow",
+        {
+            "batch_id": f"e2e-{RUN}",
+            "item_count": 20,
+            "chunk_size": 5,
+            "max_concurrent_children": 2,
+        },
+    )
+    accepted = result["totals"]["accepted"]
+    report.check(
+        "ingest: BatchIngestWorkflow completed", accepted == 20, f"{accepted} of 20 accepted"
+    )
+
+
+def check_agent(stack: Stack, report: Report) -> None:
+    result = start_and_wait(
+        stack,
+        "agent",
+        "AgentWorkflow",
+        {"task_id": f"e2e-{RUN}", "prompt": "What is 12 * (3 + 4) - 5?"},
+    )
+    report.check(
+        "agent: AgentWorkflow completed",
+        result["answer"] == "12 * (3 + 4) - 5 = 79.",
+        repr(result["answer"]),
+    )
+
+
+WORKFLOWS: dict[str, Callable[[Stack, Report], None]] = {
+    "orders": check_orders,
+    "notifications": check_notifications,
+    "ingest": check_ingest,
+    "agent": check_agent,
+}
+
+
+def check_healthy(stack: Stack, report: Report, what: str) -> None:
+    workers = stack.workers()
+    unhealthy = [(c["Name"], health_of(c)) for c in workers if health_of(c) != "healthy"]
+    report.check(
+        f"{what}: every worker container healthy",
+        bool(workers) and not unhealthy,
+        f"{len(workers)} containers" if not unhealthy else str(unhealthy),
+    )
+
+
+def check_images(stack: Stack, report: Report) -> None:
+    """Worker containers: non-root, read-only root filesystem; images: OCI labels."""
+    workers = stack.workers()
+    loose = [
+        c["Name"]
+        for c in workers
+        if c["Config"]["User"] != "10001:10001" or not c["HostConfig"]["ReadonlyRootfs"]
+    ]
+    report.check(
+        "workers run as uid 10001 on a read-only root filesystem",
+        bool(workers) and not loose,
+        str(loose) if loose else f"{len(workers)} containers",
+    )
+    images = sorted({c["Config"]["Image"] for c in stack.containers()})
+    wanted = ("title", "description", "source", "version", "revision", "licenses")
+    unlabelled = []
+    for image in images:
+        labels = json.loads(
+            run("docker", "image", "inspect", "-f", "{{json .Config.Labels}}", image).stdout
+        )
+        missing = [w for w in wanted if f"org.opencontainers.image.{w}" not in (labels or {})]
+        if missing:
+            unlabelled.append(f"{image}: {missing}")
+    report.check(
+        "every image carries the OCI labels",
+        not unlabelled,
+        str(unlabelled) if unlabelled else f"{len(images)} images",
+    )
+
+
+def worker_targets(stack: Stack) -> dict[tuple[str, str], str]:
+    """Prometheus's targets of job temporal-workers: (queue, ip) -> health."""
+    data = stack.prometheus("/api/v1/targets?state=active")
+    return {
+        (t["labels"].get("queue", ""), t["labels"]["instance"].rsplit(":", 1)[0]): t["health"]
+        for t in data["activeTargets"]
+        if t["labels"].get("job") == "temporal-workers"
+    }
+
+
+def check_targets(stack: Stack, report: Report, what: str) -> None:
+    expected = {(service_of(c), ip_of(c)) for c in stack.workers() if c["State"]["Running"]}
+
+    def converged() -> dict[tuple[str, str], str] | None:
+        targets = worker_targets(stack)
+        if set(targets) == expected and all(h == "up" for h in targets.values()):
+            return targets
+        return None
+
+    try:
+        targets = wait_for("Prometheus targets", converged, 90, every=2)
+    except Failed:
+        raise Failed(
+            f"{what}: Prometheus targets {worker_targets(stack)} != containers {expected}"
+        ) from None
+    queues = sorted({q for q, _ in targets})
+    report.check(
+        f"{what}: Prometheus scrapes every worker container, all up",
+        True,
+        f"{len(targets)} targets: {', '.join(queues)}",
+    )
+
+
+def hostname(identity: str) -> str:
+    """The host of an SDK identity (``pid@hostname``): a container's short id."""
+    return identity.rsplit("@", 1)[-1]
+
+
+def check_scale(stack: Stack, report: Report) -> list[dict[str, Any]]:
+    stack.script("scale", "orders", "2")
+    replicas = [c for c in stack.containers("orders") if c["State"]["Running"]]
+    report.check("scale: 2 orders replicas running", len(replicas) == 2, str(len(replicas)))
+    check_healthy(stack, report, "scale")
+    check_targets(stack, report, "scale")
+    short_ids = {c["Id"][:12] for c in replicas}
+
+    def polling_hosts() -> set[str] | None:
+        described = stack.temporal("task-queue", "describe", "--task-queue", "orders-v1")
+        hosts = {hostname(p.get("identity", "")) for p in _pollers(described)}
+        return hosts if short_ids <= hosts else None
+
+    hosts = wait_for("both orders replicas poll orders-v1", polling_hosts, 60, every=2)
+    report.check(
+        "scale: both orders replicas poll orders-v1 (server's poller list)",
+        True,
+        f"pollers on {sorted(short_ids & hosts)}",
+    )
+
+    query = 'max by (instance) (temporal_num_pollers{job="temporal-workers",queue="orders"}) > 0'
+
+    def polling_instances() -> int | None:
+        n = len(
+            stack.prometheus("/api/v1/query?" + urllib.parse.urlencode({"query": query}))["result"]
+        )
+        return n if n == 2 else None
+
+    n = wait_for("temporal_num_pollers > 0 on both orders replicas", polling_instances, 60, 2)
+    report.check("scale: temporal_num_pollers > 0 on both replicas (Prometheus)", True, f"{n}")
+    return replicas
+
+
+def _pollers(described: Any) -> list[dict[str, Any]]:
+    """Every poller entry of `temporal task-queue describe -o json`, whatever its nesting."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "pollers" and isinstance(value, list):
+                    found.extend(p for p in value if isinstance(p, dict))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(described)
+    return found
+
+
+def pending_ship(stack: Stack, workflow_id: str) -> dict[str, Any] | None:
+    described = stack.temporal("workflow", "describe", "-w", workflow_id)
+    for activity in described.get("pendingActivities") or []:
+        if (
+            activity.get("activityType", {}).get("name") == "ship_order"
+            and "STARTED" in str(activity.get("state", ""))
+            and activity.get("lastWorkerIdentity")
+            and activity.get("heartbeatDetails")
+        ):
+            return dict(activity)
+    return None
+
+
+def check_kill(stack: Stack, report: Report, replicas: list[dict[str, Any]]) -> None:
+    order_id = f"E2E-KILL-{RUN}"
+    workflow_id = f"order-{order_id}"
+    # 24 units at 0.5 s each (compose.e2e.yml): a 12 s shipping activity, heartbeating.
+    stack.fleet("orders", "start", "orders", "OrderWorkflow", order(order_id, 24))
+    confirm_order(stack, order_id)
+    activity = wait_for(
+        "ship_order running and heartbeating", lambda: pending_ship(stack, workflow_id), 60, 0.5
+    )
+    host = hostname(activity["lastWorkerIdentity"])
+    (victim,) = [c for c in replicas if c["Id"].startswith(host)]
+    survivor = next(c for c in replicas if c["Id"] != victim["Id"])
+    run("docker", "kill", victim["Id"])
+    killed_at = time.monotonic()
+    say(f"   killed {victim['Name']} ({host}) mid-activity (attempt {activity.get('attempt', 1)})")
+
+    result = json.loads(
+        run("docker", "exec", survivor["Id"], "fleet", "result", workflow_id, timeout=180).stdout
+    )
+    recovery = time.monotonic() - killed_at
+    report.check(
+        "kill: the order completes after its worker is killed mid-activity",
+        str(result.get("tracking_number", "")).startswith("trk-"),
+        f"{recovery:.1f}s after the kill",
+    )
+    history = stack.temporal("workflow", "show", "-w", workflow_id)
+    events = history.get("events", history) if isinstance(history, dict) else history
+    ship_started = [
+        e["activityTaskStartedEventAttributes"]
+        for e in events
+        if "activityTaskStartedEventAttributes" in e
+        and _scheduled_type(events, e["activityTaskStartedEventAttributes"]) == "ship_order"
+    ]
+    last = ship_started[-1] if ship_started else {}
+    report.check(
+        "kill: shipping was retried (attempt > 1) by another worker",
+        int(last.get("attempt", 1)) > 1 and hostname(last.get("identity", "")) != host,
+        f"attempt {last.get('attempt')} on {hostname(last.get('identity', '?'))}",
+    )
+
+
+def check_restart(stack: Stack, report: Report) -> None:
+    """A worker process that dies (not stopped through Docker) is restarted and gets healthy."""
+    (container,) = stack.containers("notifications")
+    before = int(container["RestartCount"])
+    try:
+        os.kill(int(container["State"]["Pid"]), signal.SIGKILL)
+        how = "SIGKILL to its process"
+    except PermissionError:
+        stack.exec(container, "kill", "-TERM", "1")
+        how = "SIGTERM inside the container"
+
+    def restarted() -> dict[str, Any] | None:
+        (now,) = stack.containers("notifications")
+        return now if int(now["RestartCount"]) > before and health_of(now) == "healthy" else None
+
+    now = wait_for("the crashed worker restarted and healthy", restarted, 120, every=1)
+    report.check(
+        "restart: a crashed worker is restarted (unless-stopped) and healthy again",
+        True,
+        f"{how}; restarts {before} -> {now['RestartCount']}",
+    )
+    check_targets(stack, report, "restart")
+
+
+def _scheduled_type(events: list[dict[str, Any]], started: dict[str, Any]) -> str:
+    scheduled_id = str(started.get("scheduledEventId"))
+    for e in events:
+        if str(e.get("eventId")) == scheduled_id:
+            attrs = e.get("activityTaskScheduledEventAttributes", {})
+            return str(attrs.get("activityType", {}).get("name", ""))
+    return ""
+
+
+def image_sizes(base: str) -> list[tuple[str, float, float]]:
+    refs = run(
+        "docker",
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        "--filter",
+        "reference=temporal-fleet-*",
+    ).stdout.split()
+    base_size = int(run("docker", "image", "inspect", "-f", "{{.Size}}", base).stdout)
+    sizes = []
+    for ref in sorted(r for r in refs if r.endswith(":dev")):
+        size = int(run("docker", "image", "inspect", "-f", "{{.Size}}", ref).stdout)
+        sizes.append((ref, size / 1e6, (size - base_size) / 1e6))
+    return sizes
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def main() -> int:
+    report = Report()
+    engine: subprocess.Popen[bytes] | None = None
+    stack: Stack | None = None
+    keep = os.environ.get("E2E_KEEP") == "1"
+    failure: str | None = None
+    base = OFFICIAL_PYTHON_IMAGE
+    try:
+        with report.phase("tools, engine and base image"):
+            ensure_tools()
+            engine = ensure_engine()
+            base = base_image(report)
+        env = {
+            # Fixed for the run: the image labels must not change between two builds.
+            "FLEET_VERSION": _git("describe", "--tags", "--always", "--dirty") or "dev",
+            "FLEET_REVISION": _git("rev-parse", "HEAD") or "unknown",
+            "COMPOSE_PROJECT_NAME": PROJECT,
+            "FLEET_COMPOSE_FILES": COMPOSE_FILES,
+            "FLEET_GRAFANA": "0",
+            "FLEET_NAMESPACE": NAMESPACE,
+            "PYTHON_IMAGE": base,
+            "FLEET_TEMPORAL_PORT": str(free_port()),
+            "FLEET_UI_PORT": str(free_port()),
+            "FLEET_PROMETHEUS_PORT": str(free_port()),
+        }
+        stack = Stack(env)
+        with report.phase("build every image (make images)"):
+            stack.script("down", "--volumes")  # leftovers of an interrupted run
+            stack.script("images")
+        with report.phase("start the stack and wait until healthy (make up)"):
+            stack.script("up")
+            ui = f"http://127.0.0.1:{env['FLEET_UI_PORT']}/"
+            report.check("Temporal UI answers on 127.0.0.1", _status(ui) == 200, ui)
+        with report.phase("a workflow on every queue"):
+            queues = sorted({service_of(c) for c in stack.workers()})
+            for queue in queues:
+                if queue in WORKFLOWS:
+                    WORKFLOWS[queue](stack, report)
+                else:
+                    say(f"   --  {queue}: no workflow to drive (add one to WORKFLOWS)")
+            check_healthy(stack, report, "stack")
+            check_images(stack, report)
+            check_targets(stack, report, "stack")
+        with report.phase("scale orders to 2"):
+            replicas = check_scale(stack, report)
+        with report.phase("kill an orders worker mid-workflow"):
+            check_kill(stack, report, replicas)
+            stack.script("scale", "orders", "2")
+            check_healthy(stack, report, "recovered")
+            check_targets(stack, report, "recovered")
+        with report.phase("crash a worker: the restart policy"):
+            check_restart(stack, report)
+    except Failed as err:
+        failure = str(err)
+    except KeyboardInterrupt:
+        failure = "interrupted"
+    except Exception as err:
+        failure = f"{type(err).__name__}: {err}"
+    finally:
+        if failure and stack is not None:
+            _dump_logs(stack)
+        if stack is not None and not keep:
+            with report.phase("tear down (make down, volumes too)"):
+                try:
+                    stack.script("down", "--volumes")
+                except Failed as err:
+                    failure = failure or str(err)
+        sizes = image_sizes(base) if engine is not None or ok("docker", "info") else []
+        if engine is not None and not keep:
+            stop_engine(engine)
+
+    total = time.monotonic() - report.started
+    say("\n== durations")
+    for name, seconds in report.phases:
+        say(f"   {seconds:7.1f} s  {name}")
+    say(f"   {total:7.1f} s  total")
+    if sizes:
+        say(f"\n== images (base {base})")
+        for ref, size, added in sizes:
+            say(f"   {ref:<36} {size:8.1f} MB   +{added:.1f} MB over the base")
+    if failure:
+        say(f"\nFAILED: {failure}")
+        say(f"e2e: {len(report.passed)} passed, 1 failed")
+        return 1
+    say(f"\ne2e: {len(report.passed)} passed, 0 failed")
+    return 0
+
+
+def _git(*args: str) -> str:
+    try:
+        return run("git", *args, check=False).stdout.strip()
+    except OSError:
+        return ""
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return 0
+
+
+def _dump_logs(stack: Stack) -> None:
+    STATE.mkdir(parents=True, exist_ok=True)
+    path = STATE / "compose-logs.txt"
+    lines = []
+    for c in stack.containers():
+        logs = run("docker", "logs", "--tail", "200", c["Id"], check=False)
+        lines.append(f"===== {c['Name']} ({health_of(c)})\n{logs.stdout}{logs.stderr}")
+    path.write_text("\n".join(lines))
+    say(f"   container logs: {path}")
+    say("\n".join(line[-1500:] for line in lines[-3:]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

