@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import activity, workflow
+from temporalio.common import VersioningBehavior
 
 
 @activity.defn
@@ -16,7 +17,7 @@ async def echo(text: str) -> str:
     return text
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class BenchWorkflow:
     """Runs :func:`echo` once and returns its result."""
 

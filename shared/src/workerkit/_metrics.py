@@ -15,6 +15,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -24,6 +25,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 __all__ = [
     "ACTIVITY_DURATION",
     "ACTIVITY_EXECUTIONS",
+    "WORKER_BUILD_INFO",
     "WORKFLOW_DURATION",
     "WORKFLOW_EXECUTIONS",
     "SdkMetrics",
@@ -56,6 +58,15 @@ WORKFLOW_DURATION = Histogram(
     "Time from workflow run start to close, recorded by the worker that closed it.",
     ["task_queue", "workflow_type", "outcome"],
     buckets=_LATENCY_BUCKETS,
+)
+
+# The SDK's own metrics carry no build id; joined on (instance, task_queue) this gives every
+# series its build, so dashboards can tell the builds of a rainbow deploy apart.
+WORKER_BUILD_INFO = Gauge(
+    "workerkit_worker_build_info",
+    "Always 1: the Worker Deployment build this worker runs for a task queue "
+    "(versioned=false: the server routes to it as an unversioned worker).",
+    ["task_queue", "deployment", "build_id", "versioned"],
 )
 
 

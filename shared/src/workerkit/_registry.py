@@ -21,6 +21,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from workerkit._errors import ConfigurationError, UnknownQueueError, UnknownWorkflowError
 from workerkit._schedules import Schedule
 from workerkit._settings import Tuning
@@ -54,6 +55,12 @@ class Queue:
         description: One line shown by ``fleet queues``.
         schedules: Recurring workflows the Temporal server starts on this queue;
             ``fleet schedules sync`` creates or updates them (see :class:`Schedule`).
+        versioning: The Worker Versioning behavior of workflow types that do not declare
+            their own with ``@workflow.defn(versioning_behavior=...)``: ``PINNED`` (an
+            execution stays on the build that started it: for types that finish within a
+            deploy's lifetime) or ``AUTO_UPGRADE`` (it moves to the current build: for
+            long-lived types, whose changes must then be guarded by ``workflow.patched()``).
+            Every workflow type must end up with one; the declaration is refused otherwise.
     """
 
     name: str
@@ -64,6 +71,7 @@ class Queue:
     workflow_ids: Mapping[type, Callable[..., str]] = field(default_factory=dict)
     description: str = ""
     schedules: Sequence[Schedule] = ()
+    versioning: VersioningBehavior | None = None
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -75,6 +83,17 @@ class Queue:
             raise ConfigurationError(f"queue {self.name!r}: version must be >= 1")
         if not self.workflows and not self.activities:
             raise ConfigurationError(f"queue {self.name!r} declares no workflows or activities")
+        if self.versioning == VersioningBehavior.UNSPECIFIED:
+            raise ConfigurationError(
+                f"queue {self.name!r}: versioning must be PINNED or AUTO_UPGRADE (or left unset)"
+            )
+        for type_name, behavior in self.versioning_behaviors().items():
+            if behavior == VersioningBehavior.UNSPECIFIED:
+                raise ConfigurationError(
+                    f"queue {self.name!r}: workflow {type_name} has no versioning behavior; "
+                    "declare @workflow.defn(versioning_behavior=VersioningBehavior.PINNED or "
+                    "AUTO_UPGRADE), or set the queue's versioning= default"
+                )
         seen: set[str] = set()
         for schedule in self.schedules:
             if schedule.id in seen:
@@ -99,6 +118,28 @@ class Queue:
             if defn.name is not None:
                 types[defn.name] = cls
         return types
+
+    def versioning_behaviors(self) -> dict[str, VersioningBehavior]:
+        """Map each workflow type name to the versioning behavior its executions get."""
+        behaviors: dict[str, VersioningBehavior] = {}
+        for name, cls in self.workflow_types().items():
+            declared = workflow._Definition.must_from_class(cls).versioning_behavior
+            if declared in (None, VersioningBehavior.UNSPECIFIED):
+                declared = self.versioning or VersioningBehavior.UNSPECIFIED
+            behaviors[name] = declared
+        return behaviors
+
+    def code_packages(self) -> tuple[str, ...]:
+        """The top-level packages whose code this queue's workers run (for the build id)."""
+        modules = {c.__module__ for c in self.workflows}
+        modules |= {getattr(a, "__module__", "") or "" for a in self._activity_callables()}
+        packages = {m.split(".")[0] for m in modules if m and m != "__main__"}
+        return tuple(sorted(packages | {"workerkit"}))
+
+    def _activity_callables(self) -> list[Callable[..., Any]]:
+        # A factory opens resources: its module names the package without calling it.
+        acts = self.activities
+        return [acts] if callable(acts) else list(acts)
 
     def workflow_class(self, workflow_type: str) -> type:
         """Return the class registered under ``workflow_type``.

@@ -8,19 +8,23 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NoReturn
 
 import uvloop
+from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 from workerkit._connection import connect, load_connect_config
+from workerkit._deployments import bootstrap_current
 from workerkit._errors import ConfigurationError, ConnectError
 from workerkit._http import Health, HealthServer
 from workerkit._logging import configure_logging
-from workerkit._metrics import SdkMetrics
+from workerkit._metrics import WORKER_BUILD_INFO, SdkMetrics
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._tracing import configure_tracing
+from workerkit._versioning import WorkerVersion, resolve_version
 from workerkit._worker import build_worker
 
 __all__ = ["exit_process", "run_queues"]
@@ -57,15 +61,23 @@ def run_queues(queues: Sequence[Queue], *, environ: Mapping[str, str] | None = N
     """
     settings = WorkerSettings.from_env(environ)
     per_queue = {q.name: WorkerSettings.from_env(environ, tuning=q.tuning) for q in queues}
+    env = os.environ if environ is None else environ
+    versions = {
+        q.name: resolve_version(
+            queue_name=q.name, packages=q.code_packages(), mode=settings.versioning, environ=env
+        )
+        for q in queues
+    }
     load_connect_config(environ)
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    return uvloop.run(_serve(queues, settings, per_queue, environ))
+    return uvloop.run(_serve(queues, settings, per_queue, versions, environ))
 
 
 async def _serve(
     queues: Sequence[Queue],
     settings: WorkerSettings,
     per_queue: Mapping[str, WorkerSettings],
+    versions: Mapping[str, WorkerVersion],
     environ: Mapping[str, str] | None,
 ) -> int:
     tracer_provider = configure_tracing(environ)
@@ -79,7 +91,15 @@ async def _serve(
     )
     server.start()
     names = [q.task_queue for q in queues]
-    _log.info("worker starting", extra={"task_queues": names, "http_port": server.port})
+    for q in queues:
+        v = versions[q.name]
+        WORKER_BUILD_INFO.labels(
+            q.task_queue, v.deployment_name, v.build_id, str(v.versioned).lower()
+        ).set(1)
+    _log.info(
+        "worker starting",
+        extra={"task_queues": names, "http_port": server.port, **_version_fields(versions)},
+    )
 
     stop = asyncio.Event()
     finished = asyncio.Event()
@@ -98,7 +118,9 @@ async def _serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        return await _run_workers(queues, settings, per_queue, environ, metrics, health, stop)
+        return await _run_workers(
+            queues, settings, per_queue, versions, environ, metrics, health, stop
+        )
     finally:
         finished.set()  # from here on, signals have nothing left to interrupt
         server.stop()
@@ -110,6 +132,7 @@ async def _run_workers(
     queues: Sequence[Queue],
     settings: WorkerSettings,
     per_queue: Mapping[str, WorkerSettings],
+    versions: Mapping[str, WorkerVersion],
     environ: Mapping[str, str] | None,
     metrics: SdkMetrics,
     health: Health,
@@ -131,7 +154,7 @@ async def _run_workers(
         return EXIT_FAILURE
 
     try:
-        workers = [build_worker(client, q, per_queue[q.name]) for q in queues]
+        workers = [build_worker(client, q, per_queue[q.name], versions[q.name]) for q in queues]
     except ConfigurationError as err:  # e.g. a service's own setting, read by its factory
         _log.error(str(err))
         return EXIT_USAGE
@@ -142,7 +165,12 @@ async def _run_workers(
     await _wait_until_polling(workers, running, stop)
     if not stop.is_set() and not any(t.done() for t in running):
         health.set_ready()
-        _log.info("worker ready", extra={"task_queues": [q.task_queue for q in queues]})
+        _log.info(
+            "worker ready",
+            extra={"task_queues": [q.task_queue for q in queues], **_version_fields(versions)},
+        )
+        if settings.versioning_bootstrap:
+            await _bootstrap(client, versions.values())
 
     await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
     health.set_not_ready("draining")
@@ -163,6 +191,31 @@ async def _run_workers(
         return EXIT_FAILURE
     _log.info("worker stopped cleanly")
     return EXIT_OK
+
+
+def _version_fields(versions: Mapping[str, WorkerVersion]) -> dict[str, object]:
+    builds = {v.build_id for v in versions.values()}
+    deployments = {v.deployment_name for v in versions.values()}
+    return {
+        "build_id": builds.pop() if len(builds) == 1 else sorted(builds),
+        "deployment": deployments.pop() if len(deployments) == 1 else sorted(deployments),
+        "versioned": any(v.versioned for v in versions.values()),
+    }
+
+
+async def _bootstrap(client: Client, versions: Iterable[WorkerVersion]) -> None:
+    for v in {(v.deployment_name, v.build_id): v for v in versions if v.versioned}.values():
+        try:
+            if await bootstrap_current(client, v.deployment_name, v.build_id):
+                _log.info(
+                    "deployment had never been routed: this build is now its current build",
+                    extra={"deployment": v.deployment_name, "build_id": v.build_id},
+                )
+        except RPCError as err:  # routing is an operator's job too: never fatal here
+            _log.warning(
+                "could not check the deployment's routing",
+                extra={"deployment": v.deployment_name, "reason": err.message},
+            )
 
 
 async def _wait_until_polling(

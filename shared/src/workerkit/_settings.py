@@ -168,6 +168,16 @@ class WorkerSettings:
     connect_timeout: timedelta = _setting(
         timedelta(seconds=60), _duration(), "how long start-up keeps retrying the connection"
     )
+    versioning: Literal["auto", "on", "off"] = _setting(
+        "auto",
+        _choice("auto", "on", "off"),
+        "Worker Deployment Versioning: auto = on when TEMPORAL_WORKER_BUILD_ID is set",
+    )
+    versioning_bootstrap: bool = _setting(
+        True,
+        _bool(),
+        "a versioned build of a deployment never routed before makes itself current",
+    )
 
     @classmethod
     def from_env(

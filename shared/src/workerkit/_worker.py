@@ -20,6 +20,7 @@ from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._tracing import tracing_interceptor
+from workerkit._versioning import WorkerVersion
 
 __all__ = ["build_worker"]
 
@@ -48,13 +49,16 @@ def _needs_thread_pool(activities: list[Callable[..., Any]]) -> bool:
     return any(not inspect.iscoroutinefunction(a) for a in activities)
 
 
-def build_worker(client: Client, queue: Queue, settings: WorkerSettings) -> Worker:
+def build_worker(
+    client: Client, queue: Queue, settings: WorkerSettings, version: WorkerVersion | None = None
+) -> Worker:
     """Create the worker for ``queue`` with logging, metrics and tracing interceptors.
 
     Args:
         client: A connected client.
         queue: The queue declaration.
         settings: Tuning and shutdown settings (see :class:`WorkerSettings`).
+        version: The Worker Deployment version; ``None`` runs unversioned.
     """
     activities = queue.build_activities()
     executor = None
@@ -75,4 +79,7 @@ def build_worker(client: Client, queue: Queue, settings: WorkerSettings) -> Work
         workflow_task_poller_behavior=_pollers(settings),
         activity_task_poller_behavior=_pollers(settings),
         graceful_shutdown_timeout=settings.shutdown_timeout,
+        deployment_config=(
+            version.deployment_config(queue.versioning) if version is not None else None
+        ),
     )

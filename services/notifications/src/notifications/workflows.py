@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -46,7 +46,8 @@ def _reason(err: BaseException) -> str:
     return str(err)
 
 
-@workflow.defn
+# PINNED: a delivery takes seconds to minutes; it finishes on the build that started it.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class NotifyWorkflow:
     """Deliver one message on each of its channels concurrently, each at most once."""
 
@@ -130,7 +131,8 @@ class NotifyWorkflow:
         return True
 
 
-@workflow.defn
+# PINNED: one digest run is short.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class DigestWorkflow:
     """Summarise the outbox's deliveries since the previous digest (started by a schedule)."""
 

@@ -1,0 +1,185 @@
+"""The replay gate: does this build's workflow code replay what the server is running?
+
+Before a build becomes current, the executions that will move to it (AUTO_UPGRADE and
+unversioned ones) replay their histories on its code, with the SDK's Replayer and the same
+interceptors a worker runs. Two sources: the histories stored with the code (one per
+workflow type and scenario, kept by the queue's tests) and a sample of recent executions
+fetched from the server for the queue's workflow types, open ones first, since those are
+the executions a promotion really moves. A PINNED execution never moves to another build,
+so its history is not replayed; an execution whose type this build no longer registers
+counts as a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType, VersioningBehavior
+from temporalio.client import Client, WorkflowHistory
+from temporalio.worker import Replayer
+from workerkit._interceptors import ObservabilityInterceptor
+from workerkit._registry import Queue
+from workerkit._tracing import tracing_interceptor
+
+__all__ = ["GateReport", "ReplayFailure", "replay_gate", "stored_histories"]
+
+_log = logging.getLogger("workerkit.replay_gate")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayFailure:
+    """One history this build's code does not replay."""
+
+    source: str
+    workflow_id: str
+    workflow_type: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.workflow_type} {self.workflow_id} ({self.source}): {self.error}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateReport:
+    """What the gate replayed and what failed."""
+
+    replayed_stored: int = 0
+    replayed_server: int = 0
+    skipped_pinned: int = 0
+    failures: list[ReplayFailure] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when every replayed history replayed cleanly."""
+        return not self.failures
+
+    def summary(self) -> str:
+        """One line for an operator."""
+        verdict = "passed" if self.passed else f"FAILED ({len(self.failures)} failing)"
+        return (
+            f"replay gate {verdict}: {self.replayed_stored} stored and {self.replayed_server} "
+            f"server histories replayed, {self.skipped_pinned} pinned executions skipped"
+        )
+
+
+def stored_histories(queue: Queue, directory: Path | None) -> list[Path]:
+    """The histories stored for ``queue``: ``DIR/<queue>/*.json``, else ``DIR/*.json``."""
+    if directory is None:
+        return []
+    own = directory / queue.name
+    return sorted((own if own.is_dir() else directory).glob("*.json"))
+
+
+def _behavior(history: WorkflowHistory) -> int:
+    # The behavior the execution's last completed workflow task reported: what the server
+    # routes it by. Histories recorded by unversioned workers have none (they move).
+    behavior = VersioningBehavior.VERSIONING_BEHAVIOR_UNSPECIFIED
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            behavior = event.workflow_task_completed_event_attributes.versioning_behavior
+    return behavior
+
+
+def _type_name(history: WorkflowHistory) -> str:
+    first = history.events[0] if history.events else None
+    if first is None or not first.HasField("workflow_execution_started_event_attributes"):
+        return "?"
+    return first.workflow_execution_started_event_attributes.workflow_type.name
+
+
+async def _server_sample(
+    client: Client, queue: Queue, sample: int
+) -> list[tuple[str, WorkflowHistory]]:
+    if sample <= 0:
+        return []
+    types = ", ".join(f"'{t}'" for t in sorted(queue.workflow_types()))
+    base = f"TaskQueue = '{queue.task_queue}' AND WorkflowType IN ({types})"
+    picked: dict[str, tuple[str, WorkflowHistory]] = {}
+    # Open executions first: they are the ones a promotion moves.
+    for query in (f"{base} AND ExecutionStatus = 'Running'", base):
+        async for execution in client.list_workflows(query, limit=sample):
+            if len(picked) >= sample:
+                break
+            if execution.run_id in picked:
+                continue
+            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            history = await handle.fetch_history()
+            picked[execution.run_id] = (f"server run {execution.run_id}", history)
+        if len(picked) >= sample:
+            break
+    return list(picked.values())
+
+
+async def replay_gate(
+    client: Client | None,
+    queue: Queue,
+    *,
+    histories_dir: Path | None,
+    sample: int = 20,
+) -> GateReport:
+    """Replay stored and recent server histories of ``queue`` on the code installed here.
+
+    Args:
+        client: Where to fetch recent histories from; ``None`` replays stored ones only.
+        queue: The queue whose installed code is the build under test.
+        histories_dir: Where stored histories are (see :func:`stored_histories`).
+        sample: At most this many recent executions from the server.
+    """
+    candidates: list[tuple[str, WorkflowHistory, bool]] = []
+    for path in stored_histories(queue, histories_dir):
+        data = json.loads(path.read_text())
+        candidates.append(
+            (f"stored {path.name}", WorkflowHistory.from_json(path.stem, data), False)
+        )
+    if client is not None:
+        for source, history in await _server_sample(client, queue, sample):
+            candidates.append((source, history, True))
+
+    replayer = Replayer(
+        workflows=list(queue.workflows),
+        interceptors=[tracing_interceptor(), ObservabilityInterceptor()],
+        namespace=client.namespace if client is not None else "default",
+    )
+    registered = set(queue.workflow_types())
+    stored_n = server_n = pinned_n = 0
+    failures: list[ReplayFailure] = []
+    for source, history, from_server in candidates:
+        type_name = _type_name(history)
+        if _behavior(history) == VersioningBehavior.VERSIONING_BEHAVIOR_PINNED:
+            pinned_n += 1
+            continue
+        if type_name not in registered:
+            failures.append(
+                ReplayFailure(
+                    source=source,
+                    workflow_id=history.workflow_id,
+                    workflow_type=type_name,
+                    error="this build does not register the workflow type",
+                )
+            )
+            continue
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        if from_server:
+            server_n += 1
+        else:
+            stored_n += 1
+        if result.replay_failure is not None:
+            failures.append(
+                ReplayFailure(
+                    source=source,
+                    workflow_id=history.workflow_id,
+                    workflow_type=type_name,
+                    error=" ".join(str(result.replay_failure).split()),
+                )
+            )
+    report = GateReport(
+        replayed_stored=stored_n,
+        replayed_server=server_n,
+        skipped_pinned=pinned_n,
+        failures=failures,
+    )
+    _log.info(report.summary(), extra={"queue": queue.name})
+    return report

@@ -1,0 +1,309 @@
+"""``fleet deploy``: roll a queue's workers from one build to the next, safely.
+
+    fleet deploy build-id QUEUE            the build id of the code installed here
+    fleet deploy status QUEUE [--json]     builds, routing, drainage and pollers
+    fleet deploy promote QUEUE [--ramp N]  pollers + replay gate, then current (or ramp N %)
+    fleet deploy rollback QUEUE            cancel a ramp, or make the previous build current
+    fleet deploy retire QUEUE BUILD_ID     exit 0 once the build is drained (stop it then)
+
+Exit codes: 0 done (or nothing to do), 1 the server or the build is not ready (no pollers,
+unknown build), 2 bad usage, 3 refused (replay gate failed, build still current or draining).
+Every command is idempotent: run again, it reports the state it finds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from workerkit._deployments import (
+    DeploymentError,
+    DeploymentState,
+    describe_deployment,
+    set_current,
+    set_ramping,
+    wait_for_pollers,
+)
+from workerkit._registry import Queue, get_queue
+from workerkit._replay_gate import replay_gate
+from workerkit._settings import parse_duration
+from workerkit._versioning import BUILD_ID_VARIABLE, WorkerVersion, resolve_version
+from workerkit.cli._common import _print_json, _UsageError, _with_client
+
+EXIT_NOT_READY = 1
+EXIT_REFUSED = 3
+HISTORIES_VARIABLE = "FLEET_HISTORIES_DIR"
+
+
+def _local_version(queue: Queue) -> WorkerVersion:
+    return resolve_version(
+        queue_name=queue.name, packages=queue.code_packages(), mode="on", environ=os.environ
+    )
+
+
+def _duration(text: str, option: str) -> float:
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError:
+        raise _UsageError(f"{option} {text!r} is not a duration (e.g. 30s, 5m)") from None
+
+
+async def _state(client: Client, queue: Queue, deployment: str) -> DeploymentState:
+    state = await describe_deployment(client, deployment, task_queues=[queue.task_queue])
+    if state is None:
+        raise DeploymentError(
+            f"deployment {deployment} does not exist yet: no versioned worker of queue "
+            f"{queue.name} has polled (start one with {BUILD_ID_VARIABLE} set)"
+        )
+    return state
+
+
+def _cmd_build_id(args: argparse.Namespace) -> int:
+    version = _local_version(get_queue(args.queue))
+    print(version.build_id)
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    queue = get_queue(args.queue)
+    deployment = _local_version(queue).deployment_name
+
+    async def body(client: Client) -> int:
+        state = await describe_deployment(client, deployment, task_queues=[queue.task_queue])
+        builds = state.builds if state else ()
+        if args.json:
+            _print_json(
+                {
+                    "queue": queue.name,
+                    "deployment": deployment,
+                    "task_queue": queue.task_queue,
+                    "current_build_id": state.current_build_id if state else None,
+                    "ramping_build_id": state.ramping_build_id if state else None,
+                    "ramp_percentage": state.ramp_percentage if state else 0.0,
+                    "builds": [
+                        {
+                            "build_id": b.build_id,
+                            "status": b.status,
+                            "ramp_percentage": b.ramp_percentage,
+                            "pollers": b.pollers,
+                            "current_since": b.current_since.isoformat()
+                            if b.current_since
+                            else None,
+                            "created": b.created.isoformat() if b.created else None,
+                        }
+                        for b in builds
+                    ],
+                }
+            )
+            return 0
+        if state is None:
+            print(f"deployment {deployment}: no versioned worker has polled yet")
+            return 0
+        print(f"deployment {deployment} (task queue {queue.task_queue})")
+        print(f"{'BUILD ID':<24} {'STATUS':<10} {'RAMP':>5} {'POLLERS':>7}  CURRENT SINCE")
+        for b in builds:
+            ramp = f"{b.ramp_percentage:g}%" if b.status == "ramping" else "-"
+            since = b.current_since.strftime("%Y-%m-%d %H:%M:%S") if b.current_since else "-"
+            print(f"{b.build_id:<24} {b.status:<10} {ramp:>5} {b.pollers:>7}  {since}")
+        return 0
+
+    return _with_client(args, body)
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    queue = get_queue(args.queue)
+    local = _local_version(queue)
+    build_id = args.build_id or local.build_id
+    if build_id != local.build_id:
+        raise _UsageError(
+            f"the replay gate runs the code installed here (build {local.build_id}); "
+            f"run promote for build {build_id} where that build is installed (its image)"
+        )
+    if args.ramp is not None and not 0 < args.ramp < 100:
+        raise _UsageError("--ramp must be a percentage greater than 0 and less than 100")
+    wait = _duration(args.wait_pollers, "--wait-pollers")
+    histories = Path(args.histories) if args.histories else None
+    if histories is not None and not histories.is_dir():
+        raise _UsageError(f"--histories {args.histories}: not a directory")
+    target = "current" if args.ramp is None else f"ramping at {args.ramp:g}%"
+
+    async def body(client: Client) -> int:
+        state = await wait_for_pollers(
+            client,
+            local.deployment_name,
+            build_id,
+            [queue.task_queue],
+            timeout=timedelta(seconds=wait),
+        )
+        if args.ramp is None and state.current_build_id == build_id:
+            print(f"build {build_id} of {queue.name} is already current")
+            return 0
+        if (
+            args.ramp is not None
+            and state.ramping_build_id == build_id
+            and state.ramp_percentage == args.ramp
+        ):
+            print(f"build {build_id} of {queue.name} is already ramping at {args.ramp:g}%")
+            return 0
+        report = await replay_gate(client, queue, histories_dir=histories, sample=args.sample)
+        print(report.summary())
+        if not report.passed:
+            for failure in report.failures:
+                print(f"  non-deterministic: {failure}", file=sys.stderr)
+            print(
+                f"error: promotion of build {build_id} of {queue.name} refused: its code does "
+                "not replay the histories above",
+                file=sys.stderr,
+            )
+            return EXIT_REFUSED
+        # Routing may have changed while the gate ran: decide on a fresh conflict token.
+        state = await wait_for_pollers(
+            client, local.deployment_name, build_id, [queue.task_queue], timeout=timedelta()
+        )
+        if args.ramp is None:
+            previous = await set_current(client, state, build_id)
+            print(
+                f"build {build_id} of {queue.name} is now current"
+                + (f" (was {previous})" if previous else "")
+            )
+        else:
+            await set_ramping(client, state, build_id, args.ramp)
+            print(
+                f"build {build_id} of {queue.name} is now {target} "
+                f"(current stays {state.current_build_id or 'unversioned'})"
+            )
+        return 0
+
+    return _with_client(args, body)
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    queue = get_queue(args.queue)
+    deployment = _local_version(queue).deployment_name
+
+    async def body(client: Client) -> int:
+        state = await _state(client, queue, deployment)
+        if state.ramping_build_id:
+            await set_ramping(client, state, "", 0.0)
+            print(
+                f"ramp of build {state.ramping_build_id} of {queue.name} cancelled; "
+                f"current stays {state.current_build_id or 'unversioned'}"
+            )
+            return 0
+        previous = state.previous_build()
+        if previous is None:
+            print(
+                f"error: {queue.name} has no previous build to roll back to "
+                f"(current: {state.current_build_id or 'none'})",
+                file=sys.stderr,
+            )
+            return EXIT_NOT_READY
+        if previous.pollers == 0:
+            print(
+                f"error: previous build {previous.build_id} of {queue.name} has no pollers; "
+                "start its workers first, then roll back",
+                file=sys.stderr,
+            )
+            return EXIT_NOT_READY
+        was = await set_current(client, state, previous.build_id)
+        print(f"rolled back {queue.name}: build {previous.build_id} is current again (was {was})")
+        return 0
+
+    return _with_client(args, body)
+
+
+def _cmd_retire(args: argparse.Namespace) -> int:
+    queue = get_queue(args.queue)
+    deployment = _local_version(queue).deployment_name
+    wait = _duration(args.wait, "--wait")
+
+    async def body(client: Client) -> int:
+        deadline = time.monotonic() + wait
+        while True:
+            state = await _state(client, queue, deployment)
+            build = state.build(args.build_id)
+            if build is None:
+                known = ", ".join(b.build_id for b in state.builds) or "none"
+                print(
+                    f"error: deployment {deployment} has no build {args.build_id} (known: {known})",
+                    file=sys.stderr,
+                )
+                return EXIT_NOT_READY
+            if build.status in ("current", "ramping"):
+                print(
+                    f"error: build {args.build_id} of {queue.name} is {build.status}; promote "
+                    "another build before retiring it",
+                    file=sys.stderr,
+                )
+                return EXIT_REFUSED
+            if build.status != "draining":
+                print(
+                    f"build {args.build_id} of {queue.name} is {build.status}: no open execution "
+                    "needs it; stop its workers"
+                )
+                return 0
+            if time.monotonic() >= deadline:
+                print(
+                    f"build {args.build_id} of {queue.name} is still draining: pinned executions "
+                    "remain on it; keep its workers running",
+                    file=sys.stderr,
+                )
+                return EXIT_REFUSED
+            await asyncio.sleep(2.0)
+
+    return _with_client(args, body)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``fleet deploy`` and its actions to the CLI."""
+    dp = sub.add_parser(
+        "deploy",
+        help="roll out a new build of a queue (Worker Deployment Versioning)",
+        description=(__doc__ or "").split("\n\n")[0],
+    )
+    dp_sub = dp.add_subparsers(dest="deploy_command", required=True, metavar="ACTION")
+
+    def action(name: str, help: str, *, client: bool = True) -> argparse.ArgumentParser:
+        p = dp_sub.add_parser(name, help=help, description=help)
+        p.add_argument("queue")
+        if client:
+            p.add_argument("--connect-timeout", default="10s", help="give up connecting after this")
+        return p
+
+    p = action("build-id", "print the build id of the code installed here", client=False)
+    p.set_defaults(func=_cmd_build_id)
+
+    p = action("status", "list the queue's builds: status, ramp, pollers")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_status)
+
+    p = action(
+        "promote",
+        "make the build installed here current (or ramp it) once it polls and replays",
+    )
+    p.add_argument("--build-id", help="refuse unless the build installed here is this one")
+    p.add_argument("--ramp", type=float, help="send this percentage of new work to it instead")
+    p.add_argument("--wait-pollers", default="60s", help="how long to wait for the build's workers")
+    p.add_argument(
+        "--histories",
+        default=os.environ.get(HISTORIES_VARIABLE),
+        help=f"stored histories to replay (default ${HISTORIES_VARIABLE})",
+    )
+    p.add_argument(
+        "--sample", type=int, default=20, help="recent server executions to replay (default 20)"
+    )
+    p.set_defaults(func=_cmd_promote)
+
+    p = action("rollback", "cancel a ramp, or make the previous build current again")
+    p.set_defaults(func=_cmd_rollback)
+
+    p = action("retire", "succeed once a build is drained, so its workers can be stopped")
+    p.add_argument("build_id")
+    p.add_argument("--wait", default="0s", help="wait up to this long for it to drain")
+    p.set_defaults(func=_cmd_retire)
