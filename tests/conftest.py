@@ -29,6 +29,14 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli(),
         dev_server_log_level="error",
         ui=False,
+        # A build stops draining once no open execution is pinned to it; the server
+        # checks that every few minutes by default. Seconds here, so tests can wait.
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            'matching.wv.VersionDrainageStatusVisibilityGracePeriod="5s"',
+            "--dynamic-config-value",
+            'matching.wv.VersionDrainageStatusRefreshInterval="2s"',
+        ],
     )
     try:
         yield env

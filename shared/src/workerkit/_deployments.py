@@ -12,16 +12,19 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.deployment.v1 import WorkerDeploymentVersion
 from temporalio.api.enums.v1 import TaskQueueType, WorkerDeploymentVersionStatus
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
     DescribeWorkerDeploymentRequest,
+    DescribeWorkerDeploymentVersionRequest,
     SetWorkerDeploymentCurrentVersionRequest,
     SetWorkerDeploymentRampingVersionRequest,
 )
@@ -38,6 +41,7 @@ __all__ = [
     "pollers_by_build",
     "set_current",
     "set_ramping",
+    "task_queues_of",
     "wait_for_pollers",
 ]
 
@@ -55,6 +59,24 @@ _STATUS = {
 
 class DeploymentError(WorkerkitError):
     """A rollout step that cannot be taken (the CLI exits 1 and says why)."""
+
+
+_T = TypeVar("_T")
+
+
+async def _retrying(call: Callable[[], Awaitable[_T]], *, attempts: int = 8) -> _T:
+    # The server throttles requests per deployment (its routing lives in a workflow, and a
+    # new build's first poll is an update to it); that answer means "ask again soon".
+    delay = 0.25
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except RPCError as err:
+            if err.status != RPCStatusCode.RESOURCE_EXHAUSTED or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 4.0)
+    raise AssertionError("unreachable")
 
 
 def identity() -> str:
@@ -154,8 +176,10 @@ async def describe_deployment(
         task_queues: The queue's task queues, to count each build's pollers.
     """
     try:
-        response = await client.workflow_service.describe_worker_deployment(
-            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=name)
+        response = await _retrying(
+            lambda: client.workflow_service.describe_worker_deployment(
+                DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=name)
+            )
         )
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -191,34 +215,74 @@ async def describe_deployment(
     )
 
 
-async def set_current(client: Client, state: DeploymentState, build_id: str) -> str | None:
-    """Make ``build_id`` the current build; return the build that was current before."""
-    response = await client.workflow_service.set_worker_deployment_current_version(
-        SetWorkerDeploymentCurrentVersionRequest(
-            namespace=client.namespace,
-            deployment_name=state.name,
-            build_id=build_id,
-            conflict_token=state.conflict_token,
-            identity=identity(),
+async def task_queues_of(client: Client, deployment: str, build_id: str) -> set[str]:
+    """The task queues the server has seen workers of ``build_id`` poll."""
+    response = await _retrying(
+        lambda: client.workflow_service.describe_worker_deployment_version(
+            DescribeWorkerDeploymentVersionRequest(
+                namespace=client.namespace,
+                deployment_version=WorkerDeploymentVersion(
+                    deployment_name=deployment, build_id=build_id
+                ),
+            )
         )
     )
+    return {tq.name for tq in response.worker_deployment_version_info.task_queue_infos}
+
+
+async def set_current(client: Client, state: DeploymentState, build_id: str) -> str | None:
+    """Make ``build_id`` the current build; return the build that was current before.
+
+    Raises:
+        DeploymentError: The server refused (e.g. the build does not poll a task queue
+            the current build polls, or routing changed since ``state`` was read).
+    """
+    try:
+        response = await _retrying(
+            lambda: client.workflow_service.set_worker_deployment_current_version(
+                SetWorkerDeploymentCurrentVersionRequest(
+                    namespace=client.namespace,
+                    deployment_name=state.name,
+                    build_id=build_id,
+                    conflict_token=state.conflict_token,
+                    identity=identity(),
+                )
+            )
+        )
+    except RPCError as err:
+        raise DeploymentError(
+            f"the server refused to make build {build_id or 'unversioned'} of deployment "
+            f"{state.name} current: {err.message}"
+        ) from err
     return response.previous_deployment_version.build_id or None
 
 
 async def set_ramping(
     client: Client, state: DeploymentState, build_id: str, percentage: float
 ) -> None:
-    """Send ``percentage`` % of new executions (and upgrading ones) to ``build_id``."""
-    await client.workflow_service.set_worker_deployment_ramping_version(
-        SetWorkerDeploymentRampingVersionRequest(
-            namespace=client.namespace,
-            deployment_name=state.name,
-            build_id=build_id,
-            percentage=percentage,
-            conflict_token=state.conflict_token,
-            identity=identity(),
+    """Send ``percentage`` % of new executions (and upgrading ones) to ``build_id``.
+
+    Raises:
+        DeploymentError: The server refused (see :func:`set_current`).
+    """
+    try:
+        await _retrying(
+            lambda: client.workflow_service.set_worker_deployment_ramping_version(
+                SetWorkerDeploymentRampingVersionRequest(
+                    namespace=client.namespace,
+                    deployment_name=state.name,
+                    build_id=build_id,
+                    percentage=percentage,
+                    conflict_token=state.conflict_token,
+                    identity=identity(),
+                )
+            )
         )
-    )
+    except RPCError as err:
+        raise DeploymentError(
+            f"the server refused to ramp build {build_id or '(none)'} of deployment "
+            f"{state.name}: {err.message}"
+        ) from err
 
 
 async def wait_for_pollers(
@@ -272,10 +336,10 @@ async def bootstrap_current(client: Client, deployment: str, build_id: str) -> b
             return False
         try:
             await set_current(client, state, build_id)
-        except RPCError as err:
+        except DeploymentError as err:
             # Another replica decided first (conflict token) or the version is not
             # registered yet: look again.
-            _log.info("bootstrap not applied yet, retrying", extra={"reason": err.message})
+            _log.info("bootstrap not applied yet, retrying", extra={"reason": str(err)})
             await asyncio.sleep(0.5)
             continue
         return True

@@ -163,14 +163,15 @@ async def _run_workers(
         return EXIT_FAILURE
     running = [asyncio.ensure_future(w.run()) for w in workers]
     await _wait_until_polling(workers, running, stop)
+    if settings.versioning_bootstrap and not stop.is_set():
+        # Before reporting ready: a first build that is ready is also routed to.
+        await _bootstrap(client, versions.values())
     if not stop.is_set() and not any(t.done() for t in running):
         health.set_ready()
         _log.info(
             "worker ready",
             extra={"task_queues": [q.task_queue for q in queues], **_version_fields(versions)},
         )
-        if settings.versioning_bootstrap:
-            await _bootstrap(client, versions.values())
 
     await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
     health.set_not_ready("draining")

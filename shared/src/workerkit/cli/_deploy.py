@@ -28,6 +28,7 @@ from workerkit._deployments import (
     describe_deployment,
     set_current,
     set_ramping,
+    task_queues_of,
     wait_for_pollers,
 )
 from workerkit._registry import Queue, get_queue
@@ -151,6 +152,22 @@ def _cmd_promote(args: argparse.Namespace) -> int:
         ):
             print(f"build {build_id} of {queue.name} is already ramping at {args.ramp:g}%")
             return 0
+        if state.current_build_id and state.current_build_id != build_id:
+            # Executions on a task queue the new build does not poll would be stranded once
+            # the current build is retired (e.g. a queue version bumped under versioning).
+            missing = await task_queues_of(
+                client, local.deployment_name, state.current_build_id
+            ) - await task_queues_of(client, local.deployment_name, build_id)
+            if missing:
+                print(
+                    f"error: promotion of build {build_id} of {queue.name} refused: it does not "
+                    f"poll {', '.join(sorted(missing))}, which current build "
+                    f"{state.current_build_id} polls, so executions there would be stranded; "
+                    "with Worker Versioning keep the queue's version and let builds replace "
+                    "each other",
+                    file=sys.stderr,
+                )
+                return EXIT_REFUSED
         report = await replay_gate(client, queue, histories_dir=histories, sample=args.sample)
         print(report.summary())
         if not report.passed:

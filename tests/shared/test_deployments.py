@@ -1,0 +1,324 @@
+"""Rainbow deploys on the real dev server: builds A, B and C of one queue, as real processes.
+
+Each build is a directory holding the queue's package and an entry point for it (the same
+registration an installed service has), put on ``PYTHONPATH`` of its own ``fleet worker``
+and ``fleet deploy`` processes, so every build runs its own code as an image would:
+
+- A: ``ShortFlow`` (PINNED) and ``LongFlow`` (AUTO_UPGRADE): a step, wait for ``go``, a step.
+- B: an incompatible change to ``ShortFlow`` (a new first step), and a new step in
+  ``LongFlow`` guarded by ``workflow.patched()``.
+- C: an unguarded new first step in ``LongFlow``: its replay gate must refuse it.
+- V2: B's code with the queue's version bumped: the task queue changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+
+from support import WorkerProcess, run_cli
+
+_WORKFLOWS = """
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.common import VersioningBehavior
+
+BUILD = "{build}"
+
+
+@activity.defn
+async def step(name: str) -> str:
+    return f"{{name}}@{{BUILD}}"
+
+
+async def _step(name: str) -> str:
+    return await workflow.execute_activity(
+        step, name, start_to_close_timeout=timedelta(seconds=10)
+    )
+
+
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+class ShortFlow:
+    def __init__(self) -> None:
+        self._go = False
+
+    @workflow.signal
+    def go(self) -> None:
+        self._go = True
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        done: list[str] = []
+        {short_first}
+        done.append(await _step("first"))
+        await workflow.wait_condition(lambda: self._go)
+        done.append(await _step("last"))
+        return done
+
+
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class LongFlow:
+    def __init__(self) -> None:
+        self._go = False
+
+    @workflow.signal
+    def go(self) -> None:
+        self._go = True
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        done: list[str] = []
+        {long_first}
+        done.append(await _step("first"))
+        await workflow.wait_condition(lambda: self._go)
+        {long_after_wait}
+        done.append(await _step("last"))
+        return done
+"""
+
+_QUEUE = """
+from workerkit import Queue
+
+from rollout.workflows import LongFlow, ShortFlow, step
+
+QUEUE = Queue(name="{queue}", version={version}, workflows=[ShortFlow, LongFlow], activities=[step])
+"""
+
+# A timer, then a step: a command the old history does not have (a different activity
+# argument alone would replay: the SDK matches activities by type and sequence).
+_NEW_FIRST_STEP = (
+    'await workflow.sleep(timedelta(milliseconds=1))\n        done.append(await _step("audit"))'
+)
+_GUARDED_STEP = 'if workflow.patched("audit"):\n            done.append(await _step("audit"))'
+
+BUILDS: dict[str, dict[str, Any]] = {
+    "a": {},
+    "b": {"short_first": _NEW_FIRST_STEP, "long_after_wait": _GUARDED_STEP},
+    "c": {"long_first": _NEW_FIRST_STEP},
+    "v2": {"short_first": _NEW_FIRST_STEP, "long_after_wait": _GUARDED_STEP, "version": 2},
+}
+
+
+class Rollout:
+    """One queue's builds on disk, their worker processes and ``fleet deploy`` runs."""
+
+    def __init__(
+        self, queue: str, root: Path, address: str, spawn: Callable[..., WorkerProcess]
+    ) -> None:
+        self.queue = queue
+        self.task_queue = f"{queue}-v1"
+        self._root = root
+        self._address = address
+        self._spawn = spawn
+
+    def home(self, build: str) -> Path:
+        home = self._root / build
+        if home.exists():
+            return home
+        spec = {"short_first": "", "long_first": "", "long_after_wait": "", "version": 1}
+        spec |= BUILDS[build]
+        package = home / "rollout"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "workflows.py").write_text(_WORKFLOWS.format(build=build, **spec))
+        (package / "queue.py").write_text(_QUEUE.format(queue=self.queue, version=spec["version"]))
+        dist = home / "rollout-0.0.0.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: rollout\nVersion: 0.0.0\n")
+        (dist / "entry_points.txt").write_text(
+            f"[workerkit.queues]\n{self.queue} = rollout.queue:QUEUE\n"
+        )
+        return home
+
+    def env(self, build: str) -> dict[str, str]:
+        return {
+            "PYTHONPATH": str(self.home(build)),
+            "TEMPORAL_ADDRESS": self._address,
+            "TEMPORAL_NAMESPACE": "default",
+            "TEMPORAL_WORKER_BUILD_ID": f"{self.queue}-{build}",
+        }
+
+    def start(self, build: str) -> WorkerProcess:
+        worker = self._spawn(self.queue, env=self.env(build))
+        worker.wait_ready()
+        return worker
+
+    def deploy(self, build: str, *args: str) -> tuple[int, str, str]:
+        done = run_cli("deploy", *args, env=self.env(build), timeout=120)
+        return done.returncode, done.stdout, done.stderr
+
+    def status(self) -> dict[str, Any]:
+        code, out, err = self.deploy("a", "status", self.queue, "--json")
+        assert code == 0, err
+        parsed: dict[str, Any] = json.loads(out)
+        return parsed
+
+    def builds(self) -> dict[str, dict[str, Any]]:
+        return {b["build_id"].removeprefix(f"{self.queue}-"): b for b in self.status()["builds"]}
+
+    async def begin(
+        self, client: Client, workflow: str, workflow_id: str
+    ) -> WorkflowHandle[Any, Any]:
+        return await client.start_workflow(
+            workflow, id=f"{self.queue}-{workflow_id}", task_queue=self.task_queue, result_type=list
+        )
+
+
+@pytest.fixture
+def rollout(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    temporal_address: str,
+    spawn_worker: Callable[..., WorkerProcess],
+) -> Rollout:
+    # A queue (and so a deployment and task queue) of its own per test: the dev server
+    # lives for the whole session, and a deployment's routing history with it.
+    queue = "rollout" + "".join(c for c in request.node.name.split("_", 2)[-1] if c.isalnum())
+    return Rollout(queue[:30], tmp_path / "builds", temporal_address, spawn_worker)
+
+
+async def wait_for_activity(handle: WorkflowHandle[Any, Any], count: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        history = await handle.fetch_history()
+        completed = [
+            e
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        ]
+        if len(completed) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{handle.id}: fewer than {count} activities completed in 30s")
+
+
+async def workflow_task_failures(handle: WorkflowHandle[Any, Any]) -> int:
+    history = await handle.fetch_history()
+    return sum(
+        1 for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+    )
+
+
+async def test_rainbow_deploy_pinned_stays_auto_upgrade_moves_bad_build_refused(
+    client: Client, rollout: Rollout
+) -> None:
+    q = rollout.queue
+    # Build A: the first build of a deployment that was never routed makes itself current.
+    worker_a = rollout.start("a")
+    assert rollout.status()["current_build_id"] == f"{q}-a"
+    code, out, _ = rollout.deploy("a", "promote", q)
+    assert (code, out.strip()) == (0, f"build {q}-a of {q} is already current")
+
+    pinned = await rollout.begin(client, "ShortFlow", "pinned")
+    upgrading = await rollout.begin(client, "LongFlow", "upgrading")
+    await wait_for_activity(pinned, 1)
+    await wait_for_activity(upgrading, 1)
+
+    # Build B beside A; promote it from B's own code: pollers, then the replay gate.
+    rollout.start("b")
+    code, out, err = rollout.deploy("b", "promote", q, "--wait-pollers", "30s")
+    assert code == 0, out + err
+    assert "replay gate passed: 0 stored and 1 server histories replayed, 1 pinned" in out
+    assert f"build {q}-b of {q} is now current (was {q}-a)" in out
+    code, out, _ = rollout.deploy("b", "promote", q)
+    assert (code, out.strip()) == (0, f"build {q}-b of {q} is already current")
+
+    fresh = await rollout.begin(client, "ShortFlow", "fresh")
+    builds = rollout.builds()
+    assert (builds["a"]["status"], builds["b"]["status"]) == ("draining", "current")
+    assert builds["a"]["pollers"] == 1 and builds["b"]["pollers"] == 1
+
+    # A is still needed by its pinned execution: retiring it is refused; B is current.
+    code, _, err = rollout.deploy("b", "retire", q, f"{q}-a")
+    assert code == 3 and "still draining" in err
+    code, _, err = rollout.deploy("b", "retire", q, f"{q}-b")
+    assert code == 3 and "is current" in err
+
+    for handle in (pinned, upgrading, fresh):
+        await handle.signal("go")
+    # PINNED finished on A with A's code; AUTO_UPGRADE moved to B and took the patched
+    # branch there; the new start ran B's code from its first task.
+    assert await pinned.result() == ["first@a", "last@a"]
+    assert await upgrading.result() == ["first@a", "audit@b", "last@b"]
+    assert await fresh.result() == ["audit@b", "first@b", "last@b"]
+    for handle in (pinned, upgrading, fresh):
+        assert await workflow_task_failures(handle) == 0, handle.id
+
+    # Nothing is pinned to A any more: the server reports it drained, so it may go.
+    code, out, err = rollout.deploy("b", "retire", q, f"{q}-a", "--wait", "90s")
+    assert code == 0, out + err
+    assert "is drained" in out
+    worker_a.signal()
+    assert worker_a.wait_exit() == 0
+    assert rollout.builds()["a"]["status"] == "drained"
+
+    # Build C changes LongFlow without patched(): an open LongFlow on B would break on it.
+    open_upgrading = await rollout.begin(client, "LongFlow", "open")
+    await wait_for_activity(open_upgrading, 1)
+    rollout.start("c")
+    code, out, err = rollout.deploy("c", "promote", q, "--wait-pollers", "30s")
+    assert code == 3, out + err
+    assert "replay gate FAILED" in out
+    assert f"LongFlow {q}-open" in err and "ondeterminism" in err, err
+    assert rollout.status()["current_build_id"] == f"{q}-b"
+
+    # Promoting a build from another build's code is refused before anything is asked.
+    code, _, err = rollout.deploy("c", "promote", q, "--build-id", f"{q}-b")
+    assert code == 2 and "the replay gate runs the code installed here" in err
+
+    await open_upgrading.signal("go")
+    assert await open_upgrading.result() == ["first@b", "audit@b", "last@b"]
+
+
+async def test_ramp_then_rollback(client: Client, rollout: Rollout) -> None:
+    q = rollout.queue
+    rollout.start("a")
+    rollout.start("b")
+    code, out, err = rollout.deploy("b", "promote", q, "--ramp", "30")
+    assert code == 0, out + err
+    state = rollout.status()
+    assert (state["current_build_id"], state["ramping_build_id"]) == (f"{q}-a", f"{q}-b")
+    assert state["ramp_percentage"] == 30
+
+    code, out, _ = rollout.deploy("b", "rollback", q)
+    assert code == 0 and f"ramp of build {q}-b of {q} cancelled" in out
+    assert rollout.status()["ramping_build_id"] is None
+
+    code, out, err = rollout.deploy("b", "promote", q)
+    assert code == 0, out + err
+    code, out, err = rollout.deploy("b", "rollback", q)
+    assert code == 0, out + err
+    assert f"build {q}-a is current again (was {q}-b)" in out
+    assert rollout.status()["current_build_id"] == f"{q}-a"
+
+    after = await rollout.begin(client, "ShortFlow", "after-rollback")
+    await wait_for_activity(after, 1)
+    await after.signal("go")
+    assert await after.result() == ["first@a", "last@a"]
+
+
+async def test_queue_version_bump_is_refused_at_promotion(rollout: Rollout) -> None:
+    # A build that polls <queue>-v2 only would strand the executions on <queue>-v1: with
+    # Worker Versioning the version stays, and such a build is never made current.
+    q = rollout.queue
+    rollout.start("a")
+    rollout.start("v2")
+    code, out, err = rollout.deploy("v2", "promote", q, "--wait-pollers", "30s")
+    assert code == 3, out + err
+    assert f"it does not poll {q}-v1, which current build {q}-a polls" in err, err
+    assert rollout.status()["current_build_id"] == f"{q}-a"
+
+
+async def test_promote_without_pollers_names_the_build(rollout: Rollout) -> None:
+    code, out, err = rollout.deploy("a", "promote", rollout.queue, "--wait-pollers", "1s")
+    assert code == 1, out + err
+    assert f"build {rollout.queue}-a" in err and "start its workers first" in err
