@@ -6,8 +6,8 @@ interceptors a worker runs. Two sources: the histories stored with the code (one
 workflow type and scenario, kept by the queue's tests) and a sample of recent executions
 fetched from the server for the queue's workflow types, open ones first, since those are
 the executions a promotion really moves. A PINNED execution never moves to another build,
-so its history is not replayed; an execution whose type this build no longer registers
-counts as a failure.
+so its history is not replayed, nor is a stored history of a type this build runs PINNED;
+an execution whose type this build no longer registers counts as a failure.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType, VersioningBehavior
 from temporalio.client import Client, WorkflowHistory
+from temporalio.common import VersioningBehavior as SdkBehavior
 from temporalio.worker import Replayer
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
@@ -144,11 +145,22 @@ async def replay_gate(
         namespace=client.namespace if client is not None else "default",
     )
     registered = set(queue.workflow_types())
+    # A stored history stands for executions of its type: pinned ones if this build runs
+    # the type PINNED (they never move to it), moving ones otherwise.
+    pinned_types = {
+        name
+        for name, behavior in queue.versioning_behaviors().items()
+        if behavior == SdkBehavior.PINNED
+    }
     stored_n = server_n = pinned_n = 0
     failures: list[ReplayFailure] = []
     for source, history, from_server in candidates:
         type_name = _type_name(history)
-        if _behavior(history) == VersioningBehavior.VERSIONING_BEHAVIOR_PINNED:
+        if from_server:
+            pinned = _behavior(history) == VersioningBehavior.VERSIONING_BEHAVIOR_PINNED
+        else:
+            pinned = type_name in pinned_types
+        if pinned:
             pinned_n += 1
             continue
         if type_name not in registered:

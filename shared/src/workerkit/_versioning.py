@@ -82,14 +82,16 @@ class WorkerVersion:
         )
 
 
-def _package_files(package: str) -> list[Path]:
+def _package_files(package: str) -> list[tuple[str, Path]]:
+    # (path relative to the package, file): the same for a source tree and an installed
+    # wheel, so the dev tree and the image built from it agree on the build id.
     spec = importlib.util.find_spec(package)
     if spec is None:
         return []
-    roots = list(spec.submodule_search_locations or [])
-    if not roots and spec.origin:
-        return [Path(spec.origin)]
-    return sorted(p for root in roots for p in Path(root).rglob("*.py"))
+    roots = [Path(r) for r in spec.submodule_search_locations or []]
+    if not roots:
+        return [(Path(spec.origin).name, Path(spec.origin))] if spec.origin else []
+    return sorted((p.relative_to(root).as_posix(), p) for root in roots for p in root.rglob("*.py"))
 
 
 def code_build_id(packages: tuple[str, ...]) -> str:
@@ -100,14 +102,8 @@ def code_build_id(packages: tuple[str, ...]) -> str:
     """
     digest = hashlib.sha256()
     for package in sorted(set(packages)):
-        files = _package_files(package)
-        root = files[0].parent if files else Path()
-        for path in files:
-            try:
-                rel = path.relative_to(root)
-            except ValueError:
-                rel = Path(path.name)
-            digest.update(f"{package}/{rel.as_posix()}\0".encode())
+        for rel, path in _package_files(package):
+            digest.update(f"{package}/{rel}\0".encode())
             digest.update(path.read_bytes())
             digest.update(b"\0")
     return "code-" + digest.hexdigest()[:12]
