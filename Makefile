@@ -16,7 +16,7 @@ SERVICES := $(notdir $(wildcard services/*))
 
 .PHONY: help install dev lint fmt test pytest check-packages bench new-queue histories \
 	dashboards rules-test prometheus helm-tools helm-sync helm-lint helm-template helm-test \
-	up down logs ps scale images e2e compose-sync clean
+	up down logs ps scale images deploy retire e2e compose-sync clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -99,6 +99,14 @@ ps: ## The compose stack's containers and their health
 scale: ## Run N replicas of a queue's worker: make scale QUEUE=orders N=3
 	@if [ -z "$(QUEUE)" ] || [ -z "$(N)" ]; then echo "usage: make scale QUEUE=orders N=3" >&2; exit 2; fi
 	@$(COMPOSE_SH) scale $(QUEUE) $(N)
+
+deploy: install ## Roll out a queue's changed code beside the running build: make deploy QUEUE=orders
+	@if [ -z "$(QUEUE)" ]; then echo "usage: make deploy QUEUE=orders [CONTEXT=dir] [DRAIN_WAIT=5m]" >&2; exit 2; fi
+	@$(UV) run --frozen python scripts/compose_deploy.py deploy $(QUEUE) $(if $(CONTEXT),--context $(CONTEXT))
+
+retire: install ## Remove a queue's older builds once drained: make retire QUEUE=orders [DRAIN_WAIT=10m]
+	@if [ -z "$(QUEUE)" ]; then echo "usage: make retire QUEUE=orders [DRAIN_WAIT=10m]" >&2; exit 2; fi
+	@$(UV) run --frozen python scripts/compose_deploy.py retire $(QUEUE)
 
 images: ## Build every image (one per queue, Temporal, Prometheus) and print their sizes
 	@$(COMPOSE_SH) images

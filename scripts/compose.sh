@@ -10,6 +10,8 @@
 #   scripts/compose.sh scale QUEUE N     run N replicas of a queue's worker, wait until healthy
 #   scripts/compose.sh wait              wait until every container is healthy
 #   scripts/compose.sh urls              print the URLs
+#   scripts/compose.sh base-image        print the base image the builds use (see below)
+#   scripts/compose.sh compose ARGS…     run docker compose with the stack's files and project
 #
 # Base image: PYTHON_IMAGE (default the official python:3.11-slim-bookworm) is used when it is
 # present or can be pulled; when the default cannot be pulled (no registry), a local stand-in
@@ -24,6 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PROJECT="${COMPOSE_PROJECT_NAME:-temporal-fleet}"
+BUILDS_FILE=".data/compose/$PROJECT.builds.yml"
 OFFICIAL_PYTHON_IMAGE="python:3.11-slim-bookworm"
 LOCAL_PYTHON_IMAGE="temporal-fleet/python:3.11-bookworm-local"
 GRAFANA_IMAGE="${GRAFANA_IMAGE:-grafana/grafana:11.6.0}"
@@ -51,6 +54,8 @@ find_compose() {
     docker info >/dev/null 2>&1 || die "the Docker engine does not answer (is dockerd running, may you use it?)"
     IFS=: read -r -a files <<<"${FLEET_COMPOSE_FILES:-docker-compose.yml}"
     for f in "${files[@]}"; do COMPOSE+=(-f "$f"); done
+    # The builds `make deploy` started beside the queues' own services (scripts/compose_deploy.py).
+    if [ -f "$BUILDS_FILE" ]; then COMPOSE+=(-f "$BUILDS_FILE"); fi
     COMPOSE+=(-p "$PROJECT")
 }
 compose() { "${COMPOSE[@]}" "$@"; }
@@ -215,6 +220,8 @@ cmd_down() {
     local volumes=()
     if [ "${1:-}" = --volumes ] || [ "${1:-}" = -v ]; then volumes=(--volumes); fi
     compose --profile grafana down --remove-orphans "${volumes[@]}"
+    # The deployed builds go with the containers they described.
+    rm -f "$BUILDS_FILE"
 }
 
 cmd_scale() {
@@ -248,7 +255,9 @@ main() {
         scale) cmd_scale "$@" ;;
         wait) cmd_wait ;;
         urls) cmd_urls ;;
-        *) die "usage: $0 images|up|down [--volumes]|logs [SERVICE…]|ps|scale QUEUE N|wait|urls" ;;
+        base-image) ensure_base_image && echo "$PYTHON_IMAGE" ;;
+        compose) compose "$@" ;;
+        *) die "usage: $0 images|up|down [--volumes]|logs [SERVICE…]|ps|scale QUEUE N|wait|urls|base-image|compose ARGS…" ;;
     esac
 }
 

@@ -472,8 +472,15 @@ def worker_targets(stack: Stack) -> dict[tuple[str, str], str]:
     }
 
 
+def queue_of(container: dict[str, Any]) -> str:
+    """The queue a worker container serves (its image's label; a deployed build's service
+    is <queue>-<build id>)."""
+    labels = container["Config"]["Labels"]
+    return str(labels.get("io.temporal-fleet.queue") or service_of(container))
+
+
 def check_targets(stack: Stack, report: Report, what: str) -> None:
-    expected = {(service_of(c), ip_of(c)) for c in stack.workers() if c["State"]["Running"]}
+    expected = {(queue_of(c), ip_of(c)) for c in stack.workers() if c["State"]["Running"]}
 
     def converged() -> dict[tuple[str, str], str] | None:
         targets = worker_targets(stack)
@@ -630,6 +637,150 @@ def check_restart(stack: Stack, report: Report) -> None:
     check_targets(stack, report, "restart")
 
 
+# An incompatible change to OrderWorkflow (PINNED): a timer before its first step. Orders in
+# flight must finish on the build that started them; new orders run the new code.
+_CHANGE = (
+    "    async def run(self, order: Order) -> OrderResult:\n",
+    "        await workflow.sleep(timedelta(milliseconds=1))  # the e2e's changed build\n",
+)
+
+
+def changed_tree() -> Path:
+    """A copy of the sources the images build from, with OrderWorkflow changed."""
+    tree = STATE / "changed"
+    shutil.rmtree(tree, ignore_errors=True)
+    ignore = shutil.ignore_patterns(".venv", "__pycache__", "*.pyc", ".*_cache")
+    for part in ("shared", "services", "tests/histories"):
+        shutil.copytree(ROOT / part, tree / part, ignore=ignore)
+    for name in ("pyproject.toml", "uv.lock", ".dockerignore"):
+        shutil.copy2(ROOT / name, tree / name)
+    workflows = tree / "services/orders/src/orders/workflows.py"
+    text = workflows.read_text()
+    if _CHANGE[0] not in text:
+        raise Failed("OrderWorkflow.run's signature changed: update the e2e's _CHANGE")
+    workflows.write_text(text.replace(_CHANGE[0], _CHANGE[0] + _CHANGE[1], 1))
+    return tree
+
+
+def build_of(stack: Stack, workflow_id: str) -> str:
+    """The build id an execution is pinned to (or ran its last task on)."""
+    described = stack.temporal("workflow", "describe", "-w", workflow_id)
+    info = described.get("workflowExecutionInfo", described)
+    versioning = info.get("versioningInfo", {})
+    version = versioning.get("deploymentVersion", {})
+    return str(version.get("buildId", ""))
+
+
+def make(stack: Stack, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    proc = run("make", *args, env=stack.env, check=False, timeout=timeout)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    with (STATE / "compose.log").open("a") as log:
+        log.write(f"\n$ make {shlex.join(args)}\n{output}")
+    for line in output.splitlines():
+        if "[deploy]" in line:
+            say("   " + line)
+    return proc
+
+
+def check_deploy(stack: Stack, report: Report) -> None:
+    """make deploy of a changed orders image: pinned orders finish on the old build."""
+    pinned = [f"E2E-PIN-{i}-{RUN}" for i in range(3)]
+    for order_id in pinned:
+        stack.fleet("orders", "start", "orders", "OrderWorkflow", order(order_id, 1))
+    for order_id in pinned:
+        wait_for(
+            f"order-{order_id} awaiting confirmation",
+            lambda oid=order_id: (
+                json.loads(  # type: ignore[misc]
+                    stack.fleet("orders", "query", f"order-{oid}", "status")
+                )["stage"]
+                == "awaiting_confirmation"
+            ),
+            60,
+            every=0.5,
+        )
+    old_build = build_of(stack, f"order-{pinned[0]}")
+    before = {c["Id"] for c in stack.containers("orders") if c["State"]["Running"]}
+
+    deployed = make(stack, "deploy", "QUEUE=orders", f"CONTEXT={changed_tree()}")
+    if deployed.returncode != 0:
+        raise Failed(f"make deploy exited {deployed.returncode}: {deployed.stderr[-2000:]}")
+    new = [
+        c
+        for c in stack.workers()
+        if queue_of(c) == "orders" and service_of(c) != "orders" and c["State"]["Running"]
+    ]
+    if not new:
+        raise Failed("make deploy started no new orders build")
+    state = json.loads(stack.exec(new[0], "fleet", "deploy", "status", "orders", "--json"))
+    builds = {b["build_id"]: b["status"] for b in state["builds"]}
+    new_build = state["current_build_id"]
+    report.check(
+        "deploy: the changed build is current; the old one drains beside it",
+        new_build != old_build
+        and builds.get(old_build) == "draining"
+        and all(c["State"]["Running"] for c in stack.containers("orders") if c["Id"] in before),
+        f"{old_build} -> {new_build} ({len(new)} new container(s))",
+    )
+    check_targets(stack, report, "deploy")
+
+    fresh = f"E2E-NEW-{RUN}"
+    stack.exec(new[0], "fleet", "start", "orders", "OrderWorkflow", order(fresh, 1))
+    for order_id in [*pinned, fresh]:
+        workflow_id = f"order-{order_id}"
+        wait_for(
+            f"{workflow_id} awaiting confirmation",
+            lambda wid=workflow_id: (
+                json.loads(  # type: ignore[misc]
+                    stack.exec(new[0], "fleet", "query", wid, "status")
+                )["stage"]
+                == "awaiting_confirmation"
+            ),
+            60,
+            every=0.5,
+        )
+        stack.exec(new[0], "fleet", "signal", workflow_id, "confirm", '{"confirmed_by": "e2e"}')
+    results = {
+        oid: json.loads(stack.exec(new[0], "fleet", "result", f"order-{oid}", timeout=180))
+        for oid in [*pinned, fresh]
+    }
+    ran_on = {oid: build_of(stack, f"order-{oid}") for oid in results}
+    report.check(
+        "deploy: orders in flight completed on the build that started them",
+        all(str(results[o].get("tracking_number", "")).startswith("trk-") for o in pinned)
+        and all(ran_on[o] == old_build for o in pinned),
+        f"{len(pinned)} pinned orders on {old_build}",
+    )
+    report.check(
+        "deploy: a new order ran on the new build",
+        str(results[fresh].get("tracking_number", "")).startswith("trk-")
+        and ran_on[fresh] == new_build,
+        f"{fresh} on {ran_on[fresh]}",
+    )
+    failed = stack.temporal("workflow", "count", "--query", "ExecutionStatus = 'Failed'")
+    task_failures = 0
+    for oid in results:
+        history = stack.temporal("workflow", "show", "-w", f"order-{oid}")
+        events = history.get("events", history) if isinstance(history, dict) else history
+        task_failures += sum(1 for e in events if "workflowTaskFailedEventAttributes" in e)
+    report.check(
+        "deploy: 0 failed workflows, 0 workflow task failures",
+        int(failed.get("count", 0) or 0) == 0 and task_failures == 0,
+        f"failed {failed.get('count', 0)}, workflow task failures {task_failures}",
+    )
+
+    retired = make(stack, "retire", "QUEUE=orders", "DRAIN_WAIT=120s")
+    left = [c for c in stack.workers() if queue_of(c) == "orders" and c["State"]["Running"]]
+    report.check(
+        "deploy: the drained old build is retired, only the new one runs",
+        retired.returncode == 0
+        and not any(c["Id"] in before for c in left)
+        and {service_of(c) for c in left} == {service_of(new[0])},
+        f"{len(left)} orders container(s) of {new_build}",
+    )
+    check_targets(stack, report, "retired")
+
+
 def _scheduled_type(events: list[dict[str, Any]], started: dict[str, Any]) -> str:
     scheduled_id = str(started.get("scheduledEventId"))
     for e in events:
@@ -711,6 +862,8 @@ def main() -> int:
             check_targets(stack, report, "recovered")
         with report.phase("crash a worker: the restart policy"):
             check_restart(stack, report)
+        with report.phase("deploy a changed orders image beside the running one (make deploy)"):
+            check_deploy(stack, report)
     except Failed as err:
         failure = str(err)
     except KeyboardInterrupt:
