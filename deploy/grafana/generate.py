@@ -82,6 +82,22 @@ def gauge(metric: str, by: str, sel: str, prefix: str = "") -> Query:
     return Query(f"sum by ({by}) ({metric}{{{sel}}})", f"{prefix}{legend_of(by)}")
 
 
+# The SDK's metrics carry no build id: joined on the worker process and task queue to the
+# gauge every worker exports per task queue it serves, each series gets its worker's build.
+BUILD_INFO = "workerkit_worker_build_info"
+BY_BUILD = f"on (job, instance, task_queue) group_left (build_id) {BUILD_INFO}"
+
+
+def rate_per_build(metric: str, by: str, sel: str) -> Query:
+    """Per-second rate of an SDK counter, attributed to the build that counted it."""
+    return Query(f"sum by ({by}) (rate({metric}{{{sel}}}[{RATE}]) * {BY_BUILD})", legend_of(by))
+
+
+def workers_per_build(by: str, sel: str) -> Query:
+    """Worker processes serving the queue(s), by build: one build_info series each."""
+    return Query(f"count by ({by}) ({BUILD_INFO}{{{sel}}})", legend_of(by))
+
+
 def overview_panels(sel: str) -> list[Panel | Section]:
     qsel = 'task_queue=~"$queue"'
     hit = f"sum by (task_queue) (rate(temporal_sticky_cache_hit{{{sel}}}[{RATE}]))"
@@ -179,6 +195,27 @@ def overview_panels(sel: str) -> list[Panel | Section]:
                 ),
             ),
         ),
+        Section("Deployments"),
+        Panel(
+            "Workers per build",
+            "short",
+            (workers_per_build("task_queue, build_id", qsel),),
+            "Worker processes by build: several builds of a queue run during a rainbow deploy, "
+            "until the old ones drain.",
+        ),
+        Panel(
+            "Workflow task failures per build (5m)",
+            "short",
+            (
+                q(
+                    "task_queue_build_id:temporal_workflow_task_execution_failed:increase5m"
+                    f"{{{sel}}}",
+                    "{{task_queue}} {{build_id}} {{failure_reason}}",
+                ),
+            ),
+            "Alert TemporalWorkflowTaskFailures fires on any; NonDeterminismError (critical) "
+            "means a deploy changed workflow code incompatibly.",
+        ),
         Section("Activities (project metrics)"),
         Panel(
             "Activity attempts /s by outcome",
@@ -254,6 +291,34 @@ def queue_panels(sel: str) -> list[Panel | Section]:
             ),
         ),
         Panel("Pollers", "short", (gauge("temporal_num_pollers", "poller_type", sel),)),
+        Section("Deployments"),
+        Panel(
+            "Workers per build",
+            "short",
+            (workers_per_build("build_id", qsel),),
+            "Worker processes by build: several builds run during a rainbow deploy; an old "
+            "build keeps serving its pinned executions until they drain.",
+            width=8,
+        ),
+        Panel(
+            "Workflow tasks completed /s per build",
+            "ops",
+            (rate_per_build("temporal_workflow_task_execution_latency_count", "build_id", sel),),
+            "Workflow tasks each build's workers ran and reported to the server.",
+            width=8,
+        ),
+        Panel(
+            "Workflow task failures /s per build",
+            "ops",
+            (
+                rate_per_build(
+                    "temporal_workflow_task_execution_failed", "build_id, failure_reason", sel
+                ),
+            ),
+            "NonDeterminismError: the build's code does not replay its histories (alert "
+            "TemporalWorkflowTaskFailures, critical): roll the deploy back.",
+            width=8,
+        ),
         Section("Project metrics"),
         Panel(
             "Workflow runs closed /s by outcome",

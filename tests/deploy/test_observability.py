@@ -1,8 +1,10 @@
 """Dashboards and alert rules, proven on a real Prometheus scraping real worker processes.
 
 One scenario runs for the module: every registered queue's worker runs as its own
-process; orders gets one activity slot, slow packing, a late start and failing payments,
-so that every alert's condition really occurs; one worker is killed at the end. Then
+process, as the first build of the queue's Worker Deployment; orders gets one activity
+slot, slow packing, a late start, failing payments and an order started by an earlier,
+incompatible build of its workflow, so that every alert's condition really occurs; one
+worker is killed at the end. Then
 every dashboard query, every variable query, every recording rule and every alert
 expression is evaluated through Prometheus's HTTP API and must return data.
 """
@@ -21,14 +23,18 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from workerkit import discover_queues
+from workerkit._deployments import describe_deployment, set_current
 
 from orders.models import Address, Confirmation, LineItem, Order
 from orders.workflows import OrderWorkflow
@@ -39,6 +45,9 @@ REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
 DASHBOARDS = sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))
 RULES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
+# Every worker's build: the first of its queue's deployment, so it makes itself current.
+BUILD_ID = "obs-build-1"
+VERSIONED = {"TEMPORAL_WORKER_BUILD_ID": BUILD_ID}
 # Metrics Temporal's published SDK dashboard (temporalio/dashboards,
 # sdk/temporal-core-sdks-otel.json) queries that any worker produces while it runs
 # workflows with activities; the others in it count events (failed RPCs, empty polls,
@@ -145,6 +154,74 @@ def stored_starts(queue: str) -> list[tuple[str, list[Any]]]:
     return starts
 
 
+# OrderWorkflow as an earlier build ran it: it waited before reserving. A run it started does
+# not replay on the current code, which reserves first: the orders workers fail its workflow
+# tasks with NonDeterminismError, as after a deploy that changed workflow code incompatibly.
+@workflow.defn(name="OrderWorkflow")
+class EarlierOrderWorkflow:
+    @workflow.run
+    async def run(self, order: Order) -> None:
+        await workflow.sleep(timedelta(hours=1))
+
+
+async def start_on_an_earlier_build(client: Client) -> WorkflowHandle[Any, Any]:
+    """Start an order on EarlierOrderWorkflow, run its first workflow task, stop that worker,
+    and signal the run: its next workflow task waits for an orders worker, which fails it."""
+    worker = Worker(
+        client,
+        task_queue="orders-v1",
+        workflows=[EarlierOrderWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        max_cached_workflows=0,  # no sticky queue: the next task goes to every orders worker
+    )
+    async with worker:
+        handle: WorkflowHandle[Any, Any] = await client.start_workflow(
+            EarlierOrderWorkflow.run,
+            an_order("tok_visa"),
+            id=f"nde-obs-{uuid.uuid4().hex[:8]}",
+            task_queue="orders-v1",
+        )
+        deadline = time.monotonic() + 20
+        while not [
+            e
+            async for e in handle.fetch_history_events()
+            if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+        ]:
+            assert time.monotonic() < deadline, "the earlier build never ran its workflow task"
+            await asyncio.sleep(0.1)
+    await handle.signal(OrderWorkflow.confirm, Confirmation("obs"))
+    return handle
+
+
+async def workflow_task_failures_seen(prometheus: Prometheus) -> None:
+    """Wait until Prometheus has seen the earlier build's run fail workflow tasks (an increase,
+    not just a first sample): Temporal retries its task every workflow task timeout (10 s)."""
+    expr = 'increase(temporal_workflow_task_execution_failed{task_queue="orders-v1"}[5m]) > 0'
+    deadline = time.monotonic() + 30
+    while not prometheus.instant(expr):
+        assert time.monotonic() < deadline, f"no workflow task failure seen: {expr}"
+        await asyncio.sleep(1)
+
+
+async def wait_until_current(client: Client, queues: list[str]) -> None:
+    """Wait for each queue's first build to make itself current (workers do once ready)."""
+    deadline = time.monotonic() + 30
+    for name in queues:
+        while (state := await describe_deployment(client, name)) is None or (
+            state.current_build_id != BUILD_ID
+        ):
+            assert time.monotonic() < deadline, f"{name}: build {BUILD_ID} never became current"
+            await asyncio.sleep(0.2)
+
+
+async def route_to_unversioned(client: Client, queues: list[str]) -> None:
+    """Give each queue's new work back to unversioned workers, as later tests' workers are."""
+    for name in queues:
+        state = await describe_deployment(client, name)
+        if state is not None and state.current_build_id:
+            await set_current(client, state, "")
+
+
 @dataclass
 class Scenario:
     prometheus: Prometheus
@@ -158,6 +235,7 @@ async def run_orders(client: Client, start_orders_worker: Callable[[str], Worker
     # full; a brand-new series would hide whatever its first scrape already holds.
     first = start_orders_worker("orders-first")
     first.wait_ready()
+    await wait_until_current(client, ["orders"])
     # One order that ships and one that fails, so every series the scenario feeds exists.
     warm_ups = [an_order("tok_visa", units=1), an_order("tok_declined", units=1)]
     for order in warm_ups:
@@ -212,6 +290,7 @@ async def scenario(
     others = [name for name in discover_queues() if name != "orders"]
     orders_port = free_port()
     proc = None
+    earlier: WorkflowHandle[Any, Any] | None = None
 
     def start_orders_worker(name: str) -> WorkerProcess:
         # One activity slot and slow packing: activities queue up behind each other.
@@ -221,32 +300,44 @@ async def scenario(
             workdir=workdir,
             name=name,
             port=orders_port,
-            env={"WORKER_MAX_CONCURRENT_ACTIVITIES": "1", "ORDERS_PACK_SECONDS_PER_ITEM": "0.6"},
+            env={
+                **VERSIONED,
+                "WORKER_MAX_CONCURRENT_ACTIVITIES": "1",
+                "ORDERS_PACK_SECONDS_PER_ITEM": "0.6",
+            },
         )
         return workers["orders"]
 
     try:
         for name in others:
             workers[name] = start_worker(
-                [name], address=temporal_address, workdir=workdir, name=name
+                [name], address=temporal_address, workdir=workdir, name=name, env=VERSIONED
             )
         for worker in workers.values():
             worker.wait_ready()
+        await wait_until_current(client, others)
         targets = [f"127.0.0.1:{w.port}" for w in workers.values()]
         proc, url = start_prometheus(workdir, [*targets, f"127.0.0.1:{orders_port}"])
         await run_other_queues(client)
+        earlier = await start_on_an_earlier_build(client)
         await run_orders(client, start_orders_worker)
+        await workflow_task_failures_seen(Prometheus(url))
         killed = others[0] if others else "orders"
         await asyncio.sleep(3)  # a few scrapes of the finished workload
         workers[killed].kill()
         await asyncio.sleep(4)  # scrapes fail: up == 0, the killed worker's series go stale
         yield Scenario(Prometheus(url), workers, killed)
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        for worker in workers.values():
-            worker.kill()
+        try:
+            if earlier is not None:  # else it fails its workflow task on later tests' workers
+                await earlier.terminate("observability scenario finished")
+            await route_to_unversioned(client, [*others, "orders"])
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
+            for worker in workers.values():
+                worker.kill()
 
 
 def dashboard_targets() -> Iterator[tuple[str, str, str]]:
@@ -325,6 +416,15 @@ def test_alerts_name_the_right_queues(scenario: Scenario) -> None:
         s["metric"]["task_queue"] == "orders-v1" and s["metric"]["worker_type"] == "ActivityWorker"
         for s in slots
     )
+    # The run started by the earlier build: critical, naming the build that cannot replay it.
+    expected = {
+        "task_queue": "orders-v1",
+        "build_id": BUILD_ID,
+        "failure_reason": "NonDeterminismError",
+        "severity": "critical",
+    }
+    failures = [s["metric"] for s in prom.instant(by_name["TemporalWorkflowTaskFailures"]["expr"])]
+    assert any(expected.items() <= m.items() for m in failures), (expected, failures)
 
 
 def test_failure_alert_goes_pending_or_firing(scenario: Scenario) -> None:

@@ -516,7 +516,10 @@ def check_scale(stack: Stack, report: Report) -> list[dict[str, Any]]:
     short_ids = {c["Id"][:12] for c in replicas}
 
     def polling_hosts() -> set[str] | None:
-        described = stack.temporal("task-queue", "describe", "--task-queue", "orders-v1")
+        # --legacy-mode lists every poller, versioned ones included (the workers are).
+        described = stack.temporal(
+            "task-queue", "describe", "--task-queue", "orders-v1", "--legacy-mode"
+        )
         hosts = {hostname(p.get("identity", "")) for p in _pollers(described)}
         return hosts if short_ids <= hosts else None
 

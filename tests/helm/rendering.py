@@ -43,6 +43,11 @@ CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda.sh/triggerauthentication_v1alpha1.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com/servicemonitor_v1.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com/prometheusrule_v1.json",
+    ("temporal.io/v1alpha1", "WorkerDeployment"): "temporal.io/workerdeployment_v1alpha1.json",
+    ("temporal.io/v1alpha1", "Connection"): "temporal.io/connection_v1alpha1.json",
+    ("temporal.io/v1alpha1", "WorkerResourceTemplate"): (
+        "temporal.io/workerresourcetemplate_v1alpha1.json"
+    ),
 }
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -205,17 +210,182 @@ def _metadata_errors(doc: Doc) -> list[str]:
     return errors
 
 
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def go_duration_seconds(text: str) -> float:
+    """A Go (metav1.Duration) duration such as 1h30m, in seconds; ValueError if it is not one."""
+    parts = _GO_DURATION.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a Go duration")
+    return sum(float(n) * _GO_UNITS[u] for n, u in parts)
+
+
 def _cel_errors(doc: Doc) -> list[str]:
-    """The CEL rules of the vendored CRDs, which jsonschema cannot evaluate."""
+    """The CEL rules of the vendored CRDs, which jsonschema cannot evaluate, and what the
+    temporal-worker-controller's admission webhooks check."""
+    spec = doc.get("spec") or {}
+    errors = []
     if doc["kind"] == "ScaledObject":
-        spec = doc["spec"]
-        if "minReplicaCount" in spec and spec["minReplicaCount"] > spec.get("maxReplicaCount", 100):
-            return ["minReplicaCount must be less than or equal to maxReplicaCount"]
-    return []
+        low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
+        if isinstance(low, int) and isinstance(high, int) and low > high:
+            errors.append("minReplicaCount must be less than or equal to maxReplicaCount")
+    elif doc["kind"] == "WorkerDeployment":
+        if len(doc["metadata"]["name"]) > 63:
+            errors.append("name cannot be more than 63 characters")
+        rollout = spec.get("rollout") or {}
+        steps = rollout.get("steps") or []
+        if rollout.get("strategy") == "Progressive" and not steps:
+            errors.append("steps are required for Progressive rollout")
+        last = 0
+        for i, step in enumerate(steps):
+            try:
+                if go_duration_seconds(str(step.get("pauseDuration", ""))) < 30:
+                    errors.append(f"steps/{i}: pause duration must be at least 30s")
+            except ValueError as err:
+                errors.append(f"steps/{i}: {err}")
+            if rollout.get("strategy") == "Progressive" and step.get("rampPercentage", 0) <= last:
+                errors.append(f"steps/{i}: rampPercentage must increase between each step")
+            last = step.get("rampPercentage", 0)
+        gate = rollout.get("gate") or {}
+        source = gate.get("inputFrom")
+        if source is not None and ("configMapKeyRef" in source) == ("secretKeyRef" in source):
+            errors.append("exactly one of configMapKeyRef or secretKeyRef must be set")
+        if "input" in gate and source is not None:
+            errors.append("only one of input or inputFrom may be set")
+        for field in ("scaledownDelay", "deleteDelay"):
+            try:
+                go_duration_seconds(str((spec.get("sunset") or {}).get(field, "0s")))
+            except ValueError as err:
+                errors.append(f"sunset/{field}: {err}")
+    elif doc["kind"] == "Connection":
+        if "mutualTLSSecretRef" in spec and "apiKeySecretRef" in spec:
+            errors.append("Only one of mutualTLSSecretRef or apiKeySecretRef may be set")
+    elif doc["kind"] == "WorkerResourceTemplate":
+        if ("workerDeploymentRef" in spec) == ("temporalWorkerDeploymentRef" in spec):
+            errors.append("exactly one of workerDeploymentRef or temporalWorkerDeploymentRef")
+        errors += _worker_resource_template_errors(spec.get("template") or {})
+    return errors
+
+
+def _worker_resource_template_errors(template: Doc) -> list[str]:
+    """The WorkerResourceTemplate webhook's checks of the embedded object."""
+    errors = []
+    if not template.get("apiVersion") or not template.get("kind"):
+        errors.append("template: apiVersion and kind must be specified")
+    meta = template.get("metadata") or {}
+    if meta.get("name") or meta.get("namespace"):
+        errors.append("template: metadata.name and metadata.namespace are the controller's")
+    inner = template.get("spec") or {}
+    if inner.get("minReplicas") == 0:
+        errors.append("template: minReplicas must not be 0")
+
+    def refs(node: Any) -> Iterable[Any]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "scaleTargetRef":
+                    yield value
+                else:
+                    yield from refs(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from refs(item)
+
+    if any(ref != {} for ref in refs(inner)):
+        errors.append("template: a scaleTargetRef must be {} (the controller fills it in)")
+    if (inner.get("selector") or {}).get("matchLabels") not in (None, {}):
+        errors.append("template: selector.matchLabels must be {} (the controller fills it in)")
+    for trigger in inner.get("triggers") or []:
+        if trigger.get("type") == "temporal":
+            for key in ("workerDeploymentName", "workerDeploymentBuildId", "namespace"):
+                if trigger.get("metadata", {}).get(key, "") != "":
+                    errors.append(f'template: temporal trigger {key} must be "" or absent')
+    return errors
+
+
+# temporal-worker-controller's labels of a version's Deployment and pods.
+CONTROLLER_BUILD_LABEL = "temporal.io/build-id"
+CONTROLLER_DEPLOYMENT_LABEL = "temporal.io/deployment-name"
+
+
+def controller_deployment(worker_deployment: Doc, build_id: str) -> Doc:
+    """The Deployment temporal-worker-controller creates for one version of a WorkerDeployment:
+    its pod template, the controller's selector labels, and the variables it injects."""
+    meta, spec = worker_deployment["metadata"], worker_deployment["spec"]
+    selector = {
+        CONTROLLER_DEPLOYMENT_LABEL: meta["name"],
+        CONTROLLER_BUILD_LABEL: build_id,
+    }
+    template = json.loads(json.dumps(spec["template"]))
+    template.setdefault("metadata", {}).setdefault("labels", {}).update(selector)
+    injected = [
+        {"name": "TEMPORAL_ADDRESS", "value": "temporal:7233"},
+        {"name": "TEMPORAL_NAMESPACE", "value": spec["workerOptions"]["temporalNamespace"]},
+        {"name": "TEMPORAL_DEPLOYMENT_NAME", "value": f"{meta['namespace']}/{meta['name']}"},
+        {"name": "TEMPORAL_WORKER_BUILD_ID", "value": build_id},
+    ]
+    for container in template["spec"]["containers"]:
+        container["env"] = [*(container.get("env") or []), *injected]
+    deployment: Doc = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": f"{meta['name']}-{build_id}".lower().replace(".", "-").replace("_", "-")[:63],
+            "namespace": meta["namespace"],
+            "labels": selector,
+        },
+        "spec": {"selector": {"matchLabels": selector}, "template": template},
+    }
+    if "replicas" in spec:
+        deployment["spec"]["replicas"] = spec["replicas"]
+    return deployment
+
+
+def controller_copy(wrt: Doc, worker_deployment: Doc, build_id: str) -> Doc:
+    """The object temporal-worker-controller renders from a WorkerResourceTemplate for one
+    version: the {} and "" sentinels filled in, a generated name, the selector labels."""
+    wd_meta = worker_deployment["metadata"]
+    deployment = controller_deployment(worker_deployment, build_id)
+    obj = json.loads(json.dumps(wrt["spec"]["template"]))
+
+    def fill(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "scaleTargetRef" and value == {}:
+                    node[key] = {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": deployment["metadata"]["name"],
+                    }
+                else:
+                    fill(value)
+        elif isinstance(node, list):
+            for item in node:
+                fill(item)
+
+    fill(obj.get("spec") or {})
+    for trigger in (obj.get("spec") or {}).get("triggers") or []:
+        if trigger.get("type") == "temporal":
+            metadata = trigger.get("metadata") or {}
+            injected = {
+                "workerDeploymentName": f"{wd_meta['namespace']}/{wd_meta['name']}",
+                "workerDeploymentBuildId": build_id,
+                "namespace": worker_deployment["spec"]["workerOptions"]["temporalNamespace"],
+            }
+            for key, value in injected.items():
+                if metadata.get(key) == "":
+                    metadata[key] = value
+    obj.setdefault("metadata", {})
+    obj["metadata"]["name"] = f"{wd_meta['name'][:20]}-{build_id[:10]}-12345678".lower()
+    obj["metadata"]["namespace"] = wd_meta["namespace"]
+    obj["metadata"].setdefault("labels", {}).update(deployment["spec"]["selector"]["matchLabels"])
+    return dict(obj)
 
 
 def validation_errors(doc: Doc, kube_version: str) -> list[str]:
-    """Everything wrong with one object, as the API server (strict field validation) sees it."""
+    """Everything wrong with one object, as the API server (strict field validation) sees it.
+    A WorkerDeployment is also checked as the Deployment the controller makes of it."""
     key = (doc.get("apiVersion"), doc.get("kind"))
     errors = _metadata_errors(doc)
     if key in CRD_SCHEMAS:
@@ -224,6 +394,23 @@ def validation_errors(doc: Doc, kube_version: str) -> list[str]:
             where = "/".join(str(p) for p in error.absolute_path)
             errors.append(f"{where}: {error.message}")
         errors += _cel_errors(doc)
+        if doc["kind"] == "WorkerDeployment" and not errors:
+            build_id = doc["spec"]["workerOptions"].get("unsafeCustomBuildID", "abc123")
+            made = controller_deployment(doc, build_id)
+            errors += [f"(its Deployment) {e}" for e in validation_errors(made, kube_version)]
+        if doc["kind"] == "WorkerResourceTemplate" and not errors:
+            owner = {
+                "metadata": {
+                    "name": doc["spec"]["workerDeploymentRef"]["name"],
+                    "namespace": doc["metadata"]["namespace"],
+                },
+                "spec": {
+                    "workerOptions": {"temporalNamespace": "default"},
+                    "template": {"spec": {"containers": []}},
+                },
+            }
+            made = controller_copy(doc, owner, "abc123")
+            errors += [f"(its copy) {e}" for e in validation_errors(made, kube_version)]
         return errors
     try:
         kubernetes_validate.validate(doc, kube_version, strict=True)

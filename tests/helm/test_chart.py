@@ -402,12 +402,24 @@ def test_metrics_services_and_service_monitor(rendered: Render) -> None:
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["fleet-prod"]}
     # The SDK's namespace label (the Temporal namespace) wins over the target's.
     assert endpoint["honorLabels"] is True
-    # The queue and the Kubernetes namespace reach every series.
-    relabeled = {r["targetLabel"]: r["sourceLabels"] for r in endpoint["relabelings"]}
+    # The queue and the Kubernetes namespace reach every series; a versioned worker's build id
+    # too (from the chart's pod label, or temporal-worker-controller's), when there is one.
+    relabeled: dict[str, list[list[str]]] = {}
+    for r in endpoint["relabelings"]:
+        relabeled.setdefault(r["targetLabel"], []).append(r["sourceLabels"])
     queue_label = re.sub(r"[^A-Za-z0-9_]", "_", "temporal-fleet/queue")
+    build_labels = [
+        re.sub(r"[^A-Za-z0-9_]", "_", k)
+        for k in ("temporal.io/build-id", "temporal-fleet/build-id")
+    ]
     assert relabeled == {
-        "queue": [f"__meta_kubernetes_service_label_{queue_label}"],
-        "kubernetes_namespace": ["__meta_kubernetes_namespace"],
+        "queue": [[f"__meta_kubernetes_service_label_{queue_label}"]],
+        "kubernetes_namespace": [["__meta_kubernetes_namespace"]],
+        "build_id": [[f"__meta_kubernetes_pod_label_{label}"] for label in build_labels],
+    }
+    # An unversioned pod has no build label: the rule must not write an empty build_id.
+    assert {r.get("regex") for r in endpoint["relabelings"] if r["targetLabel"] == "build_id"} == {
+        "(.+)"
     }
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 

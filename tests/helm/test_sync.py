@@ -48,7 +48,8 @@ def test_every_registered_queue_has_values_and_schema_entries(registry: list[Any
 
 def test_worker_settings_are_the_cli_settings() -> None:
     """Each defaults.worker key is a WORKER_* variable of `fleet settings`, and every variable
-    the chart does not set itself (port, shutdown timeout, bind address) has a key."""
+    the chart does not set itself (port, shutdown timeout, bind address, Worker Deployment
+    Versioning, which follows the queue's builds and workerController.enabled) has a key."""
     proc = subprocess.run(
         [sys.executable, "-m", "workerkit.cli", "settings"],
         capture_output=True,
@@ -59,7 +60,13 @@ def test_worker_settings_are_the_cli_settings() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     keys = schema["definitions"]["worker"]["properties"]
     as_variables = {"WORKER_" + _snake(k).upper() for k in keys}
-    set_by_chart = {"WORKER_HTTP_PORT", "WORKER_SHUTDOWN_TIMEOUT", "WORKER_HTTP_HOST"}
+    set_by_chart = {
+        "WORKER_HTTP_PORT",
+        "WORKER_SHUTDOWN_TIMEOUT",
+        "WORKER_HTTP_HOST",
+        "WORKER_VERSIONING",
+        "WORKER_VERSIONING_BOOTSTRAP",
+    }
     assert as_variables <= variables
     assert as_variables == variables - set_by_chart
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())["defaults"]["worker"]

@@ -24,7 +24,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from support import WorkerProcess, run_cli
+from support import WorkerProcess, http_get, run_cli
 
 _WORKFLOWS = """
 from datetime import timedelta
@@ -281,8 +281,16 @@ async def test_rainbow_deploy_pinned_stays_auto_upgrade_moves_bad_build_refused(
 
 async def test_ramp_then_rollback(client: Client, rollout: Rollout) -> None:
     q = rollout.queue
-    rollout.start("a")
+    worker_a = rollout.start("a")
     rollout.start("b")
+    # The worker shows the build it runs: in /metrics and in its log.
+    metrics = http_get(worker_a.url("/metrics"))[1]
+    assert (
+        f'workerkit_worker_build_info{{build_id="{q}-a",deployment="{q}",'
+        f'task_queue="{q}-v1",versioned="true"}} 1.0'
+    ) in metrics
+    ready = [json.loads(line) for line in worker_a.log().splitlines() if '"worker ready"' in line]
+    assert ready and (ready[0]["build_id"], ready[0]["versioned"]) == (f"{q}-a", True)
     code, out, err = rollout.deploy("b", "promote", q, "--ramp", "30")
     assert code == 0, out + err
     state = rollout.status()

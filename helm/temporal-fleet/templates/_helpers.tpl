@@ -88,55 +88,219 @@ Arguments: dict "root" $ "name" queue.
 {{- end }}
 
 {{/*
+An image reference from an image block ({repository, tag, digest}) of queue `name`, as JSON
+{"ref": ..., "tag": ...}. Arguments: dict "root" $ "name" queue "image" block "who" message prefix.
+*/}}
+{{- define "temporal-fleet.imageRef" -}}
+{{- $root := .root -}}
+{{- $repository := .image.repository -}}
+{{- if not $repository -}}
+{{- if not $root.Values.image.registry -}}
+{{- fail (printf "%s has no image: set image.registry (images are <registry>/%s<queue>) or queues.%s.image.repository" .who $root.Values.image.repositoryPrefix .name) -}}
+{{- end -}}
+{{- $repository = printf "%s/%s%s" (trimSuffix "/" $root.Values.image.registry) $root.Values.image.repositoryPrefix .name -}}
+{{- end -}}
+{{- $tag := .image.tag | default $root.Chart.AppVersion -}}
+{{- $ref := printf "%s:%s" $repository $tag -}}
+{{- if .image.digest -}}
+{{- $ref = printf "%s@%s" $ref .image.digest -}}
+{{- end -}}
+{{- toJson (dict "ref" $ref "tag" $tag) -}}
+{{- end }}
+
+{{/*
+Checks of one autoscaling block the schema cannot express; fails with a message starting with
+`who` ("queue orders", "queue orders, build b2"). Arguments: dict "who" ... "a" autoscaling
+"resources" resources.
+*/}}
+{{- define "temporal-fleet.checkAutoscaling" -}}
+{{- $who := .who -}}
+{{- $a := .a -}}
+{{- if ne $a.kind "none" -}}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) -}}
+{{- fail (printf "%s: autoscaling.minReplicas (%d) is above autoscaling.maxReplicas (%d)" $who (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq $a.kind "hpa" -}}
+{{- if lt (int $a.minReplicas) 1 -}}
+{{- fail (printf "%s: an HPA needs autoscaling.minReplicas >= 1 (scaling to zero needs autoscaling.kind: keda)" $who) -}}
+{{- end -}}
+{{- if not (or $a.hpa.targetCPUUtilizationPercentage $a.hpa.targetMemoryUtilizationPercentage) -}}
+{{- fail (printf "%s: autoscaling.kind hpa needs autoscaling.hpa.targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" $who) -}}
+{{- end -}}
+{{- if and $a.hpa.targetCPUUtilizationPercentage (not (dig "requests" "cpu" "" .resources)) -}}
+{{- fail (printf "%s: an HPA on CPU needs resources.requests.cpu (utilization is relative to the request)" $who) -}}
+{{- end -}}
+{{- if and $a.hpa.targetMemoryUtilizationPercentage (not (dig "requests" "memory" "" .resources)) -}}
+{{- fail (printf "%s: an HPA on memory needs resources.requests.memory (utilization is relative to the request)" $who) -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+Object name of one build's objects: <queue object name>-<build id as a DNS label>, at most 63
+characters: when too long, the build id is cut to 12 characters plus a hash of it, then the
+release part of the name is cut (the queue's name is kept).
+Arguments: dict "root" $ "name" queue "buildId" id.
+*/}}
+{{- define "temporal-fleet.buildObjectName" -}}
+{{- $base := include "temporal-fleet.queueObjectName" (dict "root" .root "name" .name) -}}
+{{- $suffix := include "temporal-fleet.buildSuffix" .buildId -}}
+{{- $result := printf "%s-%s" $base $suffix -}}
+{{- if gt (len $result) 63 -}}
+{{- $suffix = printf "%s-%s" ($suffix | trunc 12 | trimSuffix "-") (sha256sum .buildId | trunc 8) -}}
+{{- $full := include "temporal-fleet.fullname" .root -}}
+{{- $room := max 1 (sub 61 (add (len .name) (len $suffix))) -}}
+{{- $result = printf "%s-%s-%s" ($full | trunc (int $room) | trimSuffix "-") .name $suffix | trunc 63 -}}
+{{- end -}}
+{{- $result -}}
+{{- end }}
+
+{{/*
+A build id as a DNS label fragment: lower case, every run of other characters a "-".
+*/}}
+{{- define "temporal-fleet.buildSuffix" -}}
+{{- regexReplaceAll "[^a-z0-9]+" (lower .) "-" | trimAll "-" -}}
+{{- end }}
+
+{{/*
 One queue's effective settings, as JSON: .Values.defaults deep-merged with .Values.queues.<name>,
-plus name, objectName, imageRef, imageTag and the default command. Fails with a message naming
-the queue and the value to fix for what the schema cannot express.
+plus name, objectName, imageRef, imageTag and the default command, and the queue's workloads:
+
+- versioned: whether its workers run with Worker Deployment Versioning (a builds list, or
+  workerController.enabled);
+- deploymentName: the Worker Deployment's name in Temporal (the queue's name; with the
+  worker controller, <namespace>/<object name>, the name the controller gives it);
+- units: the Deployments the chart renders, each with the queue's settings, its own
+  objectName, image, replicas and autoscaling, buildId ("" unversioned) and target (the build
+  rollout.target names, or the last one). Without builds, one unit: the queue itself. With
+  workerController.enabled, none (the controller creates them);
+- controllerUnit: with workerController.enabled, the unit of the WorkerDeployment's template;
+- targetBuildId, buildIds.
+
+Fails with a message naming the queue and the value to fix for what the schema cannot express.
 Arguments: dict "root" $ "name" queue.
 */}}
 {{- define "temporal-fleet.queue" -}}
 {{- $root := .root -}}
 {{- $name := .name -}}
+{{- $who := printf "queue %s" $name -}}
+{{- $wc := $root.Values.workerController.enabled -}}
 {{- $q := include "temporal-fleet.deepMerge" (list $root.Values.defaults (get $root.Values.queues $name)) | fromJson -}}
 {{- $_ := set $q "name" $name -}}
 {{- $_ := set $q "objectName" (include "temporal-fleet.queueObjectName" (dict "root" $root "name" $name)) -}}
-{{- $repository := $q.image.repository -}}
-{{- if not $repository -}}
-{{- if not $root.Values.image.registry -}}
-{{- fail (printf "queue %s has no image: set image.registry (images are <registry>/%s<queue>) or queues.%s.image.repository" $name $root.Values.image.repositoryPrefix $name) -}}
+{{- if not $q.builds -}}
+{{- /* (A versioned queue's image is its rollout target's, set below.) */ -}}
+{{- $image := include "temporal-fleet.imageRef" (dict "root" $root "name" $name "image" $q.image "who" $who) | fromJson -}}
+{{- $_ := set $q "imageRef" $image.ref -}}
+{{- $_ := set $q "imageTag" $image.tag -}}
 {{- end -}}
-{{- $repository = printf "%s/%s%s" (trimSuffix "/" $root.Values.image.registry) $root.Values.image.repositoryPrefix $name -}}
-{{- end -}}
-{{- $tag := $q.image.tag | default $root.Chart.AppVersion -}}
-{{- $ref := printf "%s:%s" $repository $tag -}}
-{{- if $q.image.digest -}}
-{{- $ref = printf "%s@%s" $ref $q.image.digest -}}
-{{- end -}}
-{{- $_ := set $q "imageRef" $ref -}}
-{{- $_ := set $q "imageTag" $tag -}}
 {{- if not $q.command -}}
 {{- $_ := set $q "command" (list "fleet" "worker" $name) -}}
 {{- end -}}
-{{- $a := $q.autoscaling -}}
-{{- if ne $a.kind "none" -}}
-{{- if gt (int $a.minReplicas) (int $a.maxReplicas) -}}
-{{- fail (printf "queue %s: autoscaling.minReplicas (%d) is above autoscaling.maxReplicas (%d)" $name (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- include "temporal-fleet.checkAutoscaling" (dict "who" $who "a" $q.autoscaling "resources" $q.resources) -}}
+{{- /* Builds: ids unique, their object names too; the rollout target one of them. */ -}}
+{{- $builds := $q.builds | default list -}}
+{{- $ids := list -}}
+{{- $suffixes := dict -}}
+{{- range $b := $builds -}}
+{{- $id := toString $b.buildId -}}
+{{- if has $id $ids -}}
+{{- fail (printf "%s: build %s is listed twice in builds (build ids are unique)" $who $id) -}}
+{{- end -}}
+{{- $suffix := include "temporal-fleet.buildSuffix" $id -}}
+{{- if hasKey $suffixes $suffix -}}
+{{- fail (printf "%s: builds %s and %s would share the object name suffix %q (build ids must differ in more than case and punctuation)" $who (get $suffixes $suffix) $id $suffix) -}}
+{{- end -}}
+{{- $_ := set $suffixes $suffix $id -}}
+{{- $ids = append $ids $id -}}
+{{- end -}}
+{{- $r := $q.rollout -}}
+{{- $target := "" -}}
+{{- if $ids -}}
+{{- $target = $r.target | default (last $ids) -}}
+{{- if not (has $target $ids) -}}
+{{- fail (printf "%s: rollout.target %q is not one of its builds (%s)" $who $target (join ", " $ids)) -}}
+{{- end -}}
+{{- else if $r.target -}}
+{{- fail (printf "%s: rollout.target %q is set but the queue has no builds" $who $r.target) -}}
+{{- end -}}
+{{- $_ := set $q "buildIds" $ids -}}
+{{- $_ := set $q "targetBuildId" $target -}}
+{{- $_ := set $q "versioned" (or $wc (gt (len $ids) 0)) -}}
+{{- $_ := set $q "deploymentName" (ternary (printf "%s/%s" $root.Release.Namespace $q.objectName) $name $wc) -}}
+{{- /* The units: one per build (the queue's settings, the build's overrides), or the queue. */ -}}
+{{- $base := omit $q "builds" -}}
+{{- $units := list -}}
+{{- if not $ids -}}
+{{- $units = list (merge (dict "buildId" "" "target" true) (deepCopy $base)) -}}
+{{- end -}}
+{{- range $b := $builds -}}
+{{- $id := toString $b.buildId -}}
+{{- $bwho := printf "%s, build %s" $who $id -}}
+{{- $u := include "temporal-fleet.deepMerge" (list $base (pick $b "image" "replicas" "autoscaling")) | fromJson -}}
+{{- $_ := set $u "buildId" $id -}}
+{{- $_ := set $u "target" (eq $id $target) -}}
+{{- $_ := set $u "objectName" (include "temporal-fleet.buildObjectName" (dict "root" $root "name" $name "buildId" $id)) -}}
+{{- $bimage := include "temporal-fleet.imageRef" (dict "root" $root "name" $name "image" $u.image "who" $bwho) | fromJson -}}
+{{- $_ := set $u "imageRef" $bimage.ref -}}
+{{- $_ := set $u "imageTag" $bimage.tag -}}
+{{- include "temporal-fleet.checkAutoscaling" (dict "who" $bwho "a" $u.autoscaling "resources" $u.resources) -}}
+{{- $a := $u.autoscaling -}}
+{{- if and (eq $a.kind "keda") (not $wc) (not $u.target) -}}
+{{- /* A build that is not the target may still run pinned work: never scaled to zero. */ -}}
+{{- $_ := set $a "minReplicas" (max 1 (int $a.minReplicas)) -}}
+{{- if not $a.keda.versionBacklog -}}
+{{- /* Without version-scoped backlog it would scale on the target's: fixed replicas. */ -}}
+{{- $_ := set $a "kind" "none" -}}
+{{- $_ := set $u "replicas" $a.minReplicas -}}
 {{- end -}}
 {{- end -}}
-{{- if eq $a.kind "hpa" -}}
-{{- if lt (int $a.minReplicas) 1 -}}
-{{- fail (printf "queue %s: an HPA needs autoscaling.minReplicas >= 1 (scaling to zero needs autoscaling.kind: keda)" $name) -}}
+{{- if eq $id $target -}}
+{{- if and (not $wc) $r.promote (eq $a.kind "none") (eq (int $u.replicas) 0) -}}
+{{- fail (printf "%s: the rollout target has replicas 0, so the promotion hook would wait for its pollers in vain: give it replicas, or set rollout.promote false" $bwho) -}}
 {{- end -}}
-{{- if not (or $a.hpa.targetCPUUtilizationPercentage $a.hpa.targetMemoryUtilizationPercentage) -}}
-{{- fail (printf "queue %s: autoscaling.kind hpa needs autoscaling.hpa.targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" $name) -}}
+{{- $_ := set $q "imageRef" $u.imageRef -}}
+{{- $_ := set $q "imageTag" $u.imageTag -}}
+{{- $_ := set $q "targetUnit" $u -}}
 {{- end -}}
-{{- if and $a.hpa.targetCPUUtilizationPercentage (not (dig "requests" "cpu" "" $q.resources)) -}}
-{{- fail (printf "queue %s: an HPA on CPU needs resources.requests.cpu (utilization is relative to the request)" $name) -}}
+{{- $units = append $units $u -}}
 {{- end -}}
-{{- if and $a.hpa.targetMemoryUtilizationPercentage (not (dig "requests" "memory" "" $q.resources)) -}}
-{{- fail (printf "queue %s: an HPA on memory needs resources.requests.memory (utilization is relative to the request)" $name) -}}
+{{- if $wc -}}
+{{- $_ := set $q "controllerUnit" (ternary $q.targetUnit (first $units) (gt (len $ids) 0)) -}}
+{{- $_ := set $q "units" list -}}
+{{- include "temporal-fleet.checkController" (dict "root" $root "q" $q) -}}
+{{- else -}}
+{{- $_ := set $q "units" $units -}}
 {{- end -}}
-{{- end -}}
+{{- $_ := unset $q "targetUnit" -}}
 {{- toJson $q -}}
+{{- end }}
+
+{{/*
+Checks of a queue run by temporal-worker-controller. Arguments: dict "root" $ "q" queue.
+*/}}
+{{- define "temporal-fleet.checkController" -}}
+{{- $q := .q -}}
+{{- $who := printf "queue %s" $q.name -}}
+{{- $c := $q.rollout.controller -}}
+{{- if not (kindIs "invalid" $q.rollout.rampPercentage) -}}
+{{- fail (printf "%s: rollout.rampPercentage drives the chart's promotion hook, which workerController.enabled replaces: ramp with rollout.controller.strategy Progressive and rollout.controller.steps" $who) -}}
+{{- end -}}
+{{- if and (eq $c.strategy "Progressive") (not $c.steps) -}}
+{{- fail (printf "%s: rollout.controller.strategy Progressive needs rollout.controller.steps ([{rampPercentage, pauseDuration}, ...])" $who) -}}
+{{- end -}}
+{{- $last := 0 -}}
+{{- range $step := $c.steps -}}
+{{- if le (int $step.rampPercentage) $last -}}
+{{- fail (printf "%s: rollout.controller.steps must ramp up: %d%% follows %d%%" $who (int $step.rampPercentage) $last) -}}
+{{- end -}}
+{{- $last = int $step.rampPercentage -}}
+{{- end -}}
+{{- $u := $q.controllerUnit -}}
+{{- if and (eq $u.autoscaling.kind "keda") (not $u.autoscaling.keda.versionBacklog) -}}
+{{- fail (printf "%s: autoscaling.keda.versionBacklog false cannot be used with workerController.enabled (one ScaledObject template serves every version: each must count only its own backlog)" $who) -}}
+{{- end -}}
 {{- end }}
 
 {{/*
@@ -158,17 +322,21 @@ Names of the enabled queues, sorted, as JSON (a list).
 {{- end }}
 
 {{/*
-Selector labels of one queue's pods. Arguments: dict "root" $ "q" queue.
+Selector labels of one queue's pods, or of one build's (a unit with a buildId: plus
+temporal-fleet/build-id). Arguments: dict "root" $ "q" queue or unit.
 */}}
 {{- define "temporal-fleet.queueSelectorLabels" -}}
 {{ include "temporal-fleet.selectorLabels" .root }}
 app.kubernetes.io/component: worker
 temporal-fleet/queue: {{ .q.name }}
+{{- with .q.buildId }}
+temporal-fleet/build-id: {{ . | quote }}
+{{- end }}
 {{- end }}
 
 {{/*
-Labels of one queue's objects; app.kubernetes.io/version is the queue's image tag.
-Arguments: dict "root" $ "q" queue.
+Labels of one queue's (or build's) objects; app.kubernetes.io/version is its image tag.
+Arguments: dict "root" $ "q" queue or unit.
 */}}
 {{- define "temporal-fleet.queueLabels" -}}
 helm.sh/chart: {{ include "temporal-fleet.chart" .root }}
@@ -218,6 +386,29 @@ YAML map. Secrets (API key, certificate, key, CA) are referenced, never copied.
 {{- end -}}
 {{- toYaml $env -}}
 {{- end }}
+
+{{/*
+The connection settings temporal-worker-controller does not inject itself (it sets
+TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_SERVER_NAME, the mTLS certificate and key
+paths and TEMPORAL_API_KEY from the Connection): TLS on, and the CA bundle, as a YAML map.
+*/}}
+{{- define "temporal-fleet.controllerConnectionEnv" -}}
+{{- $t := .Values.temporal -}}
+{{- $env := dict -}}
+{{- if or $t.tls.enabled $t.tls.clientCertSecret $t.tls.caSecret -}}
+{{- $_ := set $env "TEMPORAL_TLS" "true" -}}
+{{- end -}}
+{{- if $t.tls.caSecret -}}
+{{- $_ := set $env "TEMPORAL_TLS_SERVER_CA_CERT_PATH" (printf "%s/%s" (include "temporal-fleet.controllerCaDir" .) $t.tls.caKey) -}}
+{{- end -}}
+{{- toYaml $env -}}
+{{- end }}
+
+{{/*
+Where the CA bundle is mounted in pods the controller creates: outside /etc/temporal/tls, where
+the controller mounts the Connection's mTLS Secret.
+*/}}
+{{- define "temporal-fleet.controllerCaDir" -}}/etc/temporal/ca{{- end }}
 
 {{/*
 Secret environment variables (EnvVar list): the API key from its existing Secret.
@@ -276,14 +467,33 @@ Volume mounts (list) for the TLS files.
 {{- end }}
 
 {{/*
-One queue's ConfigMap (the worker's non-secret environment). Rendered by configmap.yaml and hashed
-into the Deployment's checksum/config annotation, so any change rolls that queue's pods.
-Arguments: dict "root" $ "q" queue.
+The data of one queue's ConfigMap (the worker's non-secret environment), as JSON with sorted
+keys: hashed into the pods' checksum/config annotation, so any change rolls that queue's pods
+(and only a change of the data: a new build or a new rollout target rolls nothing).
+Arguments: dict "root" $ "q" queue (or one of its units).
 */}}
-{{- define "temporal-fleet.queueConfigMap" -}}
+{{- define "temporal-fleet.queueConfigData" -}}
 {{- $root := .root -}}
 {{- $q := .q -}}
-{{- $data := include "temporal-fleet.connectionEnv" $root | fromYaml -}}
+{{- $data := dict -}}
+{{- if $root.Values.workerController.enabled -}}
+{{- /* The controller injects the address, namespace, deployment, build id and mTLS files. */ -}}
+{{- $data = include "temporal-fleet.controllerConnectionEnv" $root | fromYaml -}}
+{{- $_ := set $data "WORKER_VERSIONING" "on" -}}
+{{- /* The controller owns routing: a first build must not make itself current. */ -}}
+{{- $_ := set $data "WORKER_VERSIONING_BOOTSTRAP" "false" -}}
+{{- else -}}
+{{- $data = include "temporal-fleet.connectionEnv" $root | fromYaml -}}
+{{- if $q.versioned -}}
+{{- /* Shared by every build of the queue (each sets its own TEMPORAL_WORKER_BUILD_ID). */ -}}
+{{- $_ := set $data "TEMPORAL_DEPLOYMENT_NAME" $q.deploymentName -}}
+{{- $_ := set $data "WORKER_VERSIONING" "on" -}}
+{{- $_ := set $data "WORKER_VERSIONING_BOOTSTRAP" "true" -}}
+{{- else -}}
+{{- /* Unversioned, even if the image carries a TEMPORAL_WORKER_BUILD_ID. */ -}}
+{{- $_ := set $data "WORKER_VERSIONING" "off" -}}
+{{- end -}}
+{{- end -}}
 {{- $_ := set $data "WORKER_HTTP_PORT" (include "temporal-fleet.envValue" $root.Values.httpPort) -}}
 {{- $_ := set $data "WORKER_SHUTDOWN_TIMEOUT" (printf "%ss" (include "temporal-fleet.envValue" $q.shutdownTimeoutSeconds)) -}}
 {{- range $key, $value := $q.worker -}}
@@ -296,6 +506,17 @@ Arguments: dict "root" $ "q" queue.
 {{- $_ := set $data $key (include "temporal-fleet.envValue" $value) -}}
 {{- end -}}
 {{- end -}}
+{{- toJson $data -}}
+{{- end }}
+
+{{/*
+One queue's ConfigMap (the worker's non-secret environment), shared by all its builds.
+Rendered by configmap.yaml. Arguments: dict "root" $ "q" queue.
+*/}}
+{{- define "temporal-fleet.queueConfigMap" -}}
+{{- $root := .root -}}
+{{- $q := .q -}}
+{{- $data := include "temporal-fleet.queueConfigData" . | fromJson -}}
 apiVersion: v1
 kind: ConfigMap
 metadata:

@@ -20,17 +20,25 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from temporalio.api.enums.v1 import VersioningBehavior as ProtoBehavior
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.worker import WorkerDeploymentConfig
+from temporalio.worker import (
+    WorkerDeploymentConfig,
+    WorkflowInstance,
+    WorkflowInstanceDetails,
+    WorkflowRunner,
+)
 from workerkit._errors import SettingError
 
 __all__ = [
     "BUILD_ID_VARIABLE",
     "DEPLOYMENT_NAME_VARIABLE",
+    "UnversionedRunner",
     "WorkerVersion",
     "code_build_id",
     "resolve_version",
@@ -150,3 +158,55 @@ def resolve_version(
     return WorkerVersion(
         deployment_name=name, build_id=build_id, build_id_source=source, versioned=versioned
     )
+
+
+class UnversionedRunner(WorkflowRunner):
+    """Runs workflows for an unversioned worker: without the versioning behavior they declare.
+
+    The SDK reports a workflow type's declared behavior (``@workflow.defn(versioning_behavior=
+    ...)``) with every completed workflow task, and the server refuses it from a worker that
+    is not versioned. The declaration belongs with the workflow, and the same code must also
+    run unversioned (``make dev``, plain task-queue routing), so this runner drops it there.
+    """
+
+    def __init__(self, inner: WorkflowRunner) -> None:
+        self._inner = inner
+
+    def prepare_workflow(self, defn: Any) -> None:
+        """Delegate to the wrapped runner."""
+        self._inner.prepare_workflow(defn)
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        """Wrap the wrapped runner's instance."""
+        return _UnversionedInstance(self._inner.create_instance(det))
+
+    def set_worker_level_failure_exception_types(
+        self, types: Sequence[type[BaseException]]
+    ) -> None:
+        """Delegate to the wrapped runner."""
+        self._inner.set_worker_level_failure_exception_types(types)
+
+
+class _UnversionedInstance(WorkflowInstance):
+    def __init__(self, inner: WorkflowInstance) -> None:
+        self._inner = inner
+
+    def activate(self, act: Any) -> Any:
+        completion = self._inner.activate(act)
+        if completion.HasField("successful"):
+            completion.successful.versioning_behavior = (
+                ProtoBehavior.VERSIONING_BEHAVIOR_UNSPECIFIED
+            )
+        return completion
+
+    def get_serialization_context(self, command_info: Any) -> Any:
+        return self._inner.get_serialization_context(command_info)
+
+    def get_external_store_context(self, command_info: Any) -> Any:
+        return self._inner.get_external_store_context(command_info)
+
+    def get_info(self) -> Any:
+        return self._inner.get_info()
+
+    def get_thread_id(self) -> int | None:
+        return self._inner.get_thread_id()

@@ -13,14 +13,16 @@ from temporalio.worker import (
     PollerBehavior,
     PollerBehaviorAutoscaling,
     PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
     Worker,
     WorkerTuner,
 )
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._tracing import tracing_interceptor
-from workerkit._versioning import WorkerVersion
+from workerkit._versioning import UnversionedRunner, WorkerVersion
 
 __all__ = ["build_worker"]
 
@@ -67,8 +69,17 @@ def build_worker(
             max_workers=settings.max_concurrent_activities,
             thread_name_prefix=f"{queue.name}-activity",
         )
+    versioned = version is not None and version.versioned
     return Worker(
         client,
+        workflow_runner=(
+            SandboxedWorkflowRunner() if versioned else UnversionedRunner(SandboxedWorkflowRunner())
+        ),
+        unsandboxed_workflow_runner=(
+            UnsandboxedWorkflowRunner()
+            if versioned
+            else UnversionedRunner(UnsandboxedWorkflowRunner())
+        ),
         task_queue=queue.task_queue,
         workflows=list(queue.workflows),
         activities=activities,
@@ -80,6 +91,6 @@ def build_worker(
         activity_task_poller_behavior=_pollers(settings),
         graceful_shutdown_timeout=settings.shutdown_timeout,
         deployment_config=(
-            version.deployment_config(queue.versioning) if version is not None else None
+            version.deployment_config(queue.versioning) if versioned and version else None
         ),
     )

@@ -1,0 +1,266 @@
+{{/*
+The worker pod template (metadata and spec, a PodTemplateSpec) of one unit: a queue's
+unversioned Deployment, one build's Deployment, or the template of a queue's WorkerDeployment
+(temporal-worker-controller), which the controller completes with the connection, the Worker
+Deployment name and the build id.
+Arguments: dict "root" $ "u" unit "controller" bool.
+*/}}
+{{- define "temporal-fleet.podTemplate" -}}
+{{- $root := .root -}}
+{{- $u := .u -}}
+{{- $controller := .controller -}}
+{{- $args := dict "root" $root "q" $u -}}
+metadata:
+  labels:
+    {{- include "temporal-fleet.queueLabels" $args | nindent 4 }}
+    {{- with $u.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    # Any change of the queue's ConfigMap (connection, WORKER_* tuning, env) rolls its pods.
+    checksum/config: {{ include "temporal-fleet.queueConfigData" (dict "root" $root "q" $u) | sha256sum }}
+    kubectl.kubernetes.io/default-container: worker
+    {{- with $u.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "temporal-fleet.serviceAccountName" $root }}
+  automountServiceAccountToken: {{ $root.Values.serviceAccount.automount }}
+  enableServiceLinks: false
+  # Above WORKER_SHUTDOWN_TIMEOUT: in-flight activities get the whole timeout to finish after
+  # SIGTERM before the kubelet's SIGKILL.
+  terminationGracePeriodSeconds: {{ add $u.shutdownTimeoutSeconds $u.terminationGracePeriodExtraSeconds }}
+  securityContext:
+    {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $u.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- with $u.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $u.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $u.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $u.topologySpread }}
+  topologySpreadConstraints:
+    {{- range . }}
+    - maxSkew: {{ int .maxSkew }}
+      topologyKey: {{ .topologyKey }}
+      whenUnsatisfiable: {{ .whenUnsatisfiable }}
+      labelSelector:
+        matchLabels:
+          {{- include "temporal-fleet.queueSelectorLabels" (dict "root" $root "q" (omit $u "buildId")) | nindent 10 }}
+      {{- if $controller }}
+      # Each version's pods spread on their own (the controller labels them with their build).
+      matchLabelKeys:
+        - temporal.io/build-id
+      {{- else if $u.buildId }}
+      # Each build's pods spread on their own.
+      matchLabelKeys:
+        - temporal-fleet/build-id
+      {{- end }}
+    {{- end }}
+  {{- end }}
+  containers:
+    - name: worker
+      image: {{ $u.imageRef | quote }}
+      imagePullPolicy: {{ $u.image.pullPolicy }}
+      command:
+        {{- toYaml $u.command | nindent 8 }}
+      {{- with $u.args }}
+      args:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      ports:
+        - name: http-metrics
+          containerPort: {{ int $root.Values.httpPort }}
+          protocol: TCP
+      envFrom:
+        - configMapRef:
+            name: {{ include "temporal-fleet.queueObjectName" (dict "root" $root "name" $u.name) }}
+        {{- with $u.extraEnvFrom }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- $env := include "temporal-fleet.workerEnv" (dict "root" $root "u" $u "controller" $controller) | trim }}
+      {{- with $env }}
+      env:
+        {{- . | nindent 8 }}
+      {{- end }}
+      # /healthz answers 200 while the process lives; /readyz only once connected and
+      # polling, and 503 again while draining after SIGTERM.
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: http-metrics
+        {{- toYaml $u.probes.liveness | nindent 8 }}
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: http-metrics
+        {{- toYaml $u.probes.readiness | nindent 8 }}
+      {{- with $u.resources }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $root.Values.securityContext | nindent 8 }}
+      volumeMounts:
+        # The root filesystem is read-only: /tmp is the only writable path.
+        - name: tmp
+          mountPath: /tmp
+        {{- if $controller }}
+        {{- if $root.Values.temporal.tls.caSecret }}
+        - name: temporal-tls-ca
+          mountPath: {{ include "temporal-fleet.controllerCaDir" $root }}
+          readOnly: true
+        {{- end }}
+        {{- else }}
+        {{- with include "temporal-fleet.tlsVolumeMounts" $root | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ $u.tmpSizeLimit }}
+    {{- if $controller }}
+    {{- with $root.Values.temporal.tls.caSecret }}
+    - name: temporal-tls-ca
+      secret:
+        secretName: {{ . }}
+        defaultMode: 288 # 0440
+        items:
+          - key: {{ $root.Values.temporal.tls.caKey }}
+            path: {{ $root.Values.temporal.tls.caKey }}
+    {{- end }}
+    {{- else }}
+    {{- with include "temporal-fleet.tlsVolumes" $root | trim }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- end }}
+{{- end }}
+
+{{/*
+The worker container's env (EnvVar list): the build id of a build's Deployment, the API key
+from its Secret (the controller injects its own), then extraEnv.
+Arguments: dict "root" $ "u" unit "controller" bool.
+*/}}
+{{- define "temporal-fleet.workerEnv" -}}
+{{- if and .u.buildId (not .controller) }}
+- name: TEMPORAL_WORKER_BUILD_ID
+  value: {{ .u.buildId | quote }}
+{{- end }}
+{{- if not .controller }}
+{{- with include "temporal-fleet.secretEnv" .root | trim }}
+{{ . }}
+{{- end }}
+{{- end }}
+{{- with .u.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The spec of a unit's HorizontalPodAutoscaler, without scaleTargetRef (the caller adds it).
+Arguments: the unit's autoscaling block.
+*/}}
+{{- define "temporal-fleet.hpaSpec" -}}
+minReplicas: {{ int .minReplicas }}
+maxReplicas: {{ int .maxReplicas }}
+metrics:
+  {{- with .hpa.targetCPUUtilizationPercentage }}
+  - type: Resource
+    resource:
+      name: cpu
+      target:
+        type: Utilization
+        averageUtilization: {{ int . }}
+  {{- end }}
+  {{- with .hpa.targetMemoryUtilizationPercentage }}
+  - type: Resource
+    resource:
+      name: memory
+      target:
+        type: Utilization
+        averageUtilization: {{ int . }}
+  {{- end }}
+{{- with .hpa.behavior }}
+behavior:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The spec of a unit's KEDA ScaledObject (Temporal scaler), without scaleTargetRef.
+mode "queue": the task queue's whole backlog (unversioned workers, or a target build when
+  autoscaling.keda.versionBacklog is false);
+mode "build": only this build's Worker Deployment Version backlog (workerDeploymentName and
+  workerDeploymentBuildId, KEDA >= 2.20);
+mode "controller": the same, left for temporal-worker-controller to fill per version (the ""
+  sentinels of workerDeploymentName, workerDeploymentBuildId and namespace).
+Arguments: dict "root" $ "u" unit "mode" mode.
+*/}}
+{{- define "temporal-fleet.scaledObjectSpec" -}}
+{{- $root := .root -}}
+{{- $u := .u -}}
+{{- $a := $u.autoscaling -}}
+minReplicaCount: {{ int $a.minReplicas }}
+maxReplicaCount: {{ int $a.maxReplicas }}
+pollingInterval: {{ int $a.keda.pollingInterval }}
+cooldownPeriod: {{ int $a.keda.cooldownPeriod }}
+{{- if and $u.buildId (ne .mode "controller") (eq (int $a.minReplicas) 0) }}
+# A new build scales to zero only after the promotion hook had time to see its pollers.
+initialCooldownPeriod: {{ int $root.Values.promoteJob.activeDeadlineSeconds }}
+{{- end }}
+{{- with $a.keda.behavior }}
+advanced:
+  horizontalPodAutoscalerConfig:
+    behavior:
+      {{- toYaml . | nindent 6 }}
+{{- end }}
+triggers:
+  - type: temporal
+    name: {{ $u.taskQueue | quote }}
+    metadata:
+      endpoint: {{ $root.Values.temporal.address | quote }}
+      {{- if eq .mode "controller" }}
+      # Filled in by temporal-worker-controller for each version.
+      namespace: ""
+      workerDeploymentName: ""
+      workerDeploymentBuildId: ""
+      {{- else }}
+      namespace: {{ $root.Values.temporal.namespace | quote }}
+      {{- end }}
+      taskQueue: {{ $u.taskQueue | quote }}
+      {{- if eq .mode "build" }}
+      workerDeploymentName: {{ $u.deploymentName | quote }}
+      workerDeploymentBuildId: {{ $u.buildId | quote }}
+      {{- end }}
+      targetQueueSize: {{ include "temporal-fleet.envValue" $a.keda.targetQueueSize | quote }}
+      activationTargetQueueSize: {{ include "temporal-fleet.envValue" $a.keda.activationTargetQueueSize | quote }}
+      queueTypes: {{ join "," $a.keda.queueTypes | quote }}
+      {{- with $root.Values.temporal.tls.serverName }}
+      tlsServerName: {{ . | quote }}
+      {{- end }}
+    {{- if include "temporal-fleet.hasCredentials" $root }}
+    authenticationRef:
+      name: {{ include "temporal-fleet.triggerAuthName" $root }}
+    {{- end }}
+{{- end }}
+
+{{/*
+Name of the release's KEDA TriggerAuthentication.
+*/}}
+{{- define "temporal-fleet.triggerAuthName" -}}
+{{- printf "%s-temporal" (include "temporal-fleet.fullname" . | trunc 54 | trimSuffix "-") -}}
+{{- end }}
