@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import sys
 
+from temporalio.common import VersioningBehavior
 from workerkit import Queue, exit_process, run_queues
 
 from workload import BenchWorkflow, echo
 
 
 def main() -> None:
-    queue = Queue(name=sys.argv[1], workflows=[BenchWorkflow], activities=[echo])
+    queue = Queue(
+        name=sys.argv[1],
+        workflows=[BenchWorkflow],
+        activities=[echo],
+        versioning=VersioningBehavior.PINNED,
+    )
     exit_process(run_queues([queue]))
 
 

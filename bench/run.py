@@ -66,6 +66,7 @@ from typing import Any, Literal
 
 import temporalio
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior
 from workerkit import Queue, exit_process
 
 from workload import BenchWorkflow
@@ -279,7 +280,9 @@ async def run_round(
     concurrency: int,
 ) -> RoundResult:
     name = f"bench{index}{side}"
-    task_queue = Queue(name=name, workflows=[BenchWorkflow]).task_queue
+    task_queue = Queue(
+        name=name, workflows=[BenchWorkflow], versioning=VersioningBehavior.PINNED
+    ).task_queue
     log = log_dir / f"{name}.log"
     if side == "project":
         http_port = free_port()

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.common import VersioningBehavior
 
 
 @activity.defn
@@ -17,7 +16,7 @@ async def echo(text: str) -> str:
     return text
 
 
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn
 class BenchWorkflow:
     """Runs :func:`echo` once and returns its result."""
 

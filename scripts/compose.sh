@@ -211,7 +211,14 @@ cmd_up() {
     cmd_images
     if grafana_enabled; then profile=(--profile grafana); fi
     log "starting the stack (project $PROJECT)"
-    compose "${profile[@]}" up -d --no-build --remove-orphans
+    local keep=()
+    if [ -n "$(containers | awk '$3 == "running" && $2 !~ /^(temporal|prometheus|grafana|namespace-init)$/')" ]; then
+        # Recreating a running worker with changed code would replace its build while
+        # executions are pinned to it: running workers stay; `make deploy` rolls code out.
+        keep=(--no-recreate)
+        log "running workers are kept as they are; roll out changed code with make deploy QUEUE=<queue>"
+    fi
+    compose "${profile[@]}" up -d --no-build --remove-orphans "${keep[@]}"
     cmd_wait
     cmd_urls
 }

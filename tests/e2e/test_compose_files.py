@@ -171,10 +171,14 @@ def test_dockerfile_template_keeps_the_images_promises() -> None:
     assert stages[0].count("ARG PYTHON_IMAGE=python:3.11-slim-bookworm") == 1
     assert "uv sync --frozen --no-dev --no-install-workspace --package billing" in stages[1]
     assert "--no-editable --package billing" in stages[1]
-    # The final stage: the virtual environment only, no uv, no build tools, not root.
+    # The final stage: the virtual environment and the replay gate's stored histories only,
+    # no uv, no build tools, not root.
     assert re.findall(r"^COPY .*$", final, flags=re.M) == [
-        "COPY --from=builder /app/.venv /app/.venv"
+        "COPY --from=builder /app/.venv /app/.venv",
+        "COPY tests/histories/billing /app/histories/billing",
     ]
+    assert "FLEET_HISTORIES_DIR=/app/histories" in final
+    assert "ARG BUILD_ID=" in final and "TEMPORAL_WORKER_BUILD_ID=${BUILD_ID}" in final
     assert "/opt/uv" not in final and "apt-get" not in final
     assert re.search(r"^USER 10001:10001$", final, flags=re.M)
     assert 'ENTRYPOINT ["fleet", "worker", "billing"]' in final

@@ -30,7 +30,6 @@ _WORKFLOWS = """
 from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.common import VersioningBehavior
 
 BUILD = "{build}"
 
@@ -46,7 +45,7 @@ async def _step(name: str) -> str:
     )
 
 
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn
 class ShortFlow:
     def __init__(self) -> None:
         self._go = False
@@ -65,7 +64,7 @@ class ShortFlow:
         return done
 
 
-@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn
 class LongFlow:
     def __init__(self) -> None:
         self._go = False
@@ -86,11 +85,21 @@ class LongFlow:
 """
 
 _QUEUE = """
+from temporalio.common import VersioningBehavior
 from workerkit import Queue
 
 from rollout.workflows import LongFlow, ShortFlow, step
 
-QUEUE = Queue(name="{queue}", version={version}, workflows=[ShortFlow, LongFlow], activities=[step])
+QUEUE = Queue(
+    name="{queue}",
+    version={version},
+    workflows=[ShortFlow, LongFlow],
+    activities=[step],
+    versioning={{
+        ShortFlow: VersioningBehavior.PINNED,
+        LongFlow: VersioningBehavior.AUTO_UPGRADE,
+    }},
+)
 """
 
 # A timer, then a step: a command the old history does not have (a different activity

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from temporalio import activity
+from temporalio.common import VersioningBehavior
 from workerkit import (
     ConfigurationError,
     Queue,
@@ -62,7 +63,7 @@ def test_workflow_ids_are_deterministic() -> None:
         "A-17", "c", [LineItem("sku-widget", 1, 1)], Address("n", "l", "c", "p", "FR"), "tok"
     )
     assert queue.workflow_id("OrderWorkflow", [order]) == "order-A-17"
-    plain = Queue(name="plain", workflows=[OrderWorkflow])
+    plain = Queue(name="plain", workflows=[OrderWorkflow], versioning=VersioningBehavior.PINNED)
     first = plain.workflow_id("OrderWorkflow", [{"a": 1, "b": [2]}])
     assert first == plain.workflow_id("OrderWorkflow", [{"b": [2], "a": 1}])
     assert first != plain.workflow_id("OrderWorkflow", [{"a": 2, "b": [2]}])

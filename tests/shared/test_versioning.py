@@ -27,18 +27,40 @@ class Undeclared:
 def test_a_workflow_without_a_versioning_behavior_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="workflow Undeclared has no versioning behavior"):
         Queue(name="undeclared", workflows=[Undeclared])
+    with pytest.raises(ConfigurationError, match="names OrderWorkflow, which the queue does not"):
+        Queue(
+            name="stray",
+            workflows=[Undeclared],
+            versioning={
+                Undeclared: VersioningBehavior.PINNED,
+                OrderWorkflow: VersioningBehavior.PINNED,
+            },
+        )
 
 
-def test_the_queue_default_applies_to_undeclared_types_only() -> None:
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class DeclaredInDefn:
+    @workflow.run
+    async def run(self) -> None:
+        return None
+
+
+def test_behaviors_per_class_per_queue_or_in_the_definition() -> None:
     queue = Queue(
         name="mixed",
-        workflows=[Undeclared, OrderWorkflow],
-        versioning=VersioningBehavior.AUTO_UPGRADE,
+        workflows=[Undeclared, OrderWorkflow, DeclaredInDefn],
+        versioning={
+            OrderWorkflow: VersioningBehavior.PINNED,
+            Undeclared: VersioningBehavior.PINNED,
+        },
     )
     assert queue.versioning_behaviors() == {
-        "Undeclared": VersioningBehavior.AUTO_UPGRADE,
+        "Undeclared": VersioningBehavior.PINNED,
         "OrderWorkflow": VersioningBehavior.PINNED,
+        "DeclaredInDefn": VersioningBehavior.AUTO_UPGRADE,
     }
+    every = Queue(name="every", workflows=[Undeclared], versioning=VersioningBehavior.AUTO_UPGRADE)
+    assert every.versioning_behaviors() == {"Undeclared": VersioningBehavior.AUTO_UPGRADE}
     with pytest.raises(ConfigurationError, match="PINNED or AUTO_UPGRADE"):
         Queue(name="bad", workflows=[Undeclared], versioning=VersioningBehavior.UNSPECIFIED)
 

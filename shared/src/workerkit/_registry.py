@@ -55,12 +55,14 @@ class Queue:
         description: One line shown by ``fleet queues``.
         schedules: Recurring workflows the Temporal server starts on this queue;
             ``fleet schedules sync`` creates or updates them (see :class:`Schedule`).
-        versioning: The Worker Versioning behavior of workflow types that do not declare
-            their own with ``@workflow.defn(versioning_behavior=...)``: ``PINNED`` (an
-            execution stays on the build that started it: for types that finish within a
-            deploy's lifetime) or ``AUTO_UPGRADE`` (it moves to the current build: for
-            long-lived types, whose changes must then be guarded by ``workflow.patched()``).
-            Every workflow type must end up with one; the declaration is refused otherwise.
+        versioning: Each workflow type's Worker Versioning behavior: one for every type, or
+            a mapping from workflow class to behavior. ``PINNED``: an execution stays on the
+            build that started it (for types that finish within a deploy's lifetime);
+            ``AUTO_UPGRADE``: it moves to the current build (for long-lived types, whose
+            changes must then be guarded by ``workflow.patched()``). Declared here rather
+            than in ``@workflow.defn`` so the classes also run on plain, unversioned
+            workers (the server refuses a behavior from those); a ``@workflow.defn``
+            declaration is honoured too. A type left without one is refused.
     """
 
     name: str
@@ -71,7 +73,7 @@ class Queue:
     workflow_ids: Mapping[type, Callable[..., str]] = field(default_factory=dict)
     description: str = ""
     schedules: Sequence[Schedule] = ()
-    versioning: VersioningBehavior | None = None
+    versioning: VersioningBehavior | Mapping[type, VersioningBehavior] | None = None
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -83,16 +85,24 @@ class Queue:
             raise ConfigurationError(f"queue {self.name!r}: version must be >= 1")
         if not self.workflows and not self.activities:
             raise ConfigurationError(f"queue {self.name!r} declares no workflows or activities")
-        if self.versioning == VersioningBehavior.UNSPECIFIED:
+        declared = dict(self.versioning) if isinstance(self.versioning, Mapping) else {}
+        if self.versioning == VersioningBehavior.UNSPECIFIED or any(
+            b == VersioningBehavior.UNSPECIFIED for b in declared.values()
+        ):
             raise ConfigurationError(
                 f"queue {self.name!r}: versioning must be PINNED or AUTO_UPGRADE (or left unset)"
+            )
+        strays = [c.__name__ for c in declared if c not in self.workflows]
+        if strays:
+            raise ConfigurationError(
+                f"queue {self.name!r}: versioning names {', '.join(strays)}, which the queue "
+                "does not register"
             )
         for type_name, behavior in self.versioning_behaviors().items():
             if behavior == VersioningBehavior.UNSPECIFIED:
                 raise ConfigurationError(
                     f"queue {self.name!r}: workflow {type_name} has no versioning behavior; "
-                    "declare @workflow.defn(versioning_behavior=VersioningBehavior.PINNED or "
-                    "AUTO_UPGRADE), or set the queue's versioning= default"
+                    "declare it in the queue's versioning= (PINNED or AUTO_UPGRADE)"
                 )
         seen: set[str] = set()
         for schedule in self.schedules:
@@ -121,11 +131,15 @@ class Queue:
 
     def versioning_behaviors(self) -> dict[str, VersioningBehavior]:
         """Map each workflow type name to the versioning behavior its executions get."""
+        by_class = dict(self.versioning) if isinstance(self.versioning, Mapping) else {}
+        default = self.versioning if isinstance(self.versioning, VersioningBehavior) else None
         behaviors: dict[str, VersioningBehavior] = {}
         for name, cls in self.workflow_types().items():
-            declared = workflow._Definition.must_from_class(cls).versioning_behavior
+            declared = (
+                by_class.get(cls) or workflow._Definition.must_from_class(cls).versioning_behavior
+            )
             if declared in (None, VersioningBehavior.UNSPECIFIED):
-                declared = self.versioning or VersioningBehavior.UNSPECIFIED
+                declared = default or VersioningBehavior.UNSPECIFIED
             behaviors[name] = declared
         return behaviors
 

@@ -38,7 +38,7 @@ from workerkit._errors import SettingError
 __all__ = [
     "BUILD_ID_VARIABLE",
     "DEPLOYMENT_NAME_VARIABLE",
-    "UnversionedRunner",
+    "VersioningRunner",
     "WorkerVersion",
     "code_build_id",
     "resolve_version",
@@ -74,19 +74,17 @@ class WorkerVersion:
         """The SDK's value for this version."""
         return WorkerDeploymentVersion(deployment_name=self.deployment_name, build_id=self.build_id)
 
-    def deployment_config(
-        self, default_behavior: VersioningBehavior | None
-    ) -> WorkerDeploymentConfig:
-        """The SDK worker option for this version (``default_behavior`` for undeclared types)."""
+    def deployment_config(self) -> WorkerDeploymentConfig:
+        """The SDK worker option for this version (versioned workers only).
+
+        Each type's behavior is reported by :class:`VersioningRunner`; the default is only
+        what the SDK requires to accept types that declare none in ``@workflow.defn``, and
+        PINNED is the behavior that can never move an execution to code it did not start on.
+        """
         return WorkerDeploymentConfig(
             version=self.sdk_version,
-            use_worker_versioning=self.versioned,
-            # The SDK refuses a default behavior on an unversioned worker.
-            default_versioning_behavior=(
-                (default_behavior or VersioningBehavior.UNSPECIFIED)
-                if self.versioned
-                else VersioningBehavior.UNSPECIFIED
-            ),
+            use_worker_versioning=True,
+            default_versioning_behavior=VersioningBehavior.PINNED,
         )
 
 
@@ -160,17 +158,20 @@ def resolve_version(
     )
 
 
-class UnversionedRunner(WorkflowRunner):
-    """Runs workflows for an unversioned worker: without the versioning behavior they declare.
+class VersioningRunner(WorkflowRunner):
+    """Reports each workflow type's declared versioning behavior, or none when unversioned.
 
-    The SDK reports a workflow type's declared behavior (``@workflow.defn(versioning_behavior=
-    ...)``) with every completed workflow task, and the server refuses it from a worker that
-    is not versioned. The declaration belongs with the workflow, and the same code must also
-    run unversioned (``make dev``, plain task-queue routing), so this runner drops it there.
+    The behavior a workflow task completes with is what the server routes the execution by.
+    A versioned worker reports the behavior the queue declares for the type; an unversioned
+    one reports none, because the server refuses a behavior from a worker that is not
+    versioned (the SDK would send a ``@workflow.defn`` declaration regardless).
     """
 
-    def __init__(self, inner: WorkflowRunner) -> None:
+    def __init__(
+        self, inner: WorkflowRunner, behaviors: Mapping[str, VersioningBehavior] | None
+    ) -> None:
         self._inner = inner
+        self._behaviors = behaviors
 
     def prepare_workflow(self, defn: Any) -> None:
         """Delegate to the wrapped runner."""
@@ -178,7 +179,11 @@ class UnversionedRunner(WorkflowRunner):
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         """Wrap the wrapped runner's instance."""
-        return _UnversionedInstance(self._inner.create_instance(det))
+        behavior = ProtoBehavior.VERSIONING_BEHAVIOR_UNSPECIFIED
+        if self._behaviors is not None:
+            declared = self._behaviors.get(det.defn.name or "", VersioningBehavior.UNSPECIFIED)
+            behavior = ProtoBehavior.ValueType(declared.value)
+        return _ReportedBehavior(self._inner.create_instance(det), behavior)
 
     def set_worker_level_failure_exception_types(
         self, types: Sequence[type[BaseException]]
@@ -187,16 +192,15 @@ class UnversionedRunner(WorkflowRunner):
         self._inner.set_worker_level_failure_exception_types(types)
 
 
-class _UnversionedInstance(WorkflowInstance):
-    def __init__(self, inner: WorkflowInstance) -> None:
+class _ReportedBehavior(WorkflowInstance):
+    def __init__(self, inner: WorkflowInstance, behavior: ProtoBehavior.ValueType) -> None:
         self._inner = inner
+        self._behavior = behavior
 
     def activate(self, act: Any) -> Any:
         completion = self._inner.activate(act)
         if completion.HasField("successful"):
-            completion.successful.versioning_behavior = (
-                ProtoBehavior.VERSIONING_BEHAVIOR_UNSPECIFIED
-            )
+            completion.successful.versioning_behavior = self._behavior
         return completion
 
     def get_serialization_context(self, command_info: Any) -> Any:

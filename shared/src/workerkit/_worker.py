@@ -22,7 +22,7 @@ from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._tracing import tracing_interceptor
-from workerkit._versioning import UnversionedRunner, WorkerVersion
+from workerkit._versioning import VersioningRunner, WorkerVersion
 
 __all__ = ["build_worker"]
 
@@ -70,16 +70,11 @@ def build_worker(
             thread_name_prefix=f"{queue.name}-activity",
         )
     versioned = version is not None and version.versioned
+    behaviors = queue.versioning_behaviors() if versioned else None
     return Worker(
         client,
-        workflow_runner=(
-            SandboxedWorkflowRunner() if versioned else UnversionedRunner(SandboxedWorkflowRunner())
-        ),
-        unsandboxed_workflow_runner=(
-            UnsandboxedWorkflowRunner()
-            if versioned
-            else UnversionedRunner(UnsandboxedWorkflowRunner())
-        ),
+        workflow_runner=VersioningRunner(SandboxedWorkflowRunner(), behaviors),
+        unsandboxed_workflow_runner=VersioningRunner(UnsandboxedWorkflowRunner(), behaviors),
         task_queue=queue.task_queue,
         workflows=list(queue.workflows),
         activities=activities,
@@ -90,7 +85,5 @@ def build_worker(
         workflow_task_poller_behavior=_pollers(settings),
         activity_task_poller_behavior=_pollers(settings),
         graceful_shutdown_timeout=settings.shutdown_timeout,
-        deployment_config=(
-            version.deployment_config(queue.versioning) if versioned and version else None
-        ),
+        deployment_config=version.deployment_config() if versioned and version else None,
     )

@@ -23,6 +23,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.common import VersioningBehavior
 from temporalio.service import RPCError, RPCStatusCode
 from workerkit import ConfigurationError, Queue, Schedule, sync_schedules
 
@@ -56,6 +57,9 @@ async def no_digest_schedule(client: Client) -> AsyncIterator[None]:
     await delete_schedule(client, DIGEST_ID)
     yield
     await delete_schedule(client, DIGEST_ID)
+
+
+PINNED = VersioningBehavior.PINNED
 
 
 def fleet(env: dict[str, str], *args: str) -> str:
@@ -113,7 +117,7 @@ async def test_declaration_changes_update_the_schedule(client: Client) -> None:
         args=[DigestRequest(title="weekday")],
         cron="0 8 * * 1-5",
     )
-    queue = Queue(name="schedtest", workflows=[DigestWorkflow], schedules=[base])
+    queue = Queue(name="schedtest", workflows=[DigestWorkflow], versioning=PINNED, schedules=[base])
     sid = "schedtest-weekday-digest"
     await delete_schedule(client, sid)
     try:
@@ -130,7 +134,9 @@ async def test_declaration_changes_update_the_schedule(client: Client) -> None:
         ]
         for change in changes:
             changed = dataclasses.replace(base, **change)
-            queue = Queue(name="schedtest", workflows=[DigestWorkflow], schedules=[changed])
+            queue = Queue(
+                name="schedtest", workflows=[DigestWorkflow], versioning=PINNED, schedules=[changed]
+            )
             assert await sync_schedules(client, [queue]) == [(sid, "updated")], change
             assert await sync_schedules(client, [queue]) == [(sid, "unchanged")], change
             base = changed
@@ -138,7 +144,13 @@ async def test_declaration_changes_update_the_schedule(client: Client) -> None:
         assert [(r.start, r.end) for r in described.spec.calendars[0].hour] == [(9, 9)]
         assert described.spec.intervals == [ScheduleIntervalSpec(every=timedelta(hours=6))]
 
-        bumped = Queue(name="schedtest", version=2, workflows=[DigestWorkflow], schedules=[base])
+        bumped = Queue(
+            name="schedtest",
+            version=2,
+            workflows=[DigestWorkflow],
+            versioning=PINNED,
+            schedules=[base],
+        )
         assert await sync_schedules(client, [bumped]) == [(sid, "updated")]
         action = (await client.get_schedule_handle(sid).describe()).schedule.action
         assert isinstance(action, ScheduleActionStartWorkflow)
@@ -238,6 +250,7 @@ def test_queue_rejects_bad_schedule_declarations(declaration: dict[str, Any], me
     fields: dict[str, Any] = {
         "name": "bad",
         "workflows": [DigestWorkflow],
+        "versioning": PINNED,
         "schedules": [DIGEST_SCHEDULE],
     }
     with pytest.raises(ConfigurationError, match=message):

@@ -1,5 +1,6 @@
 """The agent queue declaration: registered through the ``workerkit.queues`` entry point."""
 
+from temporalio.common import VersioningBehavior
 from workerkit import Queue, Tuning
 
 from agent.activities import create_activities
@@ -19,4 +20,7 @@ QUEUE = Queue(
     # worker from bursting past a provider's rate limit.
     tuning=Tuning(max_concurrent_activities=20),
     workflow_ids={AgentWorkflow: lambda task: task_workflow_id(task.task_id)},
+    # A conversation may wait days for an approval: it moves to each new build, so every
+    # change to AgentWorkflow must be guarded by workflow.patched().
+    versioning=VersioningBehavior.AUTO_UPGRADE,
 )

@@ -13,7 +13,7 @@ import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -58,9 +58,7 @@ def _cause(err: ActivityError) -> str:
     return str(err.cause) if err.cause is not None else str(err)
 
 
-# AUTO_UPGRADE: a conversation may wait days for approval; it moves to each new build,
-# so every change to this class must be guarded by workflow.patched().
-@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn
 class AgentWorkflow:
     """Call the model; run the tools it asks for (after approval where needed); repeat until
     it answers or ``max_turns`` model calls have been made."""

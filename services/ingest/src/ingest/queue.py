@@ -1,5 +1,6 @@
 """The ingest queue declaration: registered through the ``workerkit.queues`` entry point."""
 
+from temporalio.common import VersioningBehavior
 from workerkit import Queue, Tuning
 
 from ingest.activities import create_activities
@@ -19,5 +20,12 @@ QUEUE = Queue(
     workflow_ids={
         BatchIngestWorkflow: lambda request: batch_workflow_id(request.batch_id),
         ChunkWorkflow: lambda chunk: chunk_workflow_id(chunk.batch_id, chunk.chunk_index),
+    },
+    versioning={
+        # A batch runs for hours across continue-as-new: it moves to each new build, so every
+        # change to BatchIngestWorkflow must be guarded by workflow.patched().
+        BatchIngestWorkflow: VersioningBehavior.AUTO_UPGRADE,
+        # One chunk is short: it finishes on the build that started it.
+        ChunkWorkflow: VersioningBehavior.PINNED,
     },
 )

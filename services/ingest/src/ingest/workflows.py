@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -52,8 +52,7 @@ def _reason(err: BaseException) -> str:
     return err.message if isinstance(err, ApplicationError) else str(err)
 
 
-# PINNED: one chunk is short; it finishes on the build that started it.
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn
 class ChunkWorkflow:
     """Process one chunk of a batch with one long, heartbeating, resumable activity."""
 
@@ -82,9 +81,7 @@ class ChunkWorkflow:
             ) from err
 
 
-# AUTO_UPGRADE: a batch runs for hours across continue-as-new; it moves to each new build,
-# so every change to this class must be guarded by workflow.patched().
-@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn
 class BatchIngestWorkflow:
     """Split a batch into chunks and run them as child workflows, at most N at once.
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from temporalio.common import VersioningBehavior
 from workerkit import Queue, Schedule, Tuning
 
 from notifications.activities import create_activities
@@ -29,4 +30,6 @@ QUEUE = Queue(
     tuning=Tuning(),
     workflow_ids={NotifyWorkflow: lambda notification: notify_workflow_id(notification.message_id)},
     schedules=[DIGEST_SCHEDULE],
+    # A delivery or a digest takes seconds to minutes: it finishes on the build that started it.
+    versioning=VersioningBehavior.PINNED,
 )

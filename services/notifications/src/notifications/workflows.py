@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -46,8 +46,7 @@ def _reason(err: BaseException) -> str:
     return str(err)
 
 
-# PINNED: a delivery takes seconds to minutes; it finishes on the build that started it.
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn
 class NotifyWorkflow:
     """Deliver one message on each of its channels concurrently, each at most once."""
 
@@ -131,8 +130,7 @@ class NotifyWorkflow:
         return True
 
 
-# PINNED: one digest run is short.
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn
 class DigestWorkflow:
     """Summarise the outbox's deliveries since the previous digest (started by a schedule)."""
 

@@ -1,5 +1,6 @@
 """The orders queue declaration: registered through the ``workerkit.queues`` entry point."""
 
+from temporalio.common import VersioningBehavior
 from workerkit import Queue, Tuning
 
 from orders.activities import create_activities
@@ -14,4 +15,6 @@ QUEUE = Queue(
     activities=create_activities,
     tuning=Tuning(max_concurrent_activities=50),
     workflow_ids={OrderWorkflow: lambda order: order_workflow_id(order.order_id)},
+    # An order finishes within its confirmation timeout, on the build that took it.
+    versioning=VersioningBehavior.PINNED,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -59,8 +59,7 @@ def _reason(err: BaseException) -> str:
     return str(err)
 
 
-# PINNED: an order finishes within its confirmation timeout, on the code that took it.
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn
 class OrderWorkflow:
     """Reserve → screen → charge → await confirmation → ship → notify; compensate on failure."""
 
