@@ -23,7 +23,13 @@ takes minutes. What it does, failing at the first check that does not hold:
    healthy (make scale starts the killed container again).
 8. Crashes a worker (SIGKILL to its process, not through Docker): the restart policy brings
    it back, healthy and scraped.
-9. Tears the stack down (volumes too) and prints each phase's duration and the image sizes.
+9. Deploys a changed orders image (a copy of the sources with an incompatible change to
+   OrderWorkflow, which is PINNED) with `make deploy` while three orders wait for their
+   confirmation: the new build runs beside the old one and becomes current through the replay
+   gate; the waiting orders complete on the old build, a new order on the new one; no
+   workflow failed and no workflow task failed; `make retire` then removes the drained old
+   build's containers, and Prometheus scrapes the new ones as queue orders.
+10. Tears the stack down (volumes too) and prints each phase's duration and the image sizes.
 
 Environment: PYTHON_IMAGE (base image), E2E_DOCKERD_ARGS (flags of a dockerd this script
 starts; default --iptables=false), E2E_KEEP=1 (leave the stack and the engine running).
