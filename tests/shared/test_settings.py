@@ -62,4 +62,9 @@ def test_parse_duration(text: str, seconds: float) -> None:
 
 def test_every_setting_is_described() -> None:
     described = {variable for variable, _, _ in WorkerSettings.describe()}
-    assert {"WORKER_SHUTDOWN_TIMEOUT", "WORKER_VERSIONING"} <= described and len(described) == 17
+    assert {
+        "WORKER_SHUTDOWN_TIMEOUT",
+        "WORKER_VERSIONING",
+        "WORKER_LOOP_STALL_TIMEOUT",
+    } <= described
+    assert len(described) == 19

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import NoReturn
 
 import uvloop
@@ -82,7 +83,7 @@ async def _serve(
 ) -> int:
     tracer_provider = configure_tracing(environ)
     metrics = SdkMetrics()
-    health = Health()
+    health = Health(stall_after=settings.loop_stall_timeout.total_seconds())
     server = HealthServer(
         host=settings.http_host,
         port=settings.http_port,
@@ -117,11 +118,13 @@ async def _serve(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    heartbeat = asyncio.ensure_future(_beat(health))
     try:
         return await _run_workers(
             queues, settings, per_queue, versions, environ, metrics, health, stop
         )
     finally:
+        heartbeat.cancel()
         finished.set()  # from here on, signals have nothing left to interrupt
         server.stop()
         if tracer_provider is not None:
@@ -173,7 +176,11 @@ async def _run_workers(
             extra={"task_queues": [q.task_queue for q in queues], **_version_fields(versions)},
         )
 
+    watch = asyncio.ensure_future(
+        _watch_server(client, health, settings.server_check_interval.total_seconds(), stop)
+    )
     await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
+    watch.cancel()
     health.set_not_ready("draining")
     fatal = [t for t in running if t.done() and not stop.is_set()]
     _log.info(
@@ -192,6 +199,43 @@ async def _run_workers(
         return EXIT_FAILURE
     _log.info("worker stopped cleanly")
     return EXIT_OK
+
+
+async def _beat(health: Health) -> None:
+    # Runs on the event loop: when the loop is blocked, the beats stop and /healthz says so.
+    while True:
+        health.beat()
+        await asyncio.sleep(1.0)
+
+
+UNREACHABLE = "cannot reach the Temporal server"
+FAILED_CHECKS_BEFORE_NOT_READY = 2
+
+
+async def _watch_server(
+    client: Client, health: Health, interval: float, stop: asyncio.Event
+) -> None:
+    """Turn /readyz to 503 while the server does not answer, and back once it does.
+
+    The SDK keeps retrying its polls on its own; what Kubernetes must know is that this
+    worker cannot take work meanwhile (no traffic is routed by it, but a rollout waits).
+    """
+    failures = 0
+    while not stop.is_set():
+        await asyncio.sleep(interval)
+        try:
+            await client.service_client.check_health(timeout=timedelta(seconds=interval))
+        except Exception as err:  # an RPC error, a timeout: the server did not answer
+            failures += 1
+            if failures == FAILED_CHECKS_BEFORE_NOT_READY and not stop.is_set():
+                reason = f"{UNREACHABLE}: {' '.join(str(err).split()) or type(err).__name__}"
+                health.set_not_ready(reason)
+                _log.warning("not ready: the server does not answer", extra={"reason": reason})
+            continue
+        if failures >= FAILED_CHECKS_BEFORE_NOT_READY and not stop.is_set():
+            health.set_ready()
+            _log.info("ready again: the server answers")
+        failures = 0
 
 
 def _version_fields(versions: Mapping[str, WorkerVersion]) -> dict[str, object]:

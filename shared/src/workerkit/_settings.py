@@ -168,6 +168,16 @@ class WorkerSettings:
     connect_timeout: timedelta = _setting(
         timedelta(seconds=60), _duration(), "how long start-up keeps retrying the connection"
     )
+    loop_stall_timeout: timedelta = _setting(
+        timedelta(seconds=30),
+        _duration(),
+        "/healthz fails once the event loop has not run for this long (a blocked loop)",
+    )
+    server_check_interval: timedelta = _setting(
+        timedelta(seconds=5),
+        _duration(),
+        "how often a ready worker checks the server; 2 failed checks turn /readyz to 503",
+    )
     versioning: Literal["auto", "on", "off"] = _setting(
         "auto",
         _choice("auto", "on", "off"),
