@@ -37,6 +37,28 @@ def temporal_cli() -> str:
     return path
 
 
+def start_dev_server(port: int) -> subprocess.Popen[bytes]:
+    """A Temporal dev server of a test's own on ``127.0.0.1:port`` (in memory, headless)."""
+    return subprocess.Popen(
+        [
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--headless",
+            "--port",
+            str(port),
+            "--http-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 HISTORIES = Path(__file__).parent / "histories"
 # record_history(queue, scenario, handle): the fixture's signature.
 RecordHistory = Callable[[str, str, WorkflowHandle[Any, Any]], Awaitable[None]]

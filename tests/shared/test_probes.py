@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from support import WorkerProcess, free_port, http_get, temporal_cli
+from support import WorkerProcess, free_port, http_get, start_dev_server
 
 SpawnWorker = Callable[..., WorkerProcess]
 
@@ -115,24 +115,7 @@ def own_server() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [
-                temporal_cli(),
-                "server",
-                "start-dev",
-                "--headless",
-                "--port",
-                str(port),
-                "--http-port",
-                str(free_port()),
-                "--metrics-port",
-                str(free_port()),
-                "--log-level",
-                "error",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = start_dev_server(port)
         proc.port = port  # type: ignore[attr-defined]
         started.append(proc)
         return proc

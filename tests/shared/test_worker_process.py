@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, Stage
 from orders.workflows import OrderWorkflow
 
-from support import WorkerProcess, free_port, http_get, temporal_cli, wait_for_stage
+from support import WorkerProcess, free_port, http_get, start_dev_server, wait_for_stage
 
 SpawnWorker = Callable[..., WorkerProcess]
 
@@ -137,24 +136,7 @@ def test_waits_for_a_server_that_comes_up_later(spawn_worker: SpawnWorker) -> No
         assert worker.proc.poll() is None and time.monotonic() < deadline, worker.log()
         time.sleep(0.1)
     assert http_get(worker.url("/readyz")) == (503, "starting\n")
-    server = subprocess.Popen(
-        [
-            temporal_cli(),
-            "server",
-            "start-dev",
-            "--headless",
-            "--port",
-            str(port),
-            "--http-port",
-            str(free_port()),
-            "--metrics-port",
-            str(free_port()),
-            "--log-level",
-            "error",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_dev_server(port)
     try:
         worker.wait_ready(timeout=60)
         assert any(e["msg"] == "Temporal not reachable yet, retrying" for e in log_events(worker))
