@@ -120,6 +120,20 @@ def test_start_wait_signal_query_update(
     assert updated.returncode == 0, updated.stderr
     assert json.loads(updated.stdout)["shipping_address"]["city"] == "Washington"
 
+    # Checked against the running workflow's type before anything is sent: exit 2, one line.
+    for command, name, raw, message in (
+        ("signal", "confirmd", ["{}"], "has no signal 'confirmd'; its signals: confirm"),
+        ("signal", "confirm", ['"yes"'], "signal confirm: argument 1 does not fit Confirmation"),
+        ("signal", "confirm", ["{}", "{}"], "signal confirm takes 1 argument(s) (Confirmation)"),
+        ("query", "stauts", [], "has no query 'stauts'; its queries: status"),
+        ("update", "change_address", ["{}"], "has no update 'change_address'"),
+    ):
+        refused = run_cli(command, f"order-{order_id}", name, *raw, env=server_env)
+        assert refused.returncode == 2, (command, name, refused.stdout, refused.stderr)
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+        assert f"OrderWorkflow order-{order_id}" in lines[0] or "argument" in lines[0]
+
     signalled = run_cli(
         "signal", f"order-{order_id}", "confirm", '{"confirmed_by": "cli"}', env=server_env
     )

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from temporalio import workflow
 from temporalio.client import (
     Client,
     WorkflowFailureError,
@@ -15,7 +16,7 @@ from temporalio.client import (
 )
 from temporalio.converter import value_to_type
 from workerkit._launcher import launch
-from workerkit._registry import get_queue
+from workerkit._registry import discover_queues, get_queue
 from workerkit.cli._common import (
     _json_arg,
     _json_args,
@@ -25,25 +26,58 @@ from workerkit.cli._common import (
 )
 
 
-def _typed_args(queue_name: str, workflow_type: str, raw: Sequence[str]) -> list[Any]:
-    queue = get_queue(queue_name)
-    values = _json_args(raw)
-    types = queue.workflow_arg_types(workflow_type)
+def _fit(types: Sequence[Any] | None, values: list[Any], what: str) -> list[Any]:
+    """Convert JSON ``values`` to ``types`` (when fully typed), or raise a usage error."""
     if types is None:
         return values
     if len(values) != len(types):
         names = ", ".join(getattr(t, "__name__", str(t)) for t in types)
-        raise _UsageError(
-            f"{workflow_type} takes {len(types)} argument(s) ({names}); got {len(values)}"
-        )
+        raise _UsageError(f"{what} takes {len(types)} argument(s) ({names}); got {len(values)}")
     typed = []
     for i, (value, hint) in enumerate(zip(values, types, strict=True)):
         try:
             typed.append(value_to_type(hint, value))
         except (TypeError, ValueError, KeyError) as err:
             name = getattr(hint, "__name__", str(hint))
-            raise _UsageError(f"argument {i + 1} does not fit {name}: {err}") from None
+            raise _UsageError(f"{what}: argument {i + 1} does not fit {name}: {err}") from None
     return typed
+
+
+def _typed_args(queue_name: str, workflow_type: str, raw: Sequence[str]) -> list[Any]:
+    queue = get_queue(queue_name)
+    return _fit(queue.workflow_arg_types(workflow_type), _json_args(raw), workflow_type)
+
+
+_HANDLERS = {"signal": "signals", "query": "queries", "update": "updates"}
+
+
+async def _checked_handler_args(
+    handle: WorkflowHandle[Any, Any], kind: str, name: str, values: list[Any]
+) -> list[Any]:
+    """Check ``name`` and ``values`` against the running workflow's declared handlers.
+
+    The workflow's type and task queue come from the server; when they are a registered
+    queue's, an unknown handler name or an argument that does not fit is refused here,
+    before anything is sent (a signal the worker cannot decode would be dropped silently).
+    """
+    described = await handle.describe()
+    queue = next(
+        (q for q in discover_queues().values() if q.task_queue == described.task_queue), None
+    )
+    if queue is None or described.workflow_type not in queue.workflow_types():
+        return values  # not a workflow this installation knows: send as given
+    defn = workflow._Definition.must_from_class(queue.workflow_class(described.workflow_type))
+    handlers: dict[str | None, Any] = getattr(defn, _HANDLERS[kind])
+    handler = handlers.get(name) or handlers.get(None)  # None: a dynamic handler
+    if handler is None:
+        known = ", ".join(sorted(n for n in handlers if n)) or "none"
+        raise _UsageError(
+            f"{described.workflow_type} {handle.id} has no {kind} {name!r}; its {_HANDLERS[kind]}: "
+            f"{known}"
+        )
+    if handler.name is None:
+        return values
+    return _fit(handler.arg_types, values, f"{kind} {name}")
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
@@ -90,7 +124,8 @@ def _cmd_signal(args: argparse.Namespace) -> int:
     values = _json_args(args.args)
 
     async def action(handle: WorkflowHandle[Any, Any]) -> int:
-        await handle.signal(args.name, args=values)
+        typed = await _checked_handler_args(handle, "signal", args.name, values)
+        await handle.signal(args.name, args=typed)
         print(f"signal {args.name} sent to {handle.id}")
         return 0
 
@@ -101,7 +136,8 @@ def _cmd_query(args: argparse.Namespace) -> int:
     values = _json_args(args.args)
 
     async def action(handle: WorkflowHandle[Any, Any]) -> int:
-        _print_json(await handle.query(args.name, args=values))
+        typed = await _checked_handler_args(handle, "query", args.name, values)
+        _print_json(await handle.query(args.name, args=typed))
         return 0
 
     return _on_workflow(args, action)
@@ -111,8 +147,9 @@ def _cmd_update(args: argparse.Namespace) -> int:
     values = _json_args(args.args)
 
     async def action(handle: WorkflowHandle[Any, Any]) -> int:
+        typed = await _checked_handler_args(handle, "update", args.name, values)
         try:
-            result = await handle.execute_update(args.name, args=values)
+            result = await handle.execute_update(args.name, args=typed)
         except WorkflowUpdateFailedError as err:
             print(f"update {args.name} rejected: {err.cause}", file=sys.stderr)
             return 1
