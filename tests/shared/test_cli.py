@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -178,3 +179,73 @@ async def test_namespace_ensure_is_idempotent(client: Client, server_env: dict[s
 def test_namespace_ensure_rejects_bad_retention(server_env: dict[str, str]) -> None:
     out = run_cli("namespace", "ensure", "x", "--retention", "soon", env=server_env)
     assert out.returncode == 2 and "--retention 'soon' is not a duration" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        (
+            {"TEMPORAL_ADDRESS": "127.0.0.1:99999"},
+            ["query", "order-x", "status"],
+            "Temporal connection settings are invalid (address '127.0.0.1:99999')",
+        ),
+        (
+            {"TEMPORAL_ADDRESS": "not a host"},
+            ["query", "order-x", "status"],
+            "Temporal connection settings are invalid (address 'not a host')",
+        ),
+        (
+            {"TEMPORAL_TLS_CLIENT_KEY_PATH": "/dev/null"},
+            ["query", "order-x", "status"],
+            "Must have both client cert and private key or neither",
+        ),
+        ({}, ["query", "order-x", "status", "--connect-timeout", "abc"], "--connect-timeout 'abc'"),
+        ({}, ["start", "orders", "OrderWorkflow", "{}", "--id", ""], "--id must not be empty"),
+        (
+            {},
+            ["start", "orders", "OrderWorkflow", '{"order_id": "\\ud800"}'],
+            "argument 1 holds a lone surrogate (\\ud800)",
+        ),
+        (
+            {},
+            ["start", "orders", "OrderWorkflow", '{"a":\n  1,,}'],
+            "argument 1 is not valid JSON: Expecting property name enclosed in double quotes "
+            "at line 2 column 5",
+        ),
+        (
+            {"WORKER_SHUTDOWN_TIMEOUT": "99999999999999999d"},
+            ["worker", "orders"],
+            "WORKER_SHUTDOWN_TIMEOUT='99999999999999999d' is invalid",
+        ),
+        (
+            {"WORKER_HTTP_HOST": "no-such-host.invalid", "WORKER_CONNECT_TIMEOUT": "1s"},
+            ["worker", "orders"],
+            "WORKER_HTTP_HOST='no-such-host.invalid' WORKER_HTTP_PORT=",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    env: dict[str, str], args: list[str], message: str, server_env: dict[str, str]
+) -> None:
+    done = run_cli(*args, env={**server_env, "WORKER_HTTP_PORT": "0", **env})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert lines and lines[-1].startswith("error: ") and message in lines[-1], lines
+
+
+def test_an_http_port_in_use_is_one_line_and_exit_2(server_env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(
+            "worker",
+            "orders",
+            env={**server_env, "WORKER_HTTP_HOST": "127.0.0.1", "WORKER_HTTP_PORT": str(port)},
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: WORKER_HTTP_HOST='127.0.0.1' WORKER_HTTP_PORT={port}: cannot listen there: "
+        "Address already in use"
+    )

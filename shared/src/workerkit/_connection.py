@@ -63,6 +63,10 @@ async def connect(
         attempt += 1
         try:
             return await Client.connect(**options, runtime=runtime, interceptors=list(interceptors))
+        except ValueError as err:  # the SDK's check of the address, TLS or API key settings
+            raise ConfigurationError(
+                f"Temporal connection settings are invalid (address {address!r}): {err}"
+            ) from None
         except (RuntimeError, OSError) as err:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -84,12 +84,18 @@ async def _serve(
     tracer_provider = configure_tracing(environ)
     metrics = SdkMetrics()
     health = Health(stall_after=settings.loop_stall_timeout.total_seconds())
-    server = HealthServer(
-        host=settings.http_host,
-        port=settings.http_port,
-        health=health,
-        metrics=metrics.exposition,
-    )
+    try:
+        server = HealthServer(
+            host=settings.http_host,
+            port=settings.http_port,
+            health=health,
+            metrics=metrics.exposition,
+        )
+    except OSError as err:  # in use, not an address of this host, not resolvable
+        raise ConfigurationError(
+            f"WORKER_HTTP_HOST={settings.http_host!r} WORKER_HTTP_PORT={settings.http_port}: "
+            f"cannot listen there: {err.strerror or err}"
+        ) from None
     server.start()
     names = [q.task_queue for q in queues]
     for q in queues:
@@ -155,6 +161,9 @@ async def _run_workers(
     except ConnectError as err:
         _log.error(str(err))
         return EXIT_FAILURE
+    except ConfigurationError as err:
+        _log.error(str(err))
+        return EXIT_USAGE
 
     try:
         workers = [build_worker(client, q, per_queue[q.name], versions[q.name]) for q in queues]

@@ -43,7 +43,10 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ValueError(f"not a duration: {text!r}")
     number, unit = match.groups()
-    return timedelta(seconds=float(number) * _UNIT_SECONDS[unit or "s"])
+    try:
+        return timedelta(seconds=float(number) * _UNIT_SECONDS[unit or "s"])
+    except OverflowError:
+        raise ValueError(f"duration too large: {text!r}") from None
 
 
 def state_path(filename: str, environ: Mapping[str, str] | None = None) -> Path:

@@ -28,11 +28,17 @@ class _UsageError(ConfigurationError):
 
 def _json_arg(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as err:
         raise _UsageError(
-            f"{what} is not valid JSON ({err.msg} at column {err.colno}): {text}"
+            f"{what} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        bad = err.object[err.start : err.end].encode("unicode_escape").decode()
+        raise _UsageError(f"{what} holds a lone surrogate ({bad}): not valid Unicode") from None
+    return value
 
 
 def _json_args(raw: Sequence[str]) -> list[Any]:
@@ -52,10 +58,15 @@ def _print_json(value: Any) -> None:
 
 
 def _with_client(args: argparse.Namespace, body: Callable[[Client], Awaitable[_T]]) -> _T:
+    try:
+        timeout = parse_duration(args.connect_timeout)
+    except ValueError:
+        raise _UsageError(
+            f"--connect-timeout {args.connect_timeout!r} is not a duration (e.g. 10s, 1m)"
+        ) from None
+
     async def go() -> _T:
-        client = await connect(
-            timeout=parse_duration(args.connect_timeout), interceptors=[tracing_interceptor()]
-        )
+        client = await connect(timeout=timeout, interceptors=[tracing_interceptor()])
         return await body(client)
 
     provider = configure_tracing()

@@ -82,6 +82,8 @@ async def _checked_handler_args(
 
 def _cmd_start(args: argparse.Namespace) -> int:
     queue = get_queue(args.queue)
+    if args.id is not None and not args.id.strip():
+        raise _UsageError("--id must not be empty (omit it for the queue's deterministic id)")
     typed = _typed_args(args.queue, args.workflow, args.args)
     memo = _json_arg(args.memo, "--memo") if args.memo else None
     if memo is not None and not isinstance(memo, dict):
