@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
-from workerkit import ObservabilityInterceptor, Queue, discover_queues, tracing_interceptor
+from workerkit import (
+    ObservabilityInterceptor,
+    Queue,
+    data_converter,
+    discover_queues,
+    tracing_interceptor,
+)
 
 from support import HISTORIES
 
@@ -43,6 +49,7 @@ async def test_stored_histories_replay(queue: Queue) -> None:
     replayer = Replayer(
         workflows=list(queue.workflows),
         interceptors=[tracing_interceptor(), ObservabilityInterceptor()],
+        data_converter=data_converter(),
     )
     for path in stored(queue):
         history = WorkflowHistory.from_json(path.stem, path.read_text())

@@ -38,11 +38,13 @@ from workerkit._schedules import (
 )
 from workerkit._settings import Tuning, WorkerSettings, parse_duration, state_path
 from workerkit._sqlite import SqliteFile
+from workerkit._strict import INVALID_INPUT, data_converter
 from workerkit._tracing import configure_tracing, tracing_interceptor
 from workerkit._worker import build_worker
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "INVALID_INPUT",
     "NAME_PATTERN",
     "ConfigurationError",
     "ConnectError",
@@ -63,6 +65,7 @@ __all__ = [
     "configure_logging",
     "configure_tracing",
     "connect",
+    "data_converter",
     "declared_schedules",
     "discover_queues",
     "ensure_namespace",

@@ -13,6 +13,7 @@ from temporalio.client import Client, Interceptor
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
 from workerkit._errors import ConfigurationError, ConnectError
+from workerkit._strict import data_converter
 
 __all__ = ["connect", "load_connect_config"]
 
@@ -62,7 +63,12 @@ async def connect(
     while True:
         attempt += 1
         try:
-            return await Client.connect(**options, runtime=runtime, interceptors=list(interceptors))
+            return await Client.connect(
+                **options,
+                runtime=runtime,
+                interceptors=list(interceptors),
+                data_converter=data_converter(),
+            )
         except ValueError as err:  # the SDK's check of the address, TLS or API key settings
             raise ConfigurationError(
                 f"Temporal connection settings are invalid (address {address!r}): {err}"

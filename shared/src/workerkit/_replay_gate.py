@@ -23,6 +23,7 @@ from temporalio.common import VersioningBehavior as SdkBehavior
 from temporalio.worker import Replayer
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
+from workerkit._strict import data_converter
 from workerkit._tracing import tracing_interceptor
 
 __all__ = ["GateReport", "ReplayFailure", "replay_gate", "stored_histories"]
@@ -143,6 +144,7 @@ async def replay_gate(
         workflows=list(queue.workflows),
         interceptors=[tracing_interceptor(), ObservabilityInterceptor()],
         namespace=client.namespace if client is not None else "default",
+        data_converter=data_converter(),
     )
     registered = set(queue.workflow_types())
     # A stored history stands for executions of its type: pinned ones if this build runs

@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
+from workerkit._strict import StrictPayloadConverter, data_converter
 from workerkit._tracing import tracing_interceptor
 from workerkit._versioning import VersioningRunner, WorkerVersion
 
@@ -62,6 +63,11 @@ def build_worker(
         settings: Tuning and shutdown settings (see :class:`WorkerSettings`).
         version: The Worker Deployment version; ``None`` runs unversioned.
     """
+    if client.data_converter.payload_converter_class is not StrictPayloadConverter:
+        # Whatever client it is given, a worker converts its inputs strictly (see _strict).
+        config = client.config()
+        config["data_converter"] = data_converter()
+        client = Client(**config)
     activities = queue.build_activities()
     executor = None
     if _needs_thread_pool(activities):

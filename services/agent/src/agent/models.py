@@ -193,6 +193,9 @@ class AgentResult:
         return [a.by for a in self.approvals if a.decision == Decision.APPROVED]
 
 
+MAX_APPROVAL_TIMEOUT_S = 30 * 86400.0
+
+
 def task_problem(task: AgentTask, known_tools: Collection[str]) -> str | None:
     """Return why ``task`` can never be processed, or ``None`` if it is well-formed."""
     if not task.task_id.strip():
@@ -205,8 +208,12 @@ def task_problem(task: AgentTask, known_tools: Collection[str]) -> str | None:
         return f"prompt is longer than {MAX_PROMPT_CHARS} characters"
     if not 1 <= task.max_turns <= MAX_TURNS_LIMIT:
         return f"max_turns must be from 1 to {MAX_TURNS_LIMIT}, got {task.max_turns}"
-    if not task.approval_timeout_seconds > 0:
-        return "approval_timeout_seconds must be positive"
+    if not 0 < task.approval_timeout_seconds <= MAX_APPROVAL_TIMEOUT_S:
+        # A timer Temporal cannot represent would fail the workflow task, not the workflow.
+        return (
+            "approval_timeout_seconds must be positive and at most "
+            f"{MAX_APPROVAL_TIMEOUT_S:g} (30 days)"
+        )
     if task.tools is not None:
         unknown = sorted(set(task.tools) - set(known_tools))
         if unknown:

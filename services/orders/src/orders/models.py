@@ -128,6 +128,9 @@ def address_problem(address: Address) -> str | None:
     return None
 
 
+MAX_CONFIRMATION_TIMEOUT_S = 30 * 86400.0
+
+
 def order_problem(order: Order) -> str | None:
     """Return why ``order`` can never be processed, or ``None`` if it is well-formed."""
     if not order.order_id.strip():
@@ -143,6 +146,11 @@ def order_problem(order: Order) -> str | None:
             return f"sku {item.sku!r}: quantity must be positive, got {item.quantity}"
         if item.unit_price_cents < 0:
             return f"sku {item.sku!r}: unit price must not be negative"
-    if order.confirmation_timeout_seconds <= 0:
-        return "confirmation_timeout_seconds must be positive"
+    if not 0 < order.confirmation_timeout_seconds <= MAX_CONFIRMATION_TIMEOUT_S:
+        # Checked before anything is charged: a timer Temporal cannot represent would fail
+        # the workflow task only after the payment went through.
+        return (
+            "confirmation_timeout_seconds must be positive and at most "
+            f"{MAX_CONFIRMATION_TIMEOUT_S:g} (30 days)"
+        )
     return address_problem(order.shipping_address)

@@ -14,9 +14,9 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.converter import value_to_type
 from workerkit._launcher import launch
 from workerkit._registry import discover_queues, get_queue
+from workerkit._strict import InputMismatch, convert
 from workerkit.cli._common import (
     _json_arg,
     _json_args,
@@ -36,8 +36,8 @@ def _fit(types: Sequence[Any] | None, values: list[Any], what: str) -> list[Any]
     typed = []
     for i, (value, hint) in enumerate(zip(values, types, strict=True)):
         try:
-            typed.append(value_to_type(hint, value))
-        except (TypeError, ValueError, KeyError) as err:
+            typed.append(convert(value, hint))
+        except InputMismatch as err:
             name = getattr(hint, "__name__", str(hint))
             raise _UsageError(f"{what}: argument {i + 1} does not fit {name}: {err}") from None
     return typed

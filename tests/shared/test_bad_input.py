@@ -1,0 +1,187 @@
+"""Bad input from a client that is not `fleet`: the official `temporal` CLI, as the Web UI, a
+Schedule or another language's service would send it. Each malformed start fails its
+workflow within seconds with a message naming the field, with no workflow task failure
+(no retry loop) and before any activity runs; a bad update argument is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from support import WorkerProcess, temporal_cli
+
+ADDRESS = {"name": "A", "line1": "1 Rd", "city": "C", "postal_code": "1", "country": "GB"}
+ORDER: dict[str, Any] = {
+    "customer_id": "c",
+    "payment_token": "tok_visa",
+    "items": [{"sku": "sku-widget", "quantity": 1, "unit_price_cents": 100}],
+    "shipping_address": ADDRESS,
+}
+
+
+def order(**changes: Any) -> str:
+    return json.dumps({**ORDER, "order_id": f"bad-{uuid.uuid4().hex[:8]}", **changes})
+
+
+def temporal(address: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [temporal_cli(), *args, "--address", address, "--namespace", "default"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def history(address: str, workflow_id: str) -> list[dict[str, Any]]:
+    shown = temporal(address, "workflow", "show", "-w", workflow_id, "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    events: list[dict[str, Any]] = data.get("events", data) if isinstance(data, dict) else data
+    return events
+
+
+def wait_closed(address: str, workflow_id: str, timeout: float = 15) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = history(address, workflow_id)
+        if any("workflowExecutionFailedEventAttributes" in e for e in events):
+            return events
+        assert not any("workflowTaskFailedEventAttributes" in e for e in events), events
+        time.sleep(0.2)
+    raise AssertionError(f"{workflow_id} did not fail within {timeout}s: {events}")
+
+
+@pytest.mark.parametrize(
+    ("task_queue", "workflow_type", "raw", "message"),
+    [
+        (
+            "orders-v1",
+            "OrderWorkflow",
+            '{"order_id": 5}',
+            "order_id: expected a string, got the number 5",
+        ),
+        (
+            "orders-v1",
+            "OrderWorkflow",
+            '"hello"',
+            "expected an object (Order), got the string 'hello'",
+        ),
+        (
+            "notifications-v1",
+            "NotifyWorkflow",
+            "[1,2,3]",
+            "expected an object (Notification), got an array",
+        ),
+        (
+            "orders-v1",
+            "OrderWorkflow",
+            order(items=[{"sku": "sku-widget", "quantity": 1.5, "unit_price_cents": 100}]),
+            "items[0].quantity: expected an integer, got the number 1.5",
+        ),
+        (
+            "orders-v1",
+            "OrderWorkflow",
+            order(items=[{"sku": "sku-widget", "quantity": True, "unit_price_cents": 100}]),
+            "items[0].quantity: expected an integer, got a boolean",
+        ),
+        ("orders-v1", "OrderWorkflow", order(colour="red"), "unknown field 'colour' for Order"),
+        (
+            "orders-v1",
+            "OrderWorkflow",
+            order(confirmation_timeout_seconds=1e300),
+            "confirmation_timeout_seconds must be positive and at most",
+        ),
+    ],
+    ids=[
+        "wrong-type",
+        "a-string",
+        "an-array",
+        "fraction",
+        "boolean",
+        "unknown-field",
+        "huge-timeout",
+    ],
+)
+def test_a_malformed_start_fails_the_workflow_at_once(
+    spawn_worker: Callable[..., WorkerProcess],
+    temporal_address: str,
+    task_queue: str,
+    workflow_type: str,
+    raw: str,
+    message: str,
+) -> None:
+    spawn_worker(task_queue.removesuffix("-v1")).wait_ready()
+    workflow_id = f"bad-input-{uuid.uuid4().hex[:10]}"
+    started = time.monotonic()
+    done = temporal(
+        temporal_address,
+        "workflow",
+        "start",
+        "--task-queue",
+        task_queue,
+        "--type",
+        workflow_type,
+        "--workflow-id",
+        workflow_id,
+        "--input",
+        raw,
+    )
+    assert done.returncode == 0, done.stderr
+    events = wait_closed(temporal_address, workflow_id)
+    took = time.monotonic() - started
+    (failed,) = [
+        e["workflowExecutionFailedEventAttributes"]
+        for e in events
+        if "workflowExecutionFailedEventAttributes" in e
+    ]
+    failure = failed["failure"]
+    assert message in failure["message"], failure["message"]
+    assert failure["applicationFailureInfo"]["nonRetryable"] is True
+    assert not any("workflowTaskFailedEventAttributes" in e for e in events)
+    assert not any("activityTaskScheduledEventAttributes" in e for e in events)  # nothing charged
+    assert took < 15, took
+
+
+def test_a_bad_update_argument_is_rejected(
+    spawn_worker: Callable[..., WorkerProcess], temporal_address: str
+) -> None:
+    spawn_worker("orders").wait_ready()
+    workflow_id = f"bad-update-{uuid.uuid4().hex[:10]}"
+    done = temporal(
+        temporal_address,
+        "workflow",
+        "start",
+        "--task-queue",
+        "orders-v1",
+        "--type",
+        "OrderWorkflow",
+        "--workflow-id",
+        workflow_id,
+        "--input",
+        order(),
+    )
+    assert done.returncode == 0, done.stderr
+    rejected = temporal(
+        temporal_address,
+        "workflow",
+        "update",
+        "execute",
+        "-w",
+        workflow_id,
+        "--name",
+        "change_shipping_address",
+        "--input",
+        json.dumps({**ADDRESS, "zip": "1"}),
+    )
+    assert rejected.returncode != 0
+    assert "unknown field 'zip' for Address" in rejected.stderr + rejected.stdout
+    terminated = temporal(temporal_address, "workflow", "terminate", "-w", workflow_id)
+    assert terminated.returncode == 0, terminated.stderr
