@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from support import WorkerProcess, temporal_cli
+from support import WorkerProcess, http_get, temporal_cli
 
 ADDRESS = {"name": "A", "line1": "1 Rd", "city": "C", "postal_code": "1", "country": "GB"}
 ORDER: dict[str, Any] = {
@@ -185,3 +185,55 @@ def test_a_bad_update_argument_is_rejected(
     assert "unknown field 'zip' for Address" in rejected.stderr + rejected.stdout
     terminated = temporal(temporal_address, "workflow", "terminate", "-w", workflow_id)
     assert terminated.returncode == 0, terminated.stderr
+
+
+def test_a_signal_that_does_not_fit_is_counted_and_logged_once(
+    spawn_worker: Callable[..., WorkerProcess], temporal_address: str
+) -> None:
+    worker = spawn_worker("orders")
+    worker.wait_ready()
+    workflow_id = f"bad-signal-{uuid.uuid4().hex[:10]}"
+    args = ["--task-queue", "orders-v1", "--type", "OrderWorkflow", "--workflow-id", workflow_id]
+    assert (
+        temporal(temporal_address, "workflow", "start", *args, "--input", order()).returncode == 0
+    )
+    sent = temporal(
+        temporal_address,
+        "workflow",
+        "signal",
+        "-w",
+        workflow_id,
+        "--name",
+        "confirm",
+        "--input",
+        '"yes"',
+    )
+    assert sent.returncode == 0, sent.stderr  # a signal is fire-and-forget: the sender can't know
+
+    deadline = time.monotonic() + 15
+    metric = 'workerkit_signals_dropped_total{signal="confirm",task_queue="orders-v1"} 1.0'
+    while metric not in http_get(worker.url("/metrics"))[1]:
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.2)
+    dropped = [json.loads(line) for line in worker.log().splitlines() if '"signal dropped' in line]
+    assert len(dropped) == 1, dropped
+    assert dropped[0]["level"] == "warning" and dropped[0]["signal"] == "confirm"
+    assert "Confirmation input is invalid" in dropped[0]["reason"]
+    assert dropped[0]["workflow_id"] == workflow_id
+    assert "Traceback" not in worker.log()
+
+    # The workflow is unharmed: a good signal confirms it and it completes.
+    good = temporal(
+        temporal_address,
+        "workflow",
+        "signal",
+        "-w",
+        workflow_id,
+        "--name",
+        "confirm",
+        "--input",
+        '{"confirmed_by": "cli"}',
+    )
+    assert good.returncode == 0, good.stderr
+    result = temporal(temporal_address, "workflow", "result", "-w", workflow_id)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +16,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from workerkit import discover_queues
 
-from support import WorkerProcess, run_cli
+from support import WorkerProcess, fleet_cli, run_cli
 
 ORDER: dict[str, Any] = {
     "customer_id": "cust-cli",
@@ -232,6 +235,42 @@ def test_bad_input_is_one_line_and_exit_2(
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr
     assert lines and lines[-1].startswith("error: ") and message in lines[-1], lines
+
+
+def test_arguments_from_a_file_or_stdin(
+    spawn_worker: Callable[..., WorkerProcess], server_env: dict[str, str], tmp_path: Path
+) -> None:
+    spawn_worker("orders").wait_ready()
+    order_id = f"file-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps({**ORDER, "order_id": order_id}))
+    started = run_cli("start", "orders", "OrderWorkflow", f"@{path}", env=server_env)
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["workflow_id"] == f"order-{order_id}"
+    signalled = subprocess.run(
+        [fleet_cli(), "signal", f"order-{order_id}", "confirm", "-"],
+        input='{"confirmed_by": "stdin"}',
+        env={**os.environ, **server_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert signalled.returncode == 0, signalled.stderr
+    result = run_cli("result", f"order-{order_id}", env=server_env)
+    assert result.returncode == 0, result.stderr
+    missing = run_cli("start", "orders", "OrderWorkflow", f"@{tmp_path}/nope.json", env=server_env)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        f"error: argument 1: cannot read {tmp_path}/nope.json: No such file or directory"
+    )
+
+
+@pytest.mark.parametrize("name", ["", " ", "a", "has space", ".lead", "x" * 256])
+def test_namespace_ensure_refuses_bad_names(name: str, server_env: dict[str, str]) -> None:
+    done = run_cli("namespace", "ensure", name, env=server_env)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(f"error: namespace name {name!r} is invalid")
 
 
 def test_an_http_port_in_use_is_one_line_and_exit_2(server_env: dict[str, str]) -> None:

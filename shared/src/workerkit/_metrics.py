@@ -25,6 +25,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 __all__ = [
     "ACTIVITY_DURATION",
     "ACTIVITY_EXECUTIONS",
+    "SIGNALS_DROPPED",
     "WORKER_BUILD_INFO",
     "WORKFLOW_DURATION",
     "WORKFLOW_EXECUTIONS",
@@ -58,6 +59,11 @@ WORKFLOW_DURATION = Histogram(
     "Time from workflow run start to close, recorded by the worker that closed it.",
     ["task_queue", "workflow_type", "outcome"],
     buckets=_LATENCY_BUCKETS,
+)
+SIGNALS_DROPPED = Counter(
+    "workerkit_signals_dropped",
+    "Signals dropped because their argument does not fit the signal's declared type.",
+    ["task_queue", "signal"],
 )
 
 # The SDK's own metrics carry no build id; joined on (instance, task_queue) this gives every

@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
+from workerkit._signals import install_dropped_signal_handling
 from workerkit._strict import StrictPayloadConverter, data_converter
 from workerkit._tracing import tracing_interceptor
 from workerkit._versioning import VersioningRunner, WorkerVersion
@@ -68,6 +69,7 @@ def build_worker(
         config = client.config()
         config["data_converter"] = data_converter()
         client = Client(**config)
+    install_dropped_signal_handling()
     activities = queue.build_activities()
     executor = None
     if _needs_thread_pool(activities):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -36,6 +37,9 @@ from workerkit.cli._workflows import (
 __all__ = ["main", "run"]
 
 COMMANDS_ENTRY_POINT_GROUP = "workerkit.commands"
+# Namespace names: letters, digits, "-", "_" and "." (what the server and Temporal Cloud
+# take); an empty, blank or spaced name is refused here rather than by the server.
+NAMESPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
 
 
 def _cmd_queues(args: argparse.Namespace) -> int:
@@ -83,6 +87,11 @@ def _cmd_namespace_ensure(args: argparse.Namespace) -> int:
         ) from None
     if retention < timedelta(days=1):
         raise _UsageError("--retention must be at least 1d (Temporal's minimum)")
+    if not NAMESPACE_NAME.match(args.name):
+        raise _UsageError(
+            f"namespace name {args.name!r} is invalid: 2 to 255 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit"
+        )
 
     async def body(client: Client) -> int:
         outcome = await ensure_namespace(
@@ -122,7 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     p = client_command("start", "start a workflow (idempotent per workflow id)")
     p.add_argument("queue")
     p.add_argument("workflow", help="workflow type, e.g. OrderWorkflow")
-    p.add_argument("args", nargs="*", metavar="JSON", help="workflow arguments as JSON")
+    p.add_argument(
+        "args", nargs="*", metavar="JSON", help="workflow arguments as JSON, @FILE or - (stdin)"
+    )
     p.add_argument(
         "--id", help="workflow id (default: the queue's deterministic id for these args)"
     )
@@ -138,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
         p = client_command(name, f"{what} to a running workflow")
         p.add_argument("workflow_id")
         p.add_argument("name")
-        p.add_argument("args", nargs="*", metavar="JSON")
+        p.add_argument("args", nargs="*", metavar="JSON", help="JSON, @FILE or - (stdin)")
         p.set_defaults(func=func)
 
     p = client_command("result", "wait for a workflow's result and print it")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import uvloop
@@ -27,6 +29,15 @@ class _UsageError(ConfigurationError):
 
 
 def _json_arg(text: str, what: str) -> Any:
+    """Parse one JSON argument: given inline, as ``@path`` (a file) or ``-`` (stdin)."""
+    if text == "-":
+        text = sys.stdin.read()
+    elif text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            reason = getattr(err, "strerror", None) or str(err)
+            raise _UsageError(f"{what}: cannot read {text[1:]}: {reason}") from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
