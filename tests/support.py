@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -57,6 +58,26 @@ def start_dev_server(port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def temporal_run(address: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the official ``temporal`` CLI against ``address`` (namespace default)."""
+    return subprocess.run(
+        [temporal_cli(), *args, "--address", address, "--namespace", "default"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def workflow_events(address: str, workflow_id: str) -> list[dict[str, Any]]:
+    """A workflow's history events as ``temporal workflow show -o json`` prints them."""
+    shown = temporal_run(address, "workflow", "show", "-w", workflow_id, "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    events: list[dict[str, Any]] = data.get("events", data) if isinstance(data, dict) else data
+    return events
 
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -7,7 +7,6 @@ workflow within seconds with a message naming the field, with no workflow task f
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from support import WorkerProcess, http_get, temporal_cli
+from support import WorkerProcess, http_get, temporal_run, workflow_events
 
 ADDRESS = {"name": "A", "line1": "1 Rd", "city": "C", "postal_code": "1", "country": "GB"}
 ORDER: dict[str, Any] = {
@@ -30,22 +29,8 @@ def order(**changes: Any) -> str:
     return json.dumps({**ORDER, "order_id": f"bad-{uuid.uuid4().hex[:8]}", **changes})
 
 
-def temporal(address: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [temporal_cli(), *args, "--address", address, "--namespace", "default"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def history(address: str, workflow_id: str) -> list[dict[str, Any]]:
-    shown = temporal(address, "workflow", "show", "-w", workflow_id, "-o", "json")
-    assert shown.returncode == 0, shown.stderr
-    data = json.loads(shown.stdout)
-    events: list[dict[str, Any]] = data.get("events", data) if isinstance(data, dict) else data
-    return events
+temporal = temporal_run
+history = workflow_events
 
 
 def wait_closed(address: str, workflow_id: str, timeout: float = 15) -> list[dict[str, Any]]:

@@ -1,0 +1,140 @@
+"""Generated bad JSON, thrown at `fleet start` and, through the official `temporal` CLI, at a
+running worker: every input ends in one clear outcome, never in a stuck workflow.
+
+- `fleet start`: exit 0 (the input fits: started) or exit 2 with one `error:` line;
+- `temporal workflow start`: the workflow fails within seconds with a non-retryable
+  `InvalidInput` or `InvalidOrder` failure, or (the input fits) its saga starts; never a
+  workflow task failure; and the worker still serves afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from support import WorkerProcess, http_get, run_cli, temporal_run, workflow_events
+
+ADDRESS = {"name": "A", "line1": "1 Rd", "city": "C", "postal_code": "1", "country": "GB"}
+ORDER: dict[str, Any] = {
+    "customer_id": "c",
+    "payment_token": "tok_visa",
+    "items": [{"sku": "sku-widget", "quantity": 1, "unit_price_cents": 100}],
+    "shipping_address": ADDRESS,
+    "confirmation_timeout_seconds": 60,
+}
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+FIELDS = [*sorted(ORDER), "order_id", "extra"]
+
+
+@st.composite
+def bad_orders(draw: st.DrawFn) -> Any:
+    """Either any JSON value, or a well-formed order with one field replaced or added."""
+    if draw(st.booleans()):
+        return draw(JSON)
+    order: dict[str, Any] = {**ORDER, "order_id": f"prop-{uuid.uuid4().hex[:8]}"}
+    order[draw(st.sampled_from(FIELDS))] = draw(JSON)
+    return order
+
+
+PROPERTY = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,  # the same examples in every run: reproducible in CI
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def terminate(address: str, workflow_id: str) -> None:
+    temporal_run(address, "workflow", "terminate", "-w", workflow_id, "--reason", "test")
+
+
+@PROPERTY
+@given(value=bad_orders())
+def test_fleet_start_exits_0_or_2_with_one_line(value: Any, temporal_address: str) -> None:
+    done = run_cli(
+        "start",
+        "orders",
+        "OrderWorkflow",
+        json.dumps(value),
+        env={"TEMPORAL_ADDRESS": temporal_address, "TEMPORAL_NAMESPACE": "default"},
+    )
+    assert done.returncode in (0, 2), (value, done.stdout, done.stderr)
+    if done.returncode == 2:
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (value, lines)
+    else:
+        terminate(temporal_address, json.loads(done.stdout)["workflow_id"])
+
+
+def outcome(address: str, workflow_id: str) -> str:
+    """``failed`` (non-retryable, input refused) or ``running`` (the saga started)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        events = workflow_events(address, workflow_id)
+        assert not any("workflowTaskFailedEventAttributes" in e for e in events), events
+        failed = [
+            e["workflowExecutionFailedEventAttributes"]["failure"]
+            for e in events
+            if "workflowExecutionFailedEventAttributes" in e
+        ]
+        if failed:
+            info = failed[0].get("applicationFailureInfo", {})
+            assert info.get("nonRetryable") is True, failed[0]
+            assert info.get("type") in ("InvalidInput", "InvalidOrder"), failed[0]
+            return "failed"
+        if any("activityTaskScheduledEventAttributes" in e for e in events):
+            return "running"
+        time.sleep(0.2)
+    raise AssertionError(f"{workflow_id}: neither failed nor running after 20 s")
+
+
+def test_generated_inputs_from_the_temporal_cli_never_leave_a_workflow_stuck(
+    spawn_worker: Any, temporal_address: str
+) -> None:
+    worker: WorkerProcess = spawn_worker("orders")
+    worker.wait_ready()
+    seen: dict[str, int] = {}
+
+    @PROPERTY
+    @given(value=bad_orders())
+    def check(value: Any) -> None:
+        workflow_id = f"prop-{uuid.uuid4().hex[:10]}"
+        started = temporal_run(
+            temporal_address,
+            "workflow",
+            "start",
+            "--task-queue",
+            "orders-v1",
+            "--type",
+            "OrderWorkflow",
+            "--workflow-id",
+            workflow_id,
+            "--input",
+            json.dumps(value),
+        )
+        assert started.returncode == 0, started.stderr
+        result = outcome(temporal_address, workflow_id)
+        seen[result] = seen.get(result, 0) + 1
+        if result == "running":
+            terminate(temporal_address, workflow_id)
+
+    check()
+    assert seen.get("failed", 0) > 0, seen
+    assert http_get(worker.url("/readyz")) == (200, "polling\n")
+    assert "Traceback" not in worker.log()
