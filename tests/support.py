@@ -71,6 +71,25 @@ def temporal_run(address: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def temporal_start(
+    address: str, task_queue: str, workflow_type: str, workflow_id: str, raw_input: str
+) -> subprocess.CompletedProcess[str]:
+    """``temporal workflow start`` with ``raw_input`` sent as the CLI sends JSON input."""
+    return temporal_run(
+        address,
+        "workflow",
+        "start",
+        "--task-queue",
+        task_queue,
+        "--type",
+        workflow_type,
+        "--workflow-id",
+        workflow_id,
+        "--input",
+        raw_input,
+    )
+
+
 def workflow_events(address: str, workflow_id: str) -> list[dict[str, Any]]:
     """A workflow's history events as ``temporal workflow show -o json`` prints them."""
     shown = temporal_run(address, "workflow", "show", "-w", workflow_id, "-o", "json")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from support import WorkerProcess, http_get, temporal_run, workflow_events
+from support import WorkerProcess, http_get, temporal_run, temporal_start, workflow_events
 
 ADDRESS = {"name": "A", "line1": "1 Rd", "city": "C", "postal_code": "1", "country": "GB"}
 ORDER: dict[str, Any] = {
@@ -106,19 +106,7 @@ def test_a_malformed_start_fails_the_workflow_at_once(
     spawn_worker(task_queue.removesuffix("-v1")).wait_ready()
     workflow_id = f"bad-input-{uuid.uuid4().hex[:10]}"
     started = time.monotonic()
-    done = temporal(
-        temporal_address,
-        "workflow",
-        "start",
-        "--task-queue",
-        task_queue,
-        "--type",
-        workflow_type,
-        "--workflow-id",
-        workflow_id,
-        "--input",
-        raw,
-    )
+    done = temporal_start(temporal_address, task_queue, workflow_type, workflow_id, raw)
     assert done.returncode == 0, done.stderr
     events = wait_closed(temporal_address, workflow_id)
     took = time.monotonic() - started
@@ -140,19 +128,7 @@ def test_a_bad_update_argument_is_rejected(
 ) -> None:
     spawn_worker("orders").wait_ready()
     workflow_id = f"bad-update-{uuid.uuid4().hex[:10]}"
-    done = temporal(
-        temporal_address,
-        "workflow",
-        "start",
-        "--task-queue",
-        "orders-v1",
-        "--type",
-        "OrderWorkflow",
-        "--workflow-id",
-        workflow_id,
-        "--input",
-        order(),
-    )
+    done = temporal_start(temporal_address, "orders-v1", "OrderWorkflow", workflow_id, order())
     assert done.returncode == 0, done.stderr
     rejected = temporal(
         temporal_address,

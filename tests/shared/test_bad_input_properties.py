@@ -17,7 +17,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support import WorkerProcess, http_get, run_cli, temporal_run, workflow_events
+from support import (
+    WorkerProcess,
+    http_get,
+    run_cli,
+    temporal_run,
+    temporal_start,
+    workflow_events,
+)
 
 ADDRESS = {"name": "A", "line1": "1 Rd", "city": "C", "postal_code": "1", "country": "GB"}
 ORDER: dict[str, Any] = {
@@ -115,18 +122,8 @@ def test_generated_inputs_from_the_temporal_cli_never_leave_a_workflow_stuck(
     @given(value=bad_orders())
     def check(value: Any) -> None:
         workflow_id = f"prop-{uuid.uuid4().hex[:10]}"
-        started = temporal_run(
-            temporal_address,
-            "workflow",
-            "start",
-            "--task-queue",
-            "orders-v1",
-            "--type",
-            "OrderWorkflow",
-            "--workflow-id",
-            workflow_id,
-            "--input",
-            json.dumps(value),
+        started = temporal_start(
+            temporal_address, "orders-v1", "OrderWorkflow", workflow_id, json.dumps(value)
         )
         assert started.returncode == 0, started.stderr
         result = outcome(temporal_address, workflow_id)
