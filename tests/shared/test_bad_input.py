@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from temporalio.client import Client
 
 from support import WorkerProcess, http_get, temporal_run, temporal_start, workflow_events
 
@@ -198,3 +199,21 @@ def test_a_signal_that_does_not_fit_is_counted_and_logged_once(
     assert good.returncode == 0, good.stderr
     result = temporal(temporal_address, "workflow", "result", "-w", workflow_id)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_nan_from_another_sdk_fails_the_workflow(
+    spawn_worker: Callable[..., WorkerProcess], client: Client, temporal_address: str
+) -> None:
+    # Python's json (as the SDK's default converter uses it) writes float("nan") as NaN.
+    spawn_worker("orders").wait_ready()
+    workflow_id = f"bad-nan-{uuid.uuid4().hex[:10]}"
+    payload = {**json.loads(order()), "confirmation_timeout_seconds": float("nan")}
+    await client.start_workflow("OrderWorkflow", payload, id=workflow_id, task_queue="orders-v1")
+    events = wait_closed(temporal_address, workflow_id)
+    (failed,) = [
+        e["workflowExecutionFailedEventAttributes"]["failure"]
+        for e in events
+        if "workflowExecutionFailedEventAttributes" in e
+    ]
+    assert "Order input is not valid JSON: NaN is not a number JSON allows" in failed["message"]
+    assert not any("activityTaskScheduledEventAttributes" in e for e in events)

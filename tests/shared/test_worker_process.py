@@ -147,6 +147,19 @@ def test_waits_for_a_server_that_comes_up_later(spawn_worker: SpawnWorker) -> No
         server.wait(timeout=30)
 
 
+def test_a_stop_during_start_up_exits_0_at_once(spawn_worker: SpawnWorker) -> None:
+    worker = spawn_worker("orders", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"})
+    deadline = time.monotonic() + 30
+    while "Temporal not reachable yet" not in worker.log():  # still connecting
+        assert worker.proc.poll() is None and time.monotonic() < deadline, worker.log()
+        time.sleep(0.1)
+    stopped = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait_exit(timeout=10) == 0
+    assert time.monotonic() - stopped < 3
+    assert any(e["msg"] == "stopped before connecting" for e in log_events(worker))
+
+
 def test_gives_up_connecting_after_the_deadline(spawn_worker: SpawnWorker) -> None:
     worker = spawn_worker(
         "orders",
