@@ -49,7 +49,7 @@ class InputMismatch(ValueError):
     def __init__(self, path: str, problem: str) -> None:
         self.path = path
         self.problem = problem
-        super().__init__(f"{path or 'value'}: {problem}")
+        super().__init__(f"{path}: {problem}" if path else problem)
 
 
 def _describe(value: Any) -> str:
