@@ -203,6 +203,11 @@ def test_namespace_ensure_rejects_bad_retention(server_env: dict[str, str]) -> N
             "Must have both client cert and private key or neither",
         ),
         ({}, ["query", "order-x", "status", "--connect-timeout", "abc"], "--connect-timeout 'abc'"),
+        (
+            {"TEMPORAL_NAMESPACE": " "},
+            ["query", "order-x", "status"],
+            "TEMPORAL_NAMESPACE=' ' is invalid: expected a non-empty value (or leave it unset)",
+        ),
         ({}, ["start", "orders", "OrderWorkflow", "{}", "--id", ""], "--id must not be empty"),
         (
             {},

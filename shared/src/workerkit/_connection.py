@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -12,7 +13,7 @@ from typing import Any
 from temporalio.client import Client, Interceptor
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
-from workerkit._errors import ConfigurationError, ConnectError
+from workerkit._errors import ConfigurationError, ConnectError, SettingError
 from workerkit._strict import data_converter
 
 __all__ = ["connect", "load_connect_config"]
@@ -30,6 +31,11 @@ def load_connect_config(environ: Mapping[str, str] | None = None) -> ClientConne
     Raises:
         ConfigurationError: The profile or config file is invalid.
     """
+    env = os.environ if environ is None else environ
+    for variable in ("TEMPORAL_NAMESPACE", "TEMPORAL_ADDRESS"):
+        # The SDK reads an empty value as unset and would quietly use its default.
+        if variable in env and not env[variable].strip():
+            raise SettingError(variable, env[variable], "a non-empty value (or leave it unset)")
     try:
         config = ClientConfig.load_client_connect_config(override_env_vars=environ)
     except Exception as err:
