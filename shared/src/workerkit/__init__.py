@@ -7,6 +7,7 @@ tracing and metrics interceptors, one HTTP port for ``/metrics``, ``/healthz`` a
 """
 
 from workerkit._connection import connect, load_connect_config
+from workerkit._converter import data_converter
 from workerkit._errors import (
     ConfigurationError,
     ConnectError,
@@ -38,7 +39,7 @@ from workerkit._schedules import (
 )
 from workerkit._settings import Tuning, WorkerSettings, parse_duration, state_path
 from workerkit._sqlite import SqliteFile
-from workerkit._strict import INVALID_INPUT, data_converter
+from workerkit._strict import INVALID_INPUT
 from workerkit._tracing import configure_tracing, tracing_interceptor
 from workerkit._worker import build_worker
 

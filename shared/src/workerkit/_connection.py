@@ -13,8 +13,8 @@ from typing import Any
 from temporalio.client import Client, Interceptor
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
+from workerkit._converter import data_converter
 from workerkit._errors import ConfigurationError, ConnectError, SettingError
-from workerkit._strict import data_converter
 
 __all__ = ["connect", "load_connect_config"]
 
@@ -73,7 +73,7 @@ async def connect(
                 **options,
                 runtime=runtime,
                 interceptors=list(interceptors),
-                data_converter=data_converter(),
+                data_converter=data_converter(environ),
             )
         except ValueError as err:  # the SDK's check of the address, TLS or API key settings
             raise ConfigurationError(

@@ -21,9 +21,9 @@ from temporalio.api.enums.v1 import EventType, VersioningBehavior
 from temporalio.client import Client, WorkflowHistory
 from temporalio.common import VersioningBehavior as SdkBehavior
 from temporalio.worker import Replayer
+from workerkit._converter import data_converter
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
-from workerkit._strict import data_converter
 from workerkit._tracing import tracing_interceptor
 
 __all__ = ["GateReport", "ReplayFailure", "replay_gate", "stored_histories"]

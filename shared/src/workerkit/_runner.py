@@ -16,6 +16,7 @@ import uvloop
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from workerkit._codec import load_keyring
 from workerkit._connection import connect, load_connect_config
 from workerkit._deployments import bootstrap_current
 from workerkit._errors import ConfigurationError, ConnectError
@@ -70,6 +71,7 @@ def run_queues(queues: Sequence[Queue], *, environ: Mapping[str, str] | None = N
         for q in queues
     }
     load_connect_config(environ)
+    load_keyring(environ)  # a malformed keyring stops the worker before it starts
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     return uvloop.run(_serve(queues, settings, per_queue, versions, environ))
 

@@ -31,14 +31,13 @@ from typing import Any
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
     CompositePayloadConverter,
-    DataConverter,
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
     value_to_type,
 )
 from temporalio.exceptions import ApplicationError
 
-__all__ = ["INVALID_INPUT", "InputMismatch", "StrictPayloadConverter", "convert", "data_converter"]
+__all__ = ["INVALID_INPUT", "InputMismatch", "StrictPayloadConverter", "convert"]
 
 INVALID_INPUT = "InvalidInput"
 
@@ -232,10 +231,3 @@ class StrictPayloadConverter(CompositePayloadConverter):
                 for c in DefaultPayloadConverter.default_encoding_payload_converters
             )
         )
-
-
-def data_converter() -> DataConverter:
-    """The data converter every client, worker and replayer of the project uses."""
-    return dataclasses.replace(
-        DataConverter.default, payload_converter_class=StrictPayloadConverter
-    )

@@ -18,11 +18,11 @@ from temporalio.worker import (
     WorkerTuner,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from workerkit._converter import data_converter
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._signals import install_dropped_signal_handling
-from workerkit._strict import StrictPayloadConverter, data_converter
 from workerkit._tracing import tracing_interceptor
 from workerkit._versioning import VersioningRunner, WorkerVersion
 
@@ -64,11 +64,11 @@ def build_worker(
         settings: Tuning and shutdown settings (see :class:`WorkerSettings`).
         version: The Worker Deployment version; ``None`` runs unversioned.
     """
-    if client.data_converter.payload_converter_class is not StrictPayloadConverter:
-        # Whatever client it is given, a worker converts its inputs strictly (see _strict).
-        config = client.config()
-        config["data_converter"] = data_converter()
-        client = Client(**config)
+    # Whatever client it is given, a worker converts (and encrypts) with the project's data
+    # converter: one place decides how payloads look (see _converter).
+    config = client.config()
+    config["data_converter"] = data_converter()
+    client = Client(**config)
     install_dropped_signal_handling()
     activities = queue.build_activities()
     executor = None
