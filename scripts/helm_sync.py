@@ -47,6 +47,7 @@ class RegisteredQueue:
 
     name: str
     task_queue: str
+    workflow_types: tuple[str, ...] = ()
 
 
 def registry_queues(registry_json: Path | None = None) -> list[RegisteredQueue]:
@@ -64,7 +65,10 @@ def registry_queues(registry_json: Path | None = None) -> list[RegisteredQueue]:
             raise SystemExit(f"fleet queues --json failed ({proc.returncode}): {proc.stderr}")
         text = proc.stdout
     return sorted(
-        (RegisteredQueue(q["name"], q["task_queue"]) for q in json.loads(text)),
+        (
+            RegisteredQueue(q["name"], q["task_queue"], tuple(sorted(q.get("workflows", []))))
+            for q in json.loads(text)
+        ),
         key=lambda q: q.name,
     )
 
@@ -81,6 +85,9 @@ def render_values(text: str, queues: Sequence[RegisteredQueue]) -> str:
             f"  {q.name}:",
             "    # -- Task queue polled by the workers and watched by KEDA (from the registry).",
             f"    taskQueue: {json.dumps(q.task_queue)}",
+            "    # -- Workflow types its workers register (from the registry): the ServiceMonitor",
+            "    # keeps only series of these (serviceMonitor.keepRegisteredWorkflowTypesOnly).",
+            f"    workflowTypes: {json.dumps(list(q.workflow_types))}",
         ]
     return text[:start] + "\n".join(lines) + "\n" + text[end:]
 
@@ -95,8 +102,11 @@ def render_schema(schema: dict[str, Any], queues: Sequence[RegisteredQueue]) -> 
         q.name: {
             "description": f"Queue {q.name}, task queue {q.task_queue} (from the registry).",
             "allOf": [{"$ref": "#/definitions/queue"}],
-            "required": ["taskQueue"],
-            "properties": {"taskQueue": {"const": q.task_queue}},
+            "required": ["taskQueue", "workflowTypes"],
+            "properties": {
+                "taskQueue": {"const": q.task_queue},
+                "workflowTypes": {"const": list(q.workflow_types)},
+            },
         }
         for q in queues
     }

@@ -390,8 +390,17 @@ def rules() -> Iterator[dict[str, Any]]:
 RULE_LIST = list(rules())
 
 
+# Rules over KEDA's own metrics (keda_scaler_metrics_value): they exist only where KEDA runs
+# and Prometheus scrapes its operator, so no worker here can produce them. Their promtool
+# tests (deploy/prometheus/tests/) cover them instead.
+KEDA_ONLY = {"queue_key:temporal_backlog:max"}
+
+
 @pytest.mark.parametrize("rule", RULE_LIST, ids=[r.get("record") or r["alert"] for r in RULE_LIST])
 def test_every_rule_returns_data(scenario: Scenario, rule: dict[str, Any]) -> None:
+    if rule.get("record") in KEDA_ONLY:
+        assert "keda_scaler_metrics_value" in rule["expr"]
+        pytest.skip("KEDA's metrics: covered by the promtool tests")
     assert scenario.prometheus.series(rule["expr"], window=60), f"no data for {rule['expr']}"
     if "record" in rule:  # and Prometheus itself records it
         assert scenario.prometheus.series(rule["record"], window=60)

@@ -191,6 +191,8 @@ def test_autoscaler_chosen_per_queue(helm: Helm, fixture_chart: Path) -> None:
             "namespace": "fleet.example",
             "apiKey": {"existingSecret": "temporal-cloud", "key": "api-key"},
         },
+        # Temporal Cloud's addresses change: no CIDR to restrict the egress to.
+        "networkPolicy": {"temporal": {"anyAddress": True}},
         "queues": {
             "alpha": {"autoscaling": {"kind": "keda", "minReplicas": 0, "maxReplicas": 7}},
             "beta": {"autoscaling": {"kind": "hpa", "minReplicas": 2, "maxReplicas": 4}},
@@ -379,7 +381,12 @@ def test_config_change_rolls_only_that_queues_pods(helm: Helm, registry: list[An
     assert before == checksums({})
     after = checksums({"queues": {first: {"worker": {"logLevel": "debug"}}}})
     assert {q for q in before if before[q] != after[q]} == {first}
-    everyone = checksums({"temporal": {"address": "temporal.example:7233"}})
+    everyone = checksums(
+        {
+            "temporal": {"address": "temporal.example:7233"},
+            "networkPolicy": {"temporal": {"cidrs": ["10.20.0.0/16"]}},
+        }
+    )
     assert all(before[q] != everyone[q] for q in before)
 
 

@@ -44,6 +44,11 @@ def test_every_registered_queue_has_values_and_schema_entries(registry: list[Any
     for q in registry:
         assert values["queues"][q.name]["taskQueue"] == q.task_queue
         assert schema["properties"][q.name]["properties"]["taskQueue"] == {"const": q.task_queue}
+        assert q.workflow_types, f"{q.name}: the registry lists no workflow type"
+        assert values["queues"][q.name]["workflowTypes"] == list(q.workflow_types)
+        assert schema["properties"][q.name]["properties"]["workflowTypes"] == {
+            "const": list(q.workflow_types)
+        }
 
 
 def test_worker_settings_are_the_cli_settings() -> None:

@@ -498,6 +498,7 @@ def test_worker_controller_rollout_and_api_key(helm: Helm) -> None:
             },
             "apiKey": {"existingSecret": "temporal-cloud", "key": "api-key"},
         },
+        "networkPolicy": {"temporal": {"anyAddress": True}},
         "queues": {
             "orders": {
                 "rollout": {

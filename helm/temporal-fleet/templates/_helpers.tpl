@@ -104,6 +104,8 @@ An image reference from an image block ({repository, tag, digest}) of queue `nam
 {{- $ref := printf "%s:%s" $repository $tag -}}
 {{- if .image.digest -}}
 {{- $ref = printf "%s@%s" $ref .image.digest -}}
+{{- else if $root.Values.image.requireDigest -}}
+{{- fail (printf "%s: image.digest is required (image.requireDigest): pin the image as sha256:<64 hex digits>, e.g. --set queues.%s.image.digest=sha256:..." .who .name) -}}
 {{- end -}}
 {{- toJson (dict "ref" $ref "tag" $tag) -}}
 {{- end }}

@@ -152,7 +152,8 @@ spec:
 
 {{/*
 The worker container's env (EnvVar list): the build id of a build's Deployment, the API key
-from its Secret (the controller injects its own), then extraEnv.
+from its Secret (the controller injects its own), secretEnv,
+then extraEnv.
 Arguments: dict "root" $ "u" unit "controller" bool.
 */}}
 {{- define "temporal-fleet.workerEnv" -}}
@@ -163,6 +164,18 @@ Arguments: dict "root" $ "u" unit "controller" bool.
 {{- if not .controller }}
 {{- with include "temporal-fleet.secretEnv" .root | trim }}
 {{ . }}
+{{- end }}
+{{- end }}
+{{- range $name, $ref := .u.secretEnv }}
+{{- if $ref }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.secret }}
+      key: {{ $ref.key }}
+      {{- if hasKey $ref "optional" }}
+      optional: {{ $ref.optional }}
+      {{- end }}
 {{- end }}
 {{- end }}
 {{- with .u.extraEnv }}
