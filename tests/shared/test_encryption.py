@@ -10,9 +10,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from temporalio.api.common.v1 import Payload
@@ -23,7 +28,7 @@ from workerkit._codec import EncryptionCodec, load_keyring, new_key
 
 from orders.workflows import OrderWorkflow
 
-from support import WorkerProcess, http_get, run_cli, temporal_run
+from support import WorkerProcess, fleet_cli, free_port, http_get, run_cli, temporal_run
 
 K1, K2, K3 = new_key("k1"), new_key("k2"), new_key("k3")
 ADDRESS = {
@@ -181,3 +186,130 @@ def test_a_malformed_keyring_exits_2_without_printing_key_material(
     lines = worker.log().strip().splitlines()
     assert lines[-1] == "error: FLEET_ENCRYPTION_KEYS: key 'k9' is 16 bytes; AES-256 needs 32"
     assert K1.split(":")[1] not in worker.log() and short.split(":")[1] not in worker.log()
+
+
+TOKEN = "codec-token-0123456789"
+
+
+def plain_payloads(raw: str) -> list[str]:
+    """The data of every json/plain payload in ``temporal ... -o json`` output, decoded."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            meta = node.get("metadata")
+            if isinstance(meta, dict) and meta.get("encoding") == PLAIN and "data" in node:
+                found.append(base64.b64decode(node["data"]).decode())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    if raw.strip():
+        walk(json.loads(raw))
+    return found
+
+
+PLAIN = base64.b64encode(b"json/plain").decode()
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+    except OSError:  # not listening yet
+        return 0, {}, b""
+
+
+def test_the_codec_server_decodes_for_the_temporal_cli_with_a_token(
+    spawn_worker: Callable[..., WorkerProcess], temporal_address: str, tmp_path: Path
+) -> None:
+    env = {"TEMPORAL_ADDRESS": temporal_address, "TEMPORAL_NAMESPACE": "default"}
+    keys = {"FLEET_ENCRYPTION_KEYS": f"{K2},{K1}"}
+    spawn_worker("orders", env=keys).wait_ready()
+    order_id = f"enc-codec-{uuid.uuid4().hex[:8]}"
+    workflow_id = f"order-{order_id}"
+    started = run_cli("start", "orders", "OrderWorkflow", order(order_id), env={**env, **keys})
+    assert started.returncode == 0, started.stderr
+
+    port = free_port()
+    log = (tmp_path / "codec.log").open("w")
+    server = subprocess.Popen(
+        [fleet_cli(), "codec-server", "--port", str(port), "--origins", "http://127.0.0.1:8233"],
+        env={**os.environ, **keys, "FLEET_CODEC_TOKEN": TOKEN},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while post(f"{url}/decode", b"{}", {})[0] != 401:
+            assert server.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        # The official CLI, pointed at the codec server, shows the decoded history.
+        shown = temporal_run(
+            temporal_address,
+            "workflow",
+            "show",
+            "-w",
+            workflow_id,
+            "-o",
+            "json",
+            "--codec-endpoint",
+            url,
+            "--codec-auth",
+            f"Bearer {TOKEN}",
+        )
+        assert shown.returncode == 0, shown.stderr
+        decoded = plain_payloads(shown.stdout)
+        assert any("Ada Lovelace" in p and SECRET_TOKEN in p for p in decoded), decoded
+        assert not key_ids(shown.stdout)
+        assert "Ada Lovelace" not in raw_history(temporal_address, workflow_id)
+
+        wrong = temporal_run(
+            temporal_address,
+            "workflow",
+            "show",
+            "-w",
+            workflow_id,
+            "-o",
+            "json",
+            "--codec-endpoint",
+            url,
+            "--codec-auth",
+            "Bearer wrong",
+        )
+        assert not any("Ada Lovelace" in p for p in plain_payloads(wrong.stdout))
+
+        body = json.dumps({"payloads": []}).encode()
+        assert post(f"{url}/decode", body, {"Authorization": "Bearer wrong"})[0] == 401
+        assert post(f"{url}/decode", body, {})[0] == 401
+        status, headers, _ = post(f"{url}/decode", body, {"Authorization": f"Bearer {TOKEN}"})
+        assert status == 200
+        # A declared body over the limit is refused before it is read.
+        over = {"Authorization": f"Bearer {TOKEN}", "Content-Length": str(4 * 1024 * 1024 + 1)}
+        assert post(f"{url}/decode", b"{}", over)[0] == 413
+        status, headers, _ = post(
+            f"{url}/decode", b"{}", {"Origin": "http://127.0.0.1:8233", "Authorization": "x"}
+        )
+        assert headers.get("Access-Control-Allow-Origin") == "http://127.0.0.1:8233"
+        status, headers, _ = post(f"{url}/decode", b"{}", {"Origin": "http://evil.example"})
+        assert "Access-Control-Allow-Origin" not in headers
+        assert http_get(f"{url}/decode")[0] == 405
+    finally:
+        server.terminate()
+        code = server.wait(timeout=10)
+        log.close()
+        assert code == 0, (tmp_path / "codec.log").read_text()
+    terminated = temporal_run(temporal_address, "workflow", "terminate", "-w", workflow_id)
+    assert terminated.returncode == 0, terminated.stderr
+
+
+def test_the_codec_server_refuses_to_start_without_a_token() -> None:
+    done = run_cli("codec-server", "--port", "0", env={"FLEET_ENCRYPTION_KEYS": K1})
+    assert done.returncode == 2
+    assert "FLEET_CODEC_TOKEN (or FLEET_CODEC_TOKEN_FILE) must hold a bearer token" in done.stderr
