@@ -250,39 +250,22 @@ def test_the_codec_server_decodes_for_the_temporal_cli_with_a_token(
         while post(f"{url}/decode", b"{}", {})[0] != 401:
             assert server.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
+
         # The official CLI, pointed at the codec server, shows the decoded history.
-        shown = temporal_run(
-            temporal_address,
-            "workflow",
-            "show",
-            "-w",
-            workflow_id,
-            "-o",
-            "json",
-            "--codec-endpoint",
-            url,
-            "--codec-auth",
-            f"Bearer {TOKEN}",
-        )
+        def show(auth: str) -> subprocess.CompletedProcess[str]:
+            return temporal_run(
+                temporal_address,
+                *("workflow", "show", "-w", workflow_id, "-o", "json"),
+                *("--codec-endpoint", url, "--codec-auth", auth),
+            )
+
+        shown = show(f"Bearer {TOKEN}")
         assert shown.returncode == 0, shown.stderr
         decoded = plain_payloads(shown.stdout)
         assert any("Ada Lovelace" in p and SECRET_TOKEN in p for p in decoded), decoded
         assert not key_ids(shown.stdout)
         assert "Ada Lovelace" not in raw_history(temporal_address, workflow_id)
-
-        wrong = temporal_run(
-            temporal_address,
-            "workflow",
-            "show",
-            "-w",
-            workflow_id,
-            "-o",
-            "json",
-            "--codec-endpoint",
-            url,
-            "--codec-auth",
-            "Bearer wrong",
-        )
+        wrong = show("Bearer wrong")
         assert not any("Ada Lovelace" in p for p in plain_payloads(wrong.stdout))
 
         body = json.dumps({"payloads": []}).encode()
