@@ -40,6 +40,13 @@ def temporal_cli() -> str:
 
 def start_dev_server(port: int) -> subprocess.Popen[bytes]:
     """A Temporal dev server of a test's own on ``127.0.0.1:port`` (in memory, headless)."""
+    # Its HTTP and metrics ports must differ from the gRPC port: free_port() can hand out a
+    # port again once its probe socket is closed.
+    others: list[int] = []
+    while len(others) < 2:
+        candidate = free_port()
+        if candidate != port and candidate not in others:
+            others.append(candidate)
     return subprocess.Popen(
         [
             temporal_cli(),
@@ -49,9 +56,9 @@ def start_dev_server(port: int) -> subprocess.Popen[bytes]:
             "--port",
             str(port),
             "--http-port",
-            str(free_port()),
+            str(others[0]),
             "--metrics-port",
-            str(free_port()),
+            str(others[1]),
             "--log-level",
             "error",
         ],
