@@ -300,15 +300,12 @@ async def wait_for_pollers(
     """
     deadline = time.monotonic() + timeout.total_seconds()
     while True:
-        state = await describe_deployment(client, deployment, task_queues=task_queues)
-        build = state.build(build_id) if state else None
-        polled = True
-        if build is not None:
-            for task_queue in task_queues:
-                if not (await pollers_by_build(client, [task_queue])).get(build_id):
-                    polled = False
-        if state is not None and build is not None and polled:
-            return state
+        # Pollers are counted per task queue (each must have one), once per round.
+        state = await describe_deployment(client, deployment)
+        if state is not None and state.build(build_id) is not None:
+            polling = [await pollers_by_build(client, [tq]) for tq in task_queues]
+            if all(p.get(build_id) for p in polling):
+                return state
         if time.monotonic() >= deadline:
             seen = ", ".join(b.build_id for b in state.builds) if state else "none"
             raise DeploymentError(
