@@ -24,11 +24,12 @@ help: ## List the targets
 install: ## Install the workspace (every service, the shared library, dev tools) into .venv
 	@$(UV) sync --locked --all-packages
 
-dev: install ## Run a local Temporal dev server (UI on :8233) and every queue's worker; Ctrl-C stops all
+dev: install ## Run a local Temporal dev server (UI on :8233) and every queue's worker (state: SQLite in .data/); Ctrl-C stops all
 	@mkdir -p $(DATA_DIR)
 	@echo "Temporal UI: http://127.0.0.1:$(TEMPORAL_UI_PORT)   worker: http://127.0.0.1:$(WORKER_PORT)/metrics"
 	@trap 'kill 0 2>/dev/null' EXIT; \
 	export TEMPORAL_ADDRESS=127.0.0.1:$(TEMPORAL_PORT) WORKER_STATE_DIR=$(DATA_DIR); \
+	$(UV) run --frozen fleet db migrate; \
 	$(UV) run --frozen temporal server start-dev --ip 127.0.0.1 --port $(TEMPORAL_PORT) \
 	    --ui-port $(TEMPORAL_UI_PORT) --db-filename $(DATA_DIR)/temporal.sqlite \
 	    --log-level error & \

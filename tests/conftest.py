@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from workerkit import exit_process
+from workerkit import Database, discover_queues, exit_process, migrate
+from workerkit._database import database_url
 
+from postgres import PostgresServer
 from support import (
     RecordHistory,
     WorkerProcess,
@@ -73,6 +75,58 @@ def spawn_worker(temporal_address: str, tmp_path: Path) -> Iterator[Callable[...
     yield spawn
     for worker in started:
         worker.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole session (databases created per module)."""
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def migrated(url: str) -> Database:
+    """A :class:`Database` for ``url`` with every installed queue's schema applied."""
+    db = Database(database_url({"DATABASE_URL": url}), pool_size=4)
+    migrate(db, list(discover_queues().values()))
+    return db
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres: PostgresServer) -> str:
+    """A migrated PostgreSQL database that the per-test databases are copied from."""
+    url = postgres.create_database("template")
+    migrated(url).dispose()
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres: PostgresServer, migrated_template: str) -> str:
+    """A fresh, migrated PostgreSQL database for the test module."""
+    return postgres.create_database(template=migrated_template)
+
+
+@pytest.fixture(scope="module")
+def postgres_database(postgres_url: str) -> Iterator[Database]:
+    """The module's PostgreSQL database (``postgres_url``), for tests to read and pre-fill."""
+    db = Database(database_url({"DATABASE_URL": postgres_url}), pool_size=4)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh, migrated database for the test: once SQLite, once PostgreSQL."""
+    if request.param == "sqlite":
+        db = migrated(f"sqlite:///{tmp_path / 'fleet.sqlite3'}")
+    else:
+        template = request.getfixturevalue("migrated_template")
+        url = request.getfixturevalue("postgres").create_database(template=template)
+        db = Database(database_url({"DATABASE_URL": url}), pool_size=4)
+    yield db
+    db.dispose()
 
 
 @pytest.fixture

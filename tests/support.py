@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import workerkit
 from temporalio.client import WorkflowHandle
 
 from orders.models import OrderStatus, Stage
@@ -177,7 +178,8 @@ def start_worker(
 ) -> WorkerProcess:
     """Start ``fleet worker ARGS`` against ``address``, logging to ``workdir/name.log``.
 
-    Service state (the orders ledger) goes to ``workdir``; ``env`` overrides anything.
+    Service state goes to a SQLite file in ``workdir``, migrated here (unless ``env`` names
+    a ``DATABASE_URL``); ``env`` overrides anything.
     """
     port = port or free_port()
     full_env = {
@@ -188,9 +190,12 @@ def start_worker(
         "WORKER_HTTP_HOST": "127.0.0.1",
         "WORKER_LOG_FORMAT": "json",
         "WORKER_SHUTDOWN_TIMEOUT": "20s",
-        "ORDERS_LEDGER_PATH": str(workdir / "ledger.sqlite3"),
+        "WORKER_STATE_DIR": str(workdir),
         **(env or {}),
     }
+    if "DATABASE_URL" not in (env or {}):
+        full_env.pop("DATABASE_URL", None)
+        migrate_sqlite(workdir)
     log_path = workdir / f"{name}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
@@ -201,6 +206,22 @@ def start_worker(
             text=True,
         )
     return WorkerProcess(proc=proc, port=port, log_path=log_path)
+
+
+def workdir_database(workdir: Path) -> workerkit.Database:
+    """The SQLite database a worker started in ``workdir`` uses by default."""
+    return workerkit.Database(
+        workerkit.database_url({"WORKER_STATE_DIR": str(workdir)}), pool_size=1
+    )
+
+
+def migrate_sqlite(workdir: Path) -> None:
+    """Apply every queue's schema to the SQLite file a worker in ``workdir`` uses by default."""
+    db = workdir_database(workdir)
+    try:
+        workerkit.migrate(db, list(workerkit.discover_queues().values()))
+    finally:
+        db.dispose()
 
 
 def fleet_cli() -> str:

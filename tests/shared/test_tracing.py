@@ -9,7 +9,6 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -60,10 +59,10 @@ async def test_client_workflow_and_activities_share_one_trace(
     log_lines: _Lines,
     client: Client,
     temporal_address: str,
-    tmp_path: Path,
+    postgres_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("ORDERS_LEDGER_PATH", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
     traced = await Client.connect(temporal_address, interceptors=[tracing_interceptor()])
     order = Order(
         order_id=f"trace-{uuid.uuid4().hex[:8]}",

@@ -18,7 +18,14 @@ from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, Stage
 from orders.workflows import OrderWorkflow
 
-from support import WorkerProcess, free_port, http_get, start_dev_server, wait_for_stage
+from support import (
+    WorkerProcess,
+    free_port,
+    http_get,
+    start_dev_server,
+    wait_for_stage,
+    workdir_database,
+)
 
 SpawnWorker = Callable[..., WorkerProcess]
 
@@ -93,14 +100,14 @@ async def test_sigterm_lets_the_running_activity_finish_and_exits_0(
     await asyncio.sleep(0.3)
     assert http_get(worker.url("/readyz")) == (503, "draining\n")
     assert await asyncio.to_thread(worker.wait_exit, 30) == 0
-    assert "shipped" in Ledger(tmp_path / "ledger.sqlite3").events(o.order_id)
+    assert "shipped" in Ledger(workdir_database(tmp_path)).events(o.order_id)
     assert "worker stopped cleanly" in worker.log()
 
     # Nothing was lost: a new worker finishes the workflow without shipping twice.
     spawn_worker("orders").wait_ready()
     result = await client.get_workflow_handle_for(OrderWorkflow.run, handle.id).result()
     assert result.tracking_number.startswith("trk-")
-    assert Ledger(tmp_path / "ledger.sqlite3").events(o.order_id).count("shipped") == 1
+    assert Ledger(workdir_database(tmp_path)).events(o.order_id).count("shipped") == 1
 
 
 async def test_second_signal_exits_promptly(spawn_worker: SpawnWorker, client: Client) -> None:

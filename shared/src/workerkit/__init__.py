@@ -8,6 +8,16 @@ tracing and metrics interceptors, one HTTP port for ``/metrics``, ``/healthz`` a
 
 from workerkit._connection import connect, load_connect_config
 from workerkit._converter import data_converter
+from workerkit._database import (
+    DATABASE_ERROR,
+    DATABASE_UNAVAILABLE,
+    Database,
+    DatabaseUnavailable,
+    database_call,
+    database_errors,
+    database_url,
+    open_database,
+)
 from workerkit._errors import (
     ConfigurationError,
     ConnectError,
@@ -20,6 +30,7 @@ from workerkit._errors import (
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._launcher import Launched, launch
 from workerkit._logging import configure_logging
+from workerkit._migrations import SchemaState, migrate, schema_states
 from workerkit._namespace import ensure_namespace
 from workerkit._registry import (
     ENTRY_POINT_GROUP,
@@ -38,24 +49,27 @@ from workerkit._schedules import (
     sync_schedules,
 )
 from workerkit._settings import Tuning, WorkerSettings, parse_duration, state_path
-from workerkit._sqlite import SqliteFile
 from workerkit._strict import INVALID_INPUT
 from workerkit._tracing import configure_tracing, tracing_interceptor
 from workerkit._worker import build_worker
 
 __all__ = [
+    "DATABASE_ERROR",
+    "DATABASE_UNAVAILABLE",
     "ENTRY_POINT_GROUP",
     "INVALID_INPUT",
     "NAME_PATTERN",
     "ConfigurationError",
     "ConnectError",
+    "Database",
+    "DatabaseUnavailable",
     "LaunchError",
     "Launched",
     "ObservabilityInterceptor",
     "Queue",
     "Schedule",
+    "SchemaState",
     "SettingError",
-    "SqliteFile",
     "Tuning",
     "UnknownQueueError",
     "UnknownScheduleError",
@@ -67,6 +81,9 @@ __all__ = [
     "configure_tracing",
     "connect",
     "data_converter",
+    "database_call",
+    "database_errors",
+    "database_url",
     "declared_schedules",
     "discover_queues",
     "ensure_namespace",
@@ -75,9 +92,12 @@ __all__ = [
     "get_queue",
     "launch",
     "load_connect_config",
+    "migrate",
+    "open_database",
     "parse_duration",
     "run_queues",
     "schedule_id",
+    "schema_states",
     "state_path",
     "sync_schedules",
     "tracing_interceptor",

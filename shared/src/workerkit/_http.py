@@ -38,6 +38,7 @@ class Health:
         self._stall_after = stall_after
         self._clock = clock
         self._last_beat: float | None = None
+        self._problems: dict[str, str] = {}
 
     def beat(self) -> None:
         """Record that the event loop ran just now."""
@@ -68,9 +69,21 @@ class Health:
         with self._lock:
             self._ready, self._reason = False, reason
 
-    def readiness(self) -> tuple[bool, str]:
-        """Return ``(ready, reason)``."""
+    def report_problem(self, source: str, reason: str) -> None:
+        """Report not ready while ``source`` (e.g. ``database``) has a problem, saying why."""
         with self._lock:
+            self._problems[source] = reason
+
+    def clear_problem(self, source: str) -> None:
+        """``source`` is fine again."""
+        with self._lock:
+            self._problems.pop(source, None)
+
+    def readiness(self) -> tuple[bool, str]:
+        """Return ``(ready, reason)``: ready once polling, while no source has a problem."""
+        with self._lock:
+            if self._ready and self._problems:
+                return False, "; ".join(self._problems.values())
             return self._ready, self._reason
 
 

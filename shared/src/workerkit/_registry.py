@@ -63,6 +63,11 @@ class Queue:
             than in ``@workflow.defn`` so the classes also run on plain, unversioned
             workers (the server refuses a behavior from those); a ``@workflow.defn``
             declaration is honoured too. A type left without one is refused.
+        migrations: For a queue whose activities keep state in the database (see
+            :func:`open_database`): the package holding its Alembic revisions, e.g.
+            ``orders.migrations``. Its tables are named ``<queue>_…``; ``fleet db migrate``
+            applies the revisions, and the chart refuses to scale such a queue without a
+            shared database.
     """
 
     name: str
@@ -74,6 +79,7 @@ class Queue:
     description: str = ""
     schedules: Sequence[Schedule] = ()
     versioning: VersioningBehavior | Mapping[type, VersioningBehavior] | None = None
+    migrations: str | None = None
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):

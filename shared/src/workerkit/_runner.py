@@ -18,11 +18,13 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 from workerkit._codec import load_keyring
 from workerkit._connection import connect, load_connect_config
+from workerkit._database import DatabaseUnavailable, database_url, open_database
 from workerkit._deployments import bootstrap_current
 from workerkit._errors import ConfigurationError, ConnectError
 from workerkit._http import Health, HealthServer
 from workerkit._logging import configure_logging
 from workerkit._metrics import WORKER_BUILD_INFO, SdkMetrics
+from workerkit._migrations import schema_states
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._tracing import configure_tracing
@@ -72,6 +74,8 @@ def run_queues(queues: Sequence[Queue], *, environ: Mapping[str, str] | None = N
     }
     load_connect_config(environ)
     load_keyring(environ)  # a malformed keyring stops the worker before it starts
+    if any(q.migrations for q in queues):
+        database_url(environ)  # so does a malformed DATABASE_URL
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     return uvloop.run(_serve(queues, settings, per_queue, versions, environ))
 
@@ -187,11 +191,14 @@ async def _run_workers(
             extra={"task_queues": [q.task_queue for q in queues], **_version_fields(versions)},
         )
 
-    watch = asyncio.ensure_future(
-        _watch_server(client, health, settings.server_check_interval.total_seconds(), stop)
-    )
+    interval = settings.server_check_interval.total_seconds()
+    watches = [
+        asyncio.ensure_future(_watch_server(client, health, interval, stop)),
+        asyncio.ensure_future(_watch_database(queues, environ, health, interval, stop)),
+    ]
     await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
-    watch.cancel()
+    for watch in watches:
+        watch.cancel()
     health.set_not_ready("draining")
     fatal = [t for t in running if t.done() and not stop.is_set()]
     _log.info(
@@ -240,13 +247,58 @@ async def _watch_server(
             failures += 1
             if failures == FAILED_CHECKS_BEFORE_NOT_READY and not stop.is_set():
                 reason = f"{UNREACHABLE}: {' '.join(str(err).split()) or type(err).__name__}"
-                health.set_not_ready(reason)
+                health.report_problem("temporal", reason)
                 _log.warning("not ready: the server does not answer", extra={"reason": reason})
             continue
-        if failures >= FAILED_CHECKS_BEFORE_NOT_READY and not stop.is_set():
-            health.set_ready()
+        if failures >= FAILED_CHECKS_BEFORE_NOT_READY:
+            health.clear_problem("temporal")
             _log.info("ready again: the server answers")
         failures = 0
+
+
+async def _watch_database(
+    queues: Sequence[Queue],
+    environ: Mapping[str, str] | None,
+    health: Health,
+    interval: float,
+    stop: asyncio.Event,
+) -> None:
+    """Turn /readyz to 503 while the database does not answer or its schema is behind.
+
+    Activities meanwhile fail retryably and are retried; what Kubernetes must know is that
+    this worker cannot do their work. A schema newer than this build (a migration applied
+    ahead of a rollout, expand-and-contract style) is fine.
+    """
+    stateful = [q for q in queues if q.migrations]
+    if not stateful:
+        return
+    db = open_database(environ)
+    failures = 0
+    while not stop.is_set():
+        try:
+            states = await asyncio.to_thread(schema_states, db, stateful)
+        except DatabaseUnavailable as err:
+            failures += 1
+            if failures == FAILED_CHECKS_BEFORE_NOT_READY:
+                health.report_problem("database", str(err))
+                _log.warning("not ready: the database does not answer", extra={"reason": str(err)})
+        else:
+            if failures >= FAILED_CHECKS_BEFORE_NOT_READY:
+                _log.info("the database answers again")
+            failures = 0
+            behind = [s for s in states if s.behind]
+            if behind:
+                health.report_problem(
+                    "database",
+                    "database schema behind this build ("
+                    + ", ".join(
+                        f"{s.queue} at {s.current or 'nothing'}, needs {s.head}" for s in behind
+                    )
+                    + "): run `fleet db migrate`",
+                )
+            else:
+                health.clear_problem("database")
+        await asyncio.sleep(interval)
 
 
 def _version_fields(versions: Mapping[str, WorkerVersion]) -> dict[str, object]:

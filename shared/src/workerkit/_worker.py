@@ -19,6 +19,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from workerkit._converter import data_converter
+from workerkit._database import activity_slots
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
@@ -70,7 +71,8 @@ def build_worker(
     config["data_converter"] = data_converter()
     client = Client(**config)
     install_dropped_signal_handling()
-    activities = queue.build_activities()
+    with activity_slots(settings.max_concurrent_activities):  # sizes a database pool
+        activities = queue.build_activities()
     executor = None
     if _needs_thread_pool(activities):
         executor = concurrent.futures.ThreadPoolExecutor(

@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import Client
-from workerkit import WorkerSettings, build_worker
+from workerkit import Database, WorkerSettings, build_worker
 
 from agent.activities import create_activities
 from agent.models import AgentTask
@@ -20,21 +19,20 @@ from agent.tools import Outbox
 
 
 @pytest.fixture(scope="module")
-def outbox_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("agent") / "outbox.sqlite3"
+def outbox(postgres_database: Database) -> Outbox:
+    """The outbox the module's worker uses, on the module's PostgreSQL database."""
+    return Outbox(postgres_database)
 
 
 @pytest.fixture(scope="module")
-def outbox(outbox_path: Path) -> Outbox:
-    return Outbox(outbox_path)
-
-
-@pytest.fixture(scope="module")
-async def agent_worker(client: Client, outbox_path: Path) -> AsyncIterator[None]:
+async def agent_worker(client: Client, postgres_url: str) -> AsyncIterator[None]:
     """The queue's worker and activities, with the local provider and a test outbox."""
-    settings = AgentSettings(provider="local", outbox_path=outbox_path)
+    settings = AgentSettings(provider="local")
     queue = dataclasses.replace(QUEUE, activities=lambda: create_activities(settings))
-    async with build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning)):
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DATABASE_URL", postgres_url)
+        worker = build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning))
+    async with worker:
         yield
 
 

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message as HttpHeaders
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
+from workerkit import Database
 
 from agent.activities import AgentActivities
 from agent.models import Message, ModelReply, ModelRequest, Role, ToolCall
@@ -317,11 +317,9 @@ def test_retry_after_accepts_an_http_date() -> None:
     assert retry_after_seconds(headers) is None
 
 
-def test_make_provider_follows_the_settings(tmp_path: Path) -> None:
-    assert isinstance(make_provider(AgentSettings(outbox_path=tmp_path / "o")), LocalProvider)
-    settings = AgentSettings(
-        provider="openai", base_url="http://llm:8000/v1", model="m", outbox_path=tmp_path / "o"
-    )
+def test_make_provider_follows_the_settings() -> None:
+    assert isinstance(make_provider(AgentSettings()), LocalProvider)
+    settings = AgentSettings(provider="openai", base_url="http://llm:8000/v1", model="m")
     provider = make_provider(settings)
     assert isinstance(provider, OpenAICompatibleProvider)
     assert provider.url == "http://llm:8000/v1/chat/completions"
@@ -331,9 +329,9 @@ def test_make_provider_follows_the_settings(tmp_path: Path) -> None:
 
 
 async def test_call_model_turns_a_429_into_next_retry_delay(
-    fake_openai: FakeOpenAI, tmp_path: Path
+    fake_openai: FakeOpenAI, any_database: Database
 ) -> None:
-    activities = AgentActivities(fake_openai.provider(), Toolbox(Outbox(tmp_path / "o.db")))
+    activities = AgentActivities(fake_openai.provider(), Toolbox(Outbox(any_database)))
     fake_openai.respond(429, {"error": {"message": "slow down"}}, **{"Retry-After": "7"})
     with pytest.raises(ApplicationError) as info:
         await ActivityEnvironment().run(activities.call_model, request("hi"))
@@ -353,8 +351,8 @@ async def test_call_model_turns_a_429_into_next_retry_delay(
     assert len(fake_openai.requests) == 3
 
 
-async def test_call_model_passes_the_attempt_to_the_provider(tmp_path: Path) -> None:
-    activities = AgentActivities(LocalProvider(), Toolbox(Outbox(tmp_path / "o.db")))
+async def test_call_model_passes_the_attempt_to_the_provider(any_database: Database) -> None:
+    activities = AgentActivities(LocalProvider(), Toolbox(Outbox(any_database)))
     env = ActivityEnvironment()
     prompt = request("[simulate-429 retry-after=2] 1 + 1")
     with pytest.raises(ApplicationError) as info:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.testing import ActivityEnvironment
-from workerkit import SettingError
+from workerkit import Database, SettingError
 
 from agent.activities import MAX_TOOL_RESULT_CHARS, AgentActivities
 from agent.models import ToolCall, ToolRequest
@@ -57,8 +56,8 @@ def test_calculator_refuses_anything_else(expression: str, message: str) -> None
 
 
 @pytest.fixture
-def toolbox(tmp_path: Path) -> Toolbox:
-    return Toolbox(Outbox(tmp_path / "outbox.sqlite3"))
+def toolbox(any_database: Database) -> Toolbox:
+    return Toolbox(Outbox(any_database))
 
 
 def test_lookup_answers_from_the_handbook(toolbox: Toolbox) -> None:
@@ -122,7 +121,6 @@ async def test_run_tool_returns_tool_errors_to_the_model(
 def test_settings_default_to_the_local_provider() -> None:
     settings = AgentSettings.from_env({})
     assert settings.provider == "local" and settings.request_timeout == timedelta(seconds=60)
-    assert settings.outbox_path.name == "agent-outbox.sqlite3"
     assert MAX_REQUEST_TIMEOUT < MODEL_CALL_TIMEOUT
 
 
@@ -134,13 +132,11 @@ def test_settings_for_an_openai_compatible_endpoint() -> None:
             "AGENT_API_KEY": "sk-secret",
             "AGENT_MODEL": "qwen2.5",
             "AGENT_REQUEST_TIMEOUT": "90s",
-            "AGENT_OUTBOX_PATH": "/data/outbox.sqlite3",
         }
     )
     assert settings.provider == "openai" and settings.model == "qwen2.5"
     assert settings.base_url == "http://127.0.0.1:8000/v1"
     assert settings.request_timeout == timedelta(seconds=90)
-    assert settings.outbox_path == Path("/data/outbox.sqlite3")
     assert settings.api_key == "sk-secret" and "sk-secret" not in repr(settings)
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from workerkit import WorkerSettings, build_worker
+from workerkit import Database, WorkerSettings, build_worker
 
 from ingest.queue import QUEUE
 from ingest.store import IngestStore
@@ -16,20 +15,16 @@ SECONDS_PER_ITEM = 0.02
 
 
 @pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("ingest") / "store.sqlite3"
+def store(postgres_database: Database) -> IngestStore:
+    """The store the module's worker uses, on the module's PostgreSQL database."""
+    return IngestStore(postgres_database)
 
 
 @pytest.fixture(scope="module")
-def store(store_path: Path) -> IngestStore:
-    return IngestStore(store_path)
-
-
-@pytest.fixture(scope="module")
-async def ingest_worker(client: Client, store_path: Path) -> AsyncIterator[None]:
+async def ingest_worker(client: Client, postgres_url: str) -> AsyncIterator[None]:
     # The activities read their settings when the worker builds them.
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("INGEST_STORE_PATH", str(store_path))
+        env.setenv("DATABASE_URL", postgres_url)
         env.setenv("INGEST_SECONDS_PER_ITEM", str(SECONDS_PER_ITEM))
         worker = build_worker(client, QUEUE, WorkerSettings.from_env({}, tuning=QUEUE.tuning))
     async with worker:

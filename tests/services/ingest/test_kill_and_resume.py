@@ -11,11 +11,11 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.service import RPCError
+from workerkit import Database
 
 from ingest.client import start_batch
 from ingest.ids import chunk_workflow_id
@@ -50,10 +50,14 @@ def log_events(worker: WorkerProcess) -> list[dict[str, Any]]:
 
 
 async def test_killed_worker_chunks_resume_from_their_last_heartbeat(
-    client: Client, spawn_worker: SpawnWorker, tmp_path: Path, record_history: RecordHistory
+    client: Client,
+    spawn_worker: SpawnWorker,
+    postgres_url: str,
+    postgres_database: Database,
+    record_history: RecordHistory,
 ) -> None:
-    store_path = tmp_path / "ingest-store.sqlite3"
-    env = {"INGEST_STORE_PATH": str(store_path), "INGEST_SECONDS_PER_ITEM": str(SECONDS_PER_ITEM)}
+    # Both workers share one database, as two pods do.
+    env = {"DATABASE_URL": postgres_url, "INGEST_SECONDS_PER_ITEM": str(SECONDS_PER_ITEM)}
     # No workflow cache, so no sticky queue: the workflows' next tasks go straight to the
     # second worker instead of waiting out the sticky timeout (10 s) on the dead one.
     first = spawn_worker("ingest", env=env | {"WORKER_MAX_CACHED_WORKFLOWS": "0"})
@@ -77,7 +81,7 @@ async def test_killed_worker_chunks_resume_from_their_last_heartbeat(
         await asyncio.sleep(0.05)
     first.proc.kill()
     first.proc.wait()
-    store = IngestStore(store_path)
+    store = IngestStore(postgres_database)
     before = {r.item_index for r in store.items(request.batch_id)}
     assert 0 < len(before) < request.item_count, "the kill must land mid-batch"
 

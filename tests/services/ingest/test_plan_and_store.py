@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from workerkit import SettingError
+from workerkit import Database, SettingError
 
 from ingest.models import BatchRequest, ItemStatus, chunk_count, plan_chunk
 from ingest.settings import IngestSettings
@@ -25,8 +23,8 @@ def test_chunks_cover_every_item_once_and_carry_their_invalid_items() -> None:
     assert [c.invalid_items for c in chunks] == [[0], [9], [], [], [22]]
 
 
-def test_store_records_an_item_once_and_counts_redeliveries(tmp_path: Path) -> None:
-    store = IngestStore(tmp_path / "store.sqlite3")
+def test_store_records_an_item_once_and_counts_redeliveries(any_database: Database) -> None:
+    store = IngestStore(any_database)
 
     def record(batch_id: str, attempt: int) -> bool:
         return store.record_item(
@@ -36,7 +34,7 @@ def test_store_records_an_item_once_and_counts_redeliveries(tmp_path: Path) -> N
     assert record("b", attempt=1) is True
     assert record("b", attempt=2) is False
     assert record("other", attempt=1) is True
-    (item,) = IngestStore(tmp_path / "store.sqlite3").items("b")  # another connection sees it
+    (item,) = IngestStore(any_database).items("b")  # another process would see it
     assert (item.item_index, item.attempt, item.deliveries) == (4, 1, 2)
     attempt_id = store.start_attempt("b", 0, attempt=2, resumed_from=3)
     store.finish_attempt(attempt_id)

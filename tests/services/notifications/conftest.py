@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from workerkit import WorkerSettings, build_worker
+from workerkit import Database, WorkerSettings, build_worker
 
 from notifications.activities import NotifyActivities, open_outbox
 from notifications.outbox import Outbox
@@ -25,11 +24,9 @@ SMS_RATE_WINDOW_S = 3
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> NotificationsSettings:
-    path = tmp_path_factory.mktemp("notifications") / "outbox.sqlite3"
+def settings() -> NotificationsSettings:
     return NotificationsSettings.from_env(
         {
-            "NOTIFICATIONS_OUTBOX_PATH": str(path),
             "NOTIFICATIONS_SMS_RATE_LIMIT": str(SMS_RATE_LIMIT),
             "NOTIFICATIONS_SMS_RATE_WINDOW": f"{SMS_RATE_WINDOW_S}s",
         }
@@ -37,14 +34,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> NotificationsSettings:
 
 
 @pytest.fixture(scope="module")
-def outbox_path(settings: NotificationsSettings) -> Path:
-    return settings.outbox_path
-
-
-@pytest.fixture(scope="module")
-def outbox(settings: NotificationsSettings) -> Outbox:
-    """The worker's outbox (same file and limits), for tests to read and pre-fill."""
-    return open_outbox(settings)
+def outbox(settings: NotificationsSettings, postgres_database: Database) -> Outbox:
+    """The worker's outbox (same database and limits), for tests to read and pre-fill."""
+    return open_outbox(settings, postgres_database)
 
 
 @pytest.fixture(scope="module")

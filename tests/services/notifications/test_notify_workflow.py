@@ -203,7 +203,7 @@ async def test_rate_limited_sms_retries_after_the_retry_after_delay(
 ) -> None:
     # Fill the SMS window (a burst from another sender: written past the limit check).
     assert outbox.rate_limits["sms"].limit == 5
-    burst = Outbox(outbox.path)
+    burst = Outbox(outbox.db)
     for _ in range(5):
         burst.deliver(
             DeliveryRequest(f"burst-{uuid.uuid4().hex}:sms", "burst", "sms", "u", "", "b")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from workerkit import SettingError
+from workerkit import Database, SettingError
 
 from notifications.activities import retry_after_seconds
 from notifications.ids import idempotency_key
@@ -35,9 +34,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path, clock: Clock) -> Outbox:
+def outbox(any_database: Database, clock: Clock) -> Outbox:
     limit = RateLimit(limit=2, window=timedelta(seconds=10))
-    return Outbox(tmp_path / "outbox.sqlite3", rate_limits={"sms": limit}, clock=clock)
+    return Outbox(any_database, rate_limits={"sms": limit}, clock=clock)
 
 
 def test_a_repeated_key_returns_the_first_delivery_and_writes_nothing(outbox: Outbox) -> None:
@@ -128,7 +127,6 @@ def test_notification_problems(changes: dict[str, object], problem: str | None) 
 
 def test_settings_defaults_and_one_line_errors() -> None:
     settings = NotificationsSettings.from_env({})
-    assert settings.outbox_path.name == "notifications-outbox.sqlite3"
     assert (settings.sms_rate_limit, settings.sms_rate_window) == (10, timedelta(seconds=60))
     with pytest.raises(SettingError, match="NOTIFICATIONS_SMS_RATE_LIMIT='0' is invalid"):
         NotificationsSettings.from_env({"NOTIFICATIONS_SMS_RATE_LIMIT": "0"})

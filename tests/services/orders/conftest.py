@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from workerkit import WorkerSettings, build_worker
+from workerkit import Database, WorkerSettings, build_worker
 
 from orders.ledger import Ledger
 from orders.models import Address, LineItem, Order
@@ -17,21 +15,19 @@ from orders.queue import QUEUE
 
 
 @pytest.fixture(scope="module")
-def ledger_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("orders") / "ledger.sqlite3"
+def ledger(postgres_database: Database) -> Ledger:
+    """The ledger the module's worker uses, on the module's PostgreSQL database."""
+    return Ledger(postgres_database)
 
 
 @pytest.fixture(scope="module")
-def ledger(ledger_path: Path) -> Ledger:
-    return Ledger(ledger_path)
-
-
-@pytest.fixture(scope="module")
-async def orders_worker(client: Client, ledger_path: Path) -> AsyncIterator[None]:
-    os.environ["ORDERS_LEDGER_PATH"] = str(ledger_path)
-    os.environ["ORDERS_PACK_SECONDS_PER_ITEM"] = "0.01"
-    settings = WorkerSettings.from_env({}, tuning=QUEUE.tuning)
-    async with build_worker(client, QUEUE, settings):
+async def orders_worker(client: Client, postgres_url: str) -> AsyncIterator[None]:
+    # The activities read their settings when the worker builds them.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DATABASE_URL", postgres_url)
+        env.setenv("ORDERS_PACK_SECONDS_PER_ITEM", "0.01")
+        worker = build_worker(client, QUEUE, WorkerSettings.from_env({}, tuning=QUEUE.tuning))
+    async with worker:
         yield
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from workerkit import database_call, open_database
 
 from agent.models import ModelReply, ModelRequest, ToolRequest
 from agent.providers import Provider, ProviderError, RateLimited, make_provider
@@ -56,7 +57,7 @@ class AgentActivities:
         Safe to retry: sensitive tools are idempotent by ``<task_id>/<call id>``.
         """
         try:
-            result = await asyncio.to_thread(self.toolbox.run, request.task_id, request.call)
+            result = await database_call(self.toolbox.run, request.task_id, request.call)
         except ToolError as err:
             result = f"error: {err}"
         if len(result) > MAX_TOOL_RESULT_CHARS:
@@ -71,7 +72,8 @@ class AgentActivities:
 def create_activities(
     settings: AgentSettings | None = None,
 ) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-    """Build the provider and the toolbox from ``settings`` (default: the environment)."""
+    """Build the provider from ``settings`` (default: the environment), and the toolbox on
+    the process's database."""
     settings = settings or AgentSettings.from_env()
-    toolbox = Toolbox(Outbox(settings.outbox_path))
+    toolbox = Toolbox(Outbox(open_database(application_name="agent")))
     return AgentActivities(make_provider(settings), toolbox).all()

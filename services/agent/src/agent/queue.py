@@ -23,4 +23,5 @@ QUEUE = Queue(
     # A conversation may wait days for an approval: it moves to each new build, so every
     # change to AgentWorkflow must be guarded by workflow.patched().
     versioning=VersioningBehavior.AUTO_UPGRADE,
+    migrations="agent.migrations",
 )

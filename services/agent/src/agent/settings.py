@@ -10,10 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Literal
 
-from workerkit import SettingError, parse_duration, state_path
+from workerkit import SettingError, parse_duration
 
 # The workflow's start-to-close timeout of one model call. The HTTP timeout must stay below
 # it, so a hung request ends as a retryable ModelUnavailable rather than an activity timeout.
@@ -24,14 +23,9 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ProviderName = Literal["local", "openai"]
 
 
-def default_outbox_path() -> Path:
-    """``agent-outbox.sqlite3`` in the temporary directory."""
-    return state_path("agent-outbox.sqlite3")
-
-
 @dataclass(frozen=True, kw_only=True)
 class AgentSettings:
-    """Which model provider the activities call, and where the outbox lives.
+    """Which model provider the activities call (the outbox is in DATABASE_URL).
 
     Attributes:
         provider: ``local`` (deterministic, no network) or ``openai`` (any
@@ -40,7 +34,6 @@ class AgentSettings:
         api_key: Sent as ``Authorization: Bearer``; optional for local servers.
         model: The model name; required for ``openai``.
         request_timeout: Timeout of one HTTP request to the provider.
-        outbox_path: SQLite file where sensitive tools record their side effects.
     """
 
     provider: ProviderName = "local"
@@ -48,12 +41,11 @@ class AgentSettings:
     api_key: str | None = field(default=None, repr=False)
     model: str = ""
     request_timeout: timedelta = timedelta(seconds=60)
-    outbox_path: Path = field(default_factory=default_outbox_path)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
         """Read ``AGENT_PROVIDER``, ``AGENT_BASE_URL``, ``AGENT_API_KEY``, ``AGENT_MODEL``,
-        ``AGENT_REQUEST_TIMEOUT`` and ``AGENT_OUTBOX_PATH``.
+        and ``AGENT_REQUEST_TIMEOUT``.
 
         Raises:
             SettingError: A variable holds a value that is not accepted.
@@ -87,12 +79,10 @@ class AgentSettings:
                 f"a duration above 0 and at most {MAX_REQUEST_TIMEOUT.total_seconds():g}s",
             ) from None
 
-        outbox = env.get("AGENT_OUTBOX_PATH")
         return cls(
             provider="openai" if provider == "openai" else "local",
             base_url=base_url,
             api_key=env.get("AGENT_API_KEY") or None,
             model=model,
             request_timeout=timeout,
-            outbox_path=Path(outbox) if outbox else default_outbox_path(),
         )

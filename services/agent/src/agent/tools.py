@@ -16,10 +16,10 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from workerkit import SqliteFile
+from sqlalchemy import text
+from workerkit import Database
 
 from agent.models import ToolCall, ToolSpec
 
@@ -166,12 +166,6 @@ def format_number(value: int | float) -> str:
 
 # -- the outbox of sensitive actions -----------------------------------------------------------
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS refunds (
-    key TEXT PRIMARY KEY, refund_id TEXT NOT NULL, task_id TEXT NOT NULL,
-    order_id TEXT NOT NULL, amount_cents INTEGER NOT NULL, reason TEXT NOT NULL);
-"""
-
 
 @dataclass(frozen=True)
 class Refund:
@@ -183,38 +177,55 @@ class Refund:
 
 
 class Outbox:
-    """A SQLite outbox of refunds, idempotent by key: a retried call never refunds twice."""
+    """The outbox of refunds in ``db``, idempotent by key: a retried call never refunds twice."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = SqliteFile(path, _SCHEMA)
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def issue_refund(
         self, key: str, *, task_id: str, order_id: str, amount_cents: int, reason: str
     ) -> Refund:
         """Record the refund once per ``key``; a repeat returns the first one unchanged."""
         refund_id = "rf-" + hashlib.sha256(key.encode()).hexdigest()[:12]
-        with self._db.transaction() as db:
+        with self.db.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO refunds VALUES (?, ?, ?, ?, ?, ?)",
-                (key, refund_id, task_id, order_id, amount_cents, reason),
+                text(
+                    "INSERT INTO agent_refunds (key, refund_id, task_id, order_id, amount_cents, "
+                    "reason) VALUES (:key, :refund_id, :task_id, :order_id, :amount, :reason) "
+                    "ON CONFLICT (key) DO NOTHING"
+                ),
+                {
+                    "key": key,
+                    "refund_id": refund_id,
+                    "task_id": task_id,
+                    "order_id": order_id,
+                    "amount": amount_cents,
+                    "reason": reason,
+                },
             )
             row = db.execute(
-                "SELECT refund_id, task_id, order_id, amount_cents, reason FROM refunds "
-                "WHERE key = ?",
-                (key,),
-            ).fetchone()
-        return Refund(str(row[0]), str(row[1]), str(row[2]), int(row[3]), str(row[4]))
+                text(f"SELECT {_REFUND_COLUMNS} FROM agent_refunds WHERE key = :key"),
+                {"key": key},
+            ).one()
+        return _refund(row)
 
     def refunds(self, task_id: str) -> list[Refund]:
         """The refunds that ``task_id`` issued, in the order they were issued."""
-        with self._db.transaction() as db:
+        with self.db.transaction() as db:
             rows = db.execute(
-                "SELECT refund_id, task_id, order_id, amount_cents, reason FROM refunds "
-                "WHERE task_id = ? ORDER BY rowid",
-                (task_id,),
-            ).fetchall()
-        return [Refund(str(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4])) for r in rows]
+                text(
+                    f"SELECT {_REFUND_COLUMNS} FROM agent_refunds WHERE task_id = :t ORDER BY seq"
+                ),
+                {"t": task_id},
+            ).all()
+        return [_refund(r) for r in rows]
+
+
+_REFUND_COLUMNS = "refund_id, task_id, order_id, amount_cents, reason"
+
+
+def _refund(row: Any) -> Refund:
+    return Refund(str(row[0]), str(row[1]), str(row[2]), int(row[3]), str(row[4]))
 
 
 # -- running a call ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from temporalio import activity
 from temporalio.converter import value_to_type
+from workerkit import database_errors, open_database
 
 from ingest.models import ChunkProgress, ChunkRequest, ChunkResult, ItemStatus, item_value
 from ingest.settings import IngestSettings
@@ -41,14 +42,16 @@ class IngestActivities:
     def __init__(self, store: IngestStore, *, seconds_per_item: float) -> None:
         self.store = store
         self.seconds_per_item = seconds_per_item
-        # One thread writes the store for every chunk of this process, in turn: SQLite
-        # takes one writer at a time, and threads contending for its lock can starve one
-        # another past the heartbeat timeout, while a queue serves them fairly.
+        # One thread writes the store for every chunk of this process, in turn: on SQLite
+        # (one writer at a time) threads contending for its lock can starve one another
+        # past the heartbeat timeout, while a queue serves them fairly; an item is one
+        # short transaction, so one connection keeps up on PostgreSQL as well.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store")
 
     async def _store(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, functools.partial(fn, *args, **kwargs))
+        with database_errors():  # a database that is down: this attempt fails, retryably
+            return await loop.run_in_executor(self._writer, functools.partial(fn, *args, **kwargs))
 
     @activity.defn
     async def process_chunk(self, chunk: ChunkRequest) -> ChunkResult:
@@ -117,7 +120,7 @@ class IngestActivities:
 
 
 def create_activities() -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-    """Open the store named by the settings and return the bound activities."""
+    """Open the store in the process's database and return the bound activities."""
     settings = IngestSettings.from_env()
-    store = IngestStore(settings.store_path)
+    store = IngestStore(open_database(application_name="ingest"))
     return IngestActivities(store, seconds_per_item=settings.seconds_per_item).all()

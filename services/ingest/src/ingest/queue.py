@@ -28,4 +28,5 @@ QUEUE = Queue(
         # One chunk is short: it finishes on the build that started it.
         ChunkWorkflow: VersioningBehavior.PINNED,
     },
+    migrations="ingest.migrations",
 )

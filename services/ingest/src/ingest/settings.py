@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from workerkit import SettingError, state_path
+from workerkit import SettingError
 
 # How long a chunk activity may go without heartbeating before Temporal retries it
 # elsewhere: short, so a killed worker's chunk resumes within seconds. Every item
@@ -17,14 +16,13 @@ MAX_SECONDS_PER_ITEM = 1.0
 
 @dataclass(frozen=True, kw_only=True)
 class IngestSettings:
-    """Where processed items are recorded and how long one item takes."""
+    """How long one item takes (processed items are recorded in DATABASE_URL)."""
 
-    store_path: Path
     seconds_per_item: float
 
     @classmethod
     def from_env(cls) -> IngestSettings:
-        """Read ``INGEST_STORE_PATH`` and ``INGEST_SECONDS_PER_ITEM``."""
+        """Read ``INGEST_SECONDS_PER_ITEM``."""
         raw = os.environ.get("INGEST_SECONDS_PER_ITEM", "0.01")
         try:
             seconds = float(raw)
@@ -34,6 +32,4 @@ class IngestSettings:
             raise SettingError(
                 "INGEST_SECONDS_PER_ITEM", raw, f"a number from 0 to {MAX_SECONDS_PER_ITEM:g}"
             ) from None
-        default_path = state_path("ingest-store.sqlite3")
-        path = Path(os.environ.get("INGEST_STORE_PATH") or default_path)
-        return cls(store_path=path, seconds_per_item=seconds)
+        return cls(seconds_per_item=seconds)

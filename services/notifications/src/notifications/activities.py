@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -11,6 +10,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from workerkit import Database, database_call, open_database
 
 from notifications.models import Channel, Delivery, DeliveryRequest, Digest, DigestJob, TrackEvent
 from notifications.outbox import Outbox, RateLimit, RateLimited
@@ -63,7 +63,7 @@ class NotifyActivities:
     async def deliver(self, request: DeliveryRequest) -> Delivery:
         """Deliver the message on its channel, at most once per idempotency key."""
         try:
-            delivery = await asyncio.to_thread(self.outbox.deliver, request)
+            delivery = await database_call(self.outbox.deliver, request)
         except RateLimited as err:
             raise _rate_limited(err) from err
         if delivery.duplicate:
@@ -76,24 +76,25 @@ class NotifyActivities:
     @activity.defn
     async def track(self, event: TrackEvent) -> bool:
         """Record an analytics event (the workflow treats a failure as non-fatal)."""
-        return await asyncio.to_thread(self.outbox.track, event)
+        return await database_call(self.outbox.track, event)
 
     @activity.defn
     async def compile_digest(self, job: DigestJob) -> Digest:
         """Summarise the deliveries since the previous digest into a digest row."""
-        return await asyncio.to_thread(self.outbox.compile_digest, job)
+        return await database_call(self.outbox.compile_digest, job)
 
     def all(self) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
         """Every activity, for the worker to register."""
         return [self.deliver, self.track, self.compile_digest]
 
 
-def open_outbox(settings: NotificationsSettings) -> Outbox:
-    """Open the outbox the settings name, with the SMS provider's rate limit."""
+def open_outbox(settings: NotificationsSettings, db: Database) -> Outbox:
+    """The outbox in ``db``, with the SMS provider's rate limit from the settings."""
     sms = RateLimit(settings.sms_rate_limit, settings.sms_rate_window)
-    return Outbox(settings.outbox_path, rate_limits={Channel.SMS.value: sms})
+    return Outbox(db, rate_limits={Channel.SMS.value: sms})
 
 
 def create_activities() -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-    """Open the outbox named by the settings and return the bound activities."""
-    return NotifyActivities(open_outbox(NotificationsSettings.from_env())).all()
+    """Open the outbox in the process's database and return the bound activities."""
+    db = open_database(application_name="notifications")
+    return NotifyActivities(open_outbox(NotificationsSettings.from_env(), db)).all()

@@ -1,50 +1,28 @@
-"""A local SQLite outbox standing in for the channel providers: no network.
+"""The outbox standing in for the channel providers (no network), in the database.
 
 Every delivery is one row whose idempotency key (``<message_id>:<channel>``) is UNIQUE,
-so an activity retried after a crash, a lost response or a timeout finds its row and
-sends nothing. A channel may be rate limited the way real providers are: more than
+so an activity retried after a crash, a lost response or a timeout, on any worker of any
+pod, finds its row and sends nothing; the delivery id is derived from the key. A channel
+may be rate limited the way real providers are: more than
 ``limit`` deliveries within ``window`` are refused like an HTTP 429 with a
 ``Retry-After`` header. Digests summarise the deliveries since the previous digest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from workerkit import SqliteFile
+from sqlalchemy import Connection, text
+from workerkit import Database
 
 from notifications.models import Delivery, DeliveryRequest, Digest, DigestJob, TrackEvent
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    delivery_id TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    body TEXT NOT NULL,
-    delivered_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS deliveries_by_channel ON deliveries (channel, delivered_at);
-CREATE INDEX IF NOT EXISTS deliveries_by_message ON deliveries (message_id);
-CREATE TABLE IF NOT EXISTS events (
-    message_id TEXT NOT NULL, name TEXT NOT NULL, detail TEXT NOT NULL,
-    recorded_at REAL NOT NULL, PRIMARY KEY (message_id, name));
-CREATE TABLE IF NOT EXISTS digests (
-    digest_id TEXT PRIMARY KEY, title TEXT NOT NULL, after_seq INTEGER NOT NULL,
-    until_seq INTEGER NOT NULL, deliveries INTEGER NOT NULL, messages INTEGER NOT NULL,
-    by_channel TEXT NOT NULL, created_at REAL NOT NULL);
-"""
 
 
 @dataclass(frozen=True)
@@ -71,21 +49,18 @@ class RateLimited(Exception):
 
 
 class Outbox:
-    """The outbox in the SQLite file at ``path`` (created on first use)."""
+    """The outbox in ``db`` (its schema applied by ``fleet db migrate``)."""
 
     def __init__(
         self,
-        path: Path,
+        db: Database,
         *,
         rate_limits: Mapping[str, RateLimit] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = path
+        self.db = db
         self.rate_limits = dict(rate_limits or {})
         self._clock = clock
-        # The idempotency check, the rate-limit count and the insert run in one
-        # serialised transaction: one atomic step even across worker processes.
-        self._db = SqliteFile(path, _SCHEMA)
 
     def deliver(self, request: DeliveryRequest) -> Delivery:
         """Deliver once per idempotency key; a repeated key returns the first delivery.
@@ -93,33 +68,39 @@ class Outbox:
         Raises:
             RateLimited: The channel is over its limit; nothing was written.
         """
-        with self._db.transaction() as db:
+        # The idempotency check, the rate-limit count and the insert run in one transaction
+        # holding the channel's lock: one atomic step across every worker and pod.
+        with self.db.transaction(lock=f"notifications:channel:{request.channel}") as db:
             row = db.execute(
-                "SELECT delivery_id FROM deliveries WHERE idempotency_key = ?",
-                (request.idempotency_key,),
-            ).fetchone()
+                text("SELECT delivery_id FROM notifications_deliveries WHERE idempotency_key = :k"),
+                {"k": request.idempotency_key},
+            ).one_or_none()
             if row is not None:
                 return Delivery(request.idempotency_key, request.channel, str(row[0]), True)
             now = self._clock()
             self._check_rate(db, request.channel, now)
-            delivery_id = f"{request.channel}-{uuid.uuid4().hex[:12]}"
+            key_hash = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:12]
+            delivery_id = f"{request.channel}-{key_hash}"
             db.execute(
-                "INSERT INTO deliveries (idempotency_key, delivery_id, message_id, channel, "
-                "recipient, subject, body, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    request.idempotency_key,
-                    delivery_id,
-                    request.message_id,
-                    request.channel,
-                    request.recipient,
-                    request.subject,
-                    request.body,
-                    now,
+                text(
+                    "INSERT INTO notifications_deliveries (idempotency_key, delivery_id, "
+                    "message_id, channel, recipient, subject, body, delivered_at) VALUES "
+                    "(:key, :delivery_id, :message_id, :channel, :recipient, :subject, :body, :at)"
                 ),
+                {
+                    "key": request.idempotency_key,
+                    "delivery_id": delivery_id,
+                    "message_id": request.message_id,
+                    "channel": request.channel,
+                    "recipient": request.recipient,
+                    "subject": request.subject,
+                    "body": request.body,
+                    "at": now,
+                },
             )
             return Delivery(request.idempotency_key, request.channel, delivery_id)
 
-    def _check_rate(self, db: sqlite3.Connection, channel: str, now: float) -> None:
+    def _check_rate(self, db: Connection, channel: str, now: float) -> None:
         rate = self.rate_limits.get(channel)
         if rate is None:
             return
@@ -127,9 +108,11 @@ class Outbox:
         recent = [
             float(r[0])
             for r in db.execute(
-                "SELECT delivered_at FROM deliveries WHERE channel = ? AND delivered_at > ? "
-                "ORDER BY delivered_at",
-                (channel, now - window),
+                text(
+                    "SELECT delivered_at FROM notifications_deliveries "
+                    "WHERE channel = :channel AND delivered_at > :since ORDER BY delivered_at"
+                ),
+                {"channel": channel, "since": now - window},
             )
         ]
         if len(recent) < rate.limit:
@@ -141,39 +124,54 @@ class Outbox:
     def track(self, event: TrackEvent) -> bool:
         """Record an analytics event once per message and name; ``True`` if new."""
         detail = json.dumps({"delivered": event.delivered, "failed": event.failed})
-        with self._db.transaction() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
-                (event.message_id, event.name, detail, self._clock()),
-            )
-            return bool(cur.rowcount)
+        with self.db.transaction() as db:
+            inserted = db.execute(
+                text(
+                    "INSERT INTO notifications_events (message_id, name, detail, recorded_at) "
+                    "VALUES (:m, :n, :d, :at) ON CONFLICT (message_id, name) DO NOTHING"
+                ),
+                {"m": event.message_id, "n": event.name, "d": detail, "at": self._clock()},
+            ).rowcount
+            return bool(inserted)
 
     def compile_digest(self, job: DigestJob) -> Digest:
         """Summarise the deliveries since the previous digest, once per ``digest_id``."""
-        with self._db.transaction() as db:
+        # The digest lock orders digests; the table lock waits for deliveries still being
+        # written, so the cursor never passes a sequence number that commits later.
+        with self.db.transaction(lock="notifications:digest") as db:
+            self.db.lock_table(db, "notifications_deliveries")
             row = db.execute(
-                "SELECT digest_id, title, after_seq, until_seq, deliveries, messages, "
-                "by_channel FROM digests WHERE digest_id = ?",
-                (job.digest_id,),
-            ).fetchone()
+                text(f"SELECT {_DIGEST_COLUMNS} FROM notifications_digests WHERE digest_id = :d"),
+                {"d": job.digest_id},
+            ).one_or_none()
             if row is not None:
                 return _digest(row)
-            after = int(db.execute("SELECT COALESCE(MAX(until_seq), 0) FROM digests").fetchone()[0])
-            last = db.execute("SELECT MAX(seq) FROM deliveries").fetchone()[0]
+            after = int(
+                db.execute(
+                    text("SELECT COALESCE(MAX(until_seq), 0) FROM notifications_digests")
+                ).scalar_one()
+            )
+            last = db.execute(text("SELECT MAX(seq) FROM notifications_deliveries")).scalar()
             until = max(after, int(last or 0))
+            window = {"after": after, "until": until}
             by_channel = {
                 str(channel): int(count)
                 for channel, count in db.execute(
-                    "SELECT channel, COUNT(*) FROM deliveries WHERE seq > ? AND seq <= ? "
-                    "GROUP BY channel ORDER BY channel",
-                    (after, until),
+                    text(
+                        "SELECT channel, COUNT(*) FROM notifications_deliveries "
+                        "WHERE seq > :after AND seq <= :until GROUP BY channel ORDER BY channel"
+                    ),
+                    window,
                 )
             }
             messages = int(
                 db.execute(
-                    "SELECT COUNT(DISTINCT message_id) FROM deliveries WHERE seq > ? AND seq <= ?",
-                    (after, until),
-                ).fetchone()[0]
+                    text(
+                        "SELECT COUNT(DISTINCT message_id) FROM notifications_deliveries "
+                        "WHERE seq > :after AND seq <= :until"
+                    ),
+                    window,
+                ).scalar_one()
             )
             digest = Digest(
                 job.digest_id,
@@ -185,46 +183,58 @@ class Outbox:
                 by_channel,
             )
             db.execute(
-                "INSERT INTO digests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    digest.digest_id,
-                    digest.title,
-                    digest.after_seq,
-                    digest.until_seq,
-                    digest.deliveries,
-                    digest.messages,
-                    json.dumps(digest.by_channel),
-                    self._clock(),
+                text(
+                    f"INSERT INTO notifications_digests ({_DIGEST_COLUMNS}, created_at) VALUES "
+                    "(:digest_id, :title, :after, :until, :deliveries, :messages, :by_channel, "
+                    ":at)"
                 ),
+                {
+                    "digest_id": digest.digest_id,
+                    "title": digest.title,
+                    "after": digest.after_seq,
+                    "until": digest.until_seq,
+                    "deliveries": digest.deliveries,
+                    "messages": digest.messages,
+                    "by_channel": json.dumps(digest.by_channel),
+                    "at": self._clock(),
+                },
             )
             return digest
 
     def deliveries(self, message_id: str) -> list[Delivery]:
         """Return the message's deliveries, oldest first."""
-        with self._db.transaction() as db:
+        with self.db.transaction() as db:
             rows = db.execute(
-                "SELECT idempotency_key, channel, delivery_id FROM deliveries "
-                "WHERE message_id = ? ORDER BY seq",
-                (message_id,),
-            ).fetchall()
+                text(
+                    "SELECT idempotency_key, channel, delivery_id FROM notifications_deliveries "
+                    "WHERE message_id = :m ORDER BY seq"
+                ),
+                {"m": message_id},
+            ).all()
         return [Delivery(str(k), str(c), str(d)) for k, c, d in rows]
 
     def events(self, message_id: str) -> dict[str, dict[str, list[str]]]:
         """Return the message's analytics events by name."""
-        with self._db.transaction() as db:
+        with self.db.transaction() as db:
             rows = db.execute(
-                "SELECT name, detail FROM events WHERE message_id = ?", (message_id,)
-            ).fetchall()
+                text("SELECT name, detail FROM notifications_events WHERE message_id = :m"),
+                {"m": message_id},
+            ).all()
         return {str(name): json.loads(detail) for name, detail in rows}
 
     def digests(self) -> list[Digest]:
         """Return every digest, oldest first."""
-        with self._db.transaction() as db:
+        with self.db.transaction() as db:
             rows = db.execute(
-                "SELECT digest_id, title, after_seq, until_seq, deliveries, messages, "
-                "by_channel FROM digests ORDER BY until_seq, created_at"
-            ).fetchall()
+                text(
+                    f"SELECT {_DIGEST_COLUMNS} FROM notifications_digests "
+                    "ORDER BY until_seq, created_at"
+                )
+            ).all()
         return [_digest(r) for r in rows]
+
+
+_DIGEST_COLUMNS = "digest_id, title, after_seq, until_seq, deliveries, messages, by_channel"
 
 
 def _digest(row: Any) -> Digest:

@@ -32,4 +32,5 @@ QUEUE = Queue(
     schedules=[DIGEST_SCHEDULE],
     # A delivery or a digest takes seconds to minutes: it finishes on the build that started it.
     versioning=VersioningBehavior.PINNED,
+    migrations="notifications.migrations",
 )

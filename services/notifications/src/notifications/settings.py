@@ -6,23 +6,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-from workerkit import SettingError, parse_duration, state_path
+from workerkit import SettingError, parse_duration
 
 
 @dataclass(frozen=True, kw_only=True)
 class NotificationsSettings:
-    """Where the outbox lives and how fast the simulated SMS provider accepts messages."""
+    """How fast the simulated SMS provider accepts messages (the outbox is in DATABASE_URL)."""
 
-    outbox_path: Path
     sms_rate_limit: int
     sms_rate_window: timedelta
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NotificationsSettings:
-        """Read ``NOTIFICATIONS_OUTBOX_PATH``, ``NOTIFICATIONS_SMS_RATE_LIMIT`` and
-        ``NOTIFICATIONS_SMS_RATE_WINDOW``.
+        """Read ``NOTIFICATIONS_SMS_RATE_LIMIT`` and ``NOTIFICATIONS_SMS_RATE_WINDOW``.
 
         Raises:
             SettingError: A variable holds a value that is not accepted.
@@ -46,6 +43,4 @@ class NotificationsSettings:
             raise SettingError(
                 "NOTIFICATIONS_SMS_RATE_WINDOW", raw_window, "a positive duration such as 60s, 1m"
             ) from None
-        default_path = state_path("notifications-outbox.sqlite3")
-        path = Path(env.get("NOTIFICATIONS_OUTBOX_PATH") or default_path)
-        return cls(outbox_path=path, sms_rate_limit=limit, sms_rate_window=window)
+        return cls(sms_rate_limit=limit, sms_rate_window=window)

@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from workerkit import database_call, open_database
 
 from orders.ledger import Ledger, LedgerError
 from orders.models import ChargeRequest, Notification, ReserveRequest, ScreenRequest, ShipRequest
@@ -19,9 +20,13 @@ _R = TypeVar("_R")
 
 
 async def _call(fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
-    """Run a ledger call off the event loop; business refusals become non-retryable."""
+    """Run a ledger call off the event loop; business refusals become non-retryable.
+
+    A database that is down fails the attempt retryably (``database_call``): the activity's
+    retry policy brings it back once the database answers.
+    """
     try:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await database_call(fn, *args, **kwargs)
     except LedgerError as err:
         raise ApplicationError(str(err), type=err.error_type, non_retryable=True) from err
 
@@ -46,13 +51,7 @@ class OrderActivities:
 
     @activity.defn
     async def screen_order(self, req: ScreenRequest) -> None:
-        await _call(
-            self.ledger.screen,
-            req.order_id,
-            req.customer_id,
-            req.total_cents,
-            self.fraud_limit_cents,
-        )
+        await _call(self.ledger.screen, req.order_id, req.total_cents, self.fraud_limit_cents)
 
     @activity.defn
     async def charge_payment(self, req: ChargeRequest) -> str:
@@ -97,9 +96,9 @@ class OrderActivities:
 
 
 def create_activities() -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-    """Open the ledger named by the settings and return the bound activities."""
+    """Open the ledger in the process's database and return the bound activities."""
     settings = OrdersSettings.from_env()
-    ledger = Ledger(settings.ledger_path)
+    ledger = Ledger(open_database(application_name="orders"))
     return OrderActivities(
         ledger,
         pack_seconds_per_item=settings.pack_seconds_per_item,

@@ -63,6 +63,8 @@ class OrderStatus:
     payment_id: str | None = None
     tracking_number: str | None = None
     compensations: list[str] = field(default_factory=list)
+    # Compensations that could not undo their step, each with why: reported, never hidden.
+    uncompensated: list[str] = field(default_factory=list)
     error: str | None = None
 
 

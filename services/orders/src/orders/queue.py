@@ -17,4 +17,5 @@ QUEUE = Queue(
     workflow_ids={OrderWorkflow: lambda order: order_workflow_id(order.order_id)},
     # An order finishes within its confirmation timeout, on the build that took it.
     versioning=VersioningBehavior.PINNED,
+    migrations="orders.migrations",
 )

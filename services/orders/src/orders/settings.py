@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from workerkit import SettingError, state_path
+from workerkit import SettingError
 
 
 @dataclass(frozen=True, kw_only=True)
 class OrdersSettings:
-    """Where the ledger lives, how long packing takes, and the fraud screening limit."""
+    """How long packing takes, and the fraud screening limit (the ledger is in DATABASE_URL)."""
 
-    ledger_path: Path
     pack_seconds_per_item: float
     fraud_limit_cents: int
 
@@ -34,6 +32,4 @@ class OrdersSettings:
                 raise ValueError(raw_limit)
         except ValueError:
             raise SettingError("ORDERS_FRAUD_LIMIT_CENTS", raw_limit, "an integer >= 0") from None
-        default_path = state_path("orders-ledger.sqlite3")
-        path = Path(os.environ.get("ORDERS_LEDGER_PATH") or default_path)
-        return cls(ledger_path=path, pack_seconds_per_item=pack, fraud_limit_cents=limit)
+        return cls(pack_seconds_per_item=pack, fraud_limit_cents=limit)

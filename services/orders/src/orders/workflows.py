@@ -27,21 +27,23 @@ with workflow.unsafe.imports_passed_through():
     )
 
 LEDGER_TIMEOUT = timedelta(seconds=30)
+# Ledger steps retry until this deadline, backing off to every 30 s: a database outage
+# shorter than it only delays an order; a business refusal ends the retries at once.
+LEDGER_DEADLINE = timedelta(minutes=10)
 RESERVE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
-    maximum_attempts=5,
+    maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=["OutOfStock", "UnknownSku"],
 )
 FRAUD_SCREENING_PATCH = "fraud-screening"
 SCREEN_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
-    maximum_attempts=5,
+    maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=["FraudSuspected"],
 )
 CHARGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     maximum_interval=timedelta(seconds=30),
-    maximum_attempts=4,
     non_retryable_error_types=["PaymentDeclined"],
 )
 SHIP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=10)
@@ -86,6 +88,7 @@ class OrderWorkflow:
                 OrderActivities.reserve_inventory,
                 ReserveRequest(order.order_id, order.items),
                 start_to_close_timeout=LEDGER_TIMEOUT,
+                schedule_to_close_timeout=LEDGER_DEADLINE,
                 retry_policy=RESERVE_RETRY,
             )
             compensations.append(("release_inventory", OrderActivities.release_inventory))
@@ -98,6 +101,7 @@ class OrderWorkflow:
                     OrderActivities.screen_order,
                     ScreenRequest(order.order_id, order.customer_id, order.total_cents),
                     start_to_close_timeout=LEDGER_TIMEOUT,
+                    schedule_to_close_timeout=LEDGER_DEADLINE,
                     retry_policy=SCREEN_RETRY,
                 )
 
@@ -108,6 +112,7 @@ class OrderWorkflow:
                     order.order_id, order.customer_id, order.total_cents, order.payment_token
                 ),
                 start_to_close_timeout=LEDGER_TIMEOUT,
+                schedule_to_close_timeout=LEDGER_DEADLINE,
                 retry_policy=CHARGE_RETRY,
             )
             self._status.payment_id = payment_id
@@ -145,9 +150,11 @@ class OrderWorkflow:
             self._status.tracking_number = tracking
         except (ActivityError, ApplicationError) as err:
             await self._compensate(compensations, _reason(err))
+            outcome = f"compensated: {', '.join(self._status.compensations) or 'nothing to undo'}"
+            if self._status.uncompensated:
+                outcome += f"; NOT compensated: {'; '.join(self._status.uncompensated)}"
             raise ApplicationError(
-                f"order {order.order_id} failed: {_reason(err)}; compensated: "
-                f"{', '.join(self._status.compensations) or 'nothing to undo'}",
+                f"order {order.order_id} failed: {_reason(err)}; {outcome}",
                 type="OrderFailed",
                 non_retryable=True,
             ) from err
@@ -171,12 +178,18 @@ class OrderWorkflow:
     async def _compensate(self, steps: list[tuple[str, object]], reason: str) -> None:
         self._status.stage, self._status.error = Stage.COMPENSATING, reason
         for name, step in reversed(steps):
-            await workflow.execute_activity_method(
-                step,  # type: ignore[arg-type]
-                self._order.order_id,
-                start_to_close_timeout=LEDGER_TIMEOUT,
-                retry_policy=COMPENSATE_RETRY,
-            )
+            try:
+                await workflow.execute_activity_method(
+                    step,  # type: ignore[arg-type]
+                    self._order.order_id,
+                    start_to_close_timeout=LEDGER_TIMEOUT,
+                    retry_policy=COMPENSATE_RETRY,
+                )
+            except ActivityError as err:
+                # Only a refusal ends the retries (e.g. nothing recorded to undo): say so,
+                # and still undo the other steps.
+                self._status.uncompensated.append(f"{name} ({_reason(err)})")
+                continue
             self._status.compensations.append(name)
         self._status.stage = Stage.FAILED
 

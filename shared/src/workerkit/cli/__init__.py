@@ -17,7 +17,7 @@ from workerkit._namespace import ensure_namespace
 from workerkit._registry import discover_queues, get_queue
 from workerkit._runner import exit_process, run_queues
 from workerkit._settings import WorkerSettings, parse_duration
-from workerkit.cli import _codec, _deploy
+from workerkit.cli import _codec, _db, _deploy
 from workerkit.cli._common import EXIT_USAGE, _print_json, _UsageError, _with_client
 from workerkit.cli._schedules import (
     _cmd_schedules_list,
@@ -53,6 +53,8 @@ def _cmd_queues(args: argparse.Namespace) -> int:
                     "task_queue": q.task_queue,
                     "workflows": sorted(q.workflow_types()),
                     "description": q.description,
+                    # Its activities keep state in DATABASE_URL (migrated by `fleet db migrate`).
+                    "keeps_state": q.migrations is not None,
                 }
                 for q in queues.values()
             ]
@@ -193,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _deploy.register(sub)
     _codec.register(sub)
+    _db.register(sub)
 
     # Development tools installed in the workspace (e.g. the queue scaffold) add their
     # commands here; production images don't install them, so they don't appear there.

@@ -1,0 +1,1 @@
+"""Alembic revisions of the ingest store's schema, applied by ``fleet db migrate``."""

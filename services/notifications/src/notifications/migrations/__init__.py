@@ -1,0 +1,1 @@
+"""Alembic revisions of the notifications outbox's schema, applied by ``fleet db migrate``."""

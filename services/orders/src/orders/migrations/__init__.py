@@ -1,0 +1,1 @@
+"""Alembic revisions of the orders ledger's schema, applied by ``fleet db migrate``."""
