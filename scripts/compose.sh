@@ -150,6 +150,11 @@ containers() {
         done
 }
 
+# Services that are not a queue's worker: the infrastructure, and the one-shots
+# (namespace-init, each stateful queue's <queue>-migrate), which must exit 0.
+NOT_WORKERS='^(temporal|prometheus|grafana|postgres|postgres-exporter|namespace-init|[a-z0-9]+-migrate)$'
+ONE_SHOTS='^(namespace-init|[a-z0-9]+-migrate)$'
+
 cmd_wait() {
     local timeout="${FLEET_WAIT_TIMEOUT:-300}"
     local deadline=$((SECONDS + timeout)) listed pending failed line id service state code health name
@@ -158,7 +163,7 @@ cmd_wait() {
         listed="$(containers)"
         [ -n "$listed" ] || die "project $PROJECT has no containers"
         while read -r id service state code health name; do
-            if [ "$service" = namespace-init ]; then
+            if [[ "$service" =~ $ONE_SHOTS ]]; then
                 if [ "$state" = exited ] && [ "$code" != 0 ]; then failed+=("$name"); fi
                 if [ "$state" != exited ]; then pending+=("$name($state)"); fi
             elif [ "$state" != running ] || { [ "$health" != none ] && [ "$health" != healthy ]; }; then
@@ -166,7 +171,7 @@ cmd_wait() {
             fi
         done <<<"$listed"
         if [ "${#failed[@]}" -gt 0 ]; then
-            compose logs --tail=30 namespace-init >&2 || true
+            for name in "${failed[@]}"; do docker logs --tail=30 "$name" >&2 || true; done
             die "failed: ${failed[*]}"
         fi
         if [ "${#pending[@]}" -eq 0 ]; then
@@ -188,7 +193,7 @@ cmd_wait() {
 
 cmd_urls() {
     local ns="${FLEET_NAMESPACE:-fleet}" workers
-    workers="$(containers | awk '$3 == "running" && $2 !~ /^(temporal|prometheus|grafana|namespace-init)$/ {print $2}' |
+    workers="$(containers | awk -v skip="$NOT_WORKERS" '$3 == "running" && $2 !~ skip {print $2}' |
         sort | uniq -c | awk '{printf "%s x%d  ", $2, $1}')"
     cat >&2 <<EOF
 
@@ -212,7 +217,7 @@ cmd_up() {
     if grafana_enabled; then profile=(--profile grafana); fi
     log "starting the stack (project $PROJECT)"
     local keep=()
-    if [ -n "$(containers | awk '$3 == "running" && $2 !~ /^(temporal|prometheus|grafana|namespace-init)$/')" ]; then
+    if [ -n "$(containers | awk -v skip="$NOT_WORKERS" '$3 == "running" && $2 !~ skip')" ]; then
         # Recreating a running worker with changed code would replace its build while
         # executions are pinned to it: running workers stay; `make deploy` rolls code out.
         keep=(--no-recreate)
@@ -236,13 +241,11 @@ cmd_scale() {
     if [ -z "$queue" ] || ! [[ "$replicas" =~ ^[0-9]+$ ]]; then
         die "usage: scale QUEUE N (e.g. scale orders 3)"
     fi
-    case "$queue" in
-        temporal | prometheus | grafana | namespace-init) die "$queue is not a queue's worker" ;;
-    esac
+    if [[ "$queue" =~ $NOT_WORKERS ]]; then die "$queue is not a queue's worker"; fi
     local services
     services="$(compose config --services)"
     grep -qx "$queue" <<<"$services" ||
-        die "no compose service $queue (queues: $(grep -vxE 'temporal|prometheus|grafana|namespace-init' <<<"$services" | tr '\n' ' '))"
+        die "no compose service $queue (queues: $(grep -vE "$NOT_WORKERS" <<<"$services" | tr '\n' ' '))"
     ensure_base_image
     compose up -d --no-deps --no-build --no-recreate --scale "$queue=$replicas" "$queue"
     cmd_wait

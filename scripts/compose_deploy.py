@@ -8,12 +8,16 @@ deploy:
    image its build id (`fleet deploy build-id`: a hash of its code unless BUILD_ID was set);
    the image is tagged temporal-fleet-<queue>:<build id>. A build that is already current is
    a no-op;
-2. starts it beside the running build as its own compose service, <queue>-<build id>, with
+2. for a queue that keeps state, applies the new image's migrations first (`fleet db migrate
+   <queue>` in a one-off container of the new image on the stack's network, with the
+   queue's DATABASE_URL): the running build keeps working on the migrated schema, since
+   migrations add before they remove;
+3. starts it beside the running build as its own compose service, <queue>-<build id>, with
    as many replicas as the current build runs, and waits until it is healthy (polling);
-3. runs `fleet deploy promote` in the new build's container: the replay gate replays the
+4. runs `fleet deploy promote` in the new build's container: the replay gate replays the
    image's stored histories and the server's recent executions on the new code, then the
    build becomes current. A refused promotion removes the new build again (exit 3);
-4. retires the older builds: once the server reports a build drained (no open execution
+5. retires the older builds: once the server reports a build drained (no open execution
    pinned to it) its containers are removed; a build that still has pinned executions keeps
    running, and `make retire QUEUE=...` removes it later.
 
@@ -183,6 +187,50 @@ def build_service(queue: str, build_id: str) -> dict[str, Any]:
     return service
 
 
+def migrate_schema(queue: str, build_id: str, beside: str) -> None:
+    """Apply the build's migrations of ``queue``, if it keeps state, before the build starts."""
+    config = yaml.safe_load(compose("config"))
+    migrate = config["services"].get(f"{queue}-migrate")
+    if migrate is None:
+        return
+    url = (migrate.get("environment") or {}).get("DATABASE_URL", "")
+    network = run(
+        [
+            "docker",
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+            beside,
+        ]
+    ).stdout.strip()
+    done = run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--cap-drop",
+            "ALL",
+            "-e",
+            f"DATABASE_URL={url}",
+            "--entrypoint",
+            "fleet",
+            f"{IMAGE_PREFIX}{queue}:{build_id}",
+            "db",
+            "migrate",
+            queue,
+            "--wait",
+            "60s",
+        ]
+    )
+    for line in done.stdout.strip().splitlines():
+        say(line)
+
+
 def retire(
     queue: str, via: str, current: str, services: dict[str, tuple[str, list[str]]], drain_wait: str
 ) -> list[str]:
@@ -222,6 +270,7 @@ def cmd_deploy(queue: str, context: Path, drain_wait: str, wait_pollers: str) ->
         say(f"{queue}: build {build_id} is already current; nothing to deploy")
         return 0
 
+    migrate_schema(queue, build_id, any_container)
     service = f"{queue}-{build_id}"
     replicas = max((len(ids) for b, ids in live.values() if b == current), default=1)
     builds = load_builds()

@@ -7,7 +7,9 @@ The registry (`fleet queues --json`) is the only list of queues. From it this sc
 
 - docker-compose.yml, between the GENERATED QUEUES markers: one worker service per queue
   (image temporal-fleet-<queue>, built from services/<queue>/Dockerfile), and the one-shot
-  namespace-init service, which runs `fleet namespace ensure` from the first queue's image;
+  namespace-init service, which runs `fleet namespace ensure` from the first queue's image,
+  and for each queue that keeps state a one-shot <queue>-migrate (`fleet db migrate` from
+  the queue's own image) that its workers wait for;
 - deploy/prometheus/prometheus-compose.yml, between the same markers: the DNS service
   discovery of job temporal-workers, one name per queue (Docker's DNS answers a service name
   with every replica's address, so `make scale` needs no change here);
@@ -73,14 +75,27 @@ def render_compose(text: str, queues: Sequence[RegisteredQueue]) -> str:
             f"    dockerfile: services/{first}/Dockerfile",
         ]
     for q in queues:
-        lines += [
-            f"{q.name}:  # task queue {q.task_queue}",
-            "  <<: *worker",
+        build = [
             f"  image: {image(q.name)}",
             "  build:",
             "    <<: *build",
             f"    dockerfile: services/{q.name}/Dockerfile",
         ]
+        if q.keeps_state:
+            # Its own image: an image ships its queue's migrations and no other queue's.
+            lines += [
+                f"{q.name}-migrate:  # {q.name}'s schema, before its workers",
+                "  <<: *db-migrate",
+            ]
+            lines += build
+        lines += [f"{q.name}:  # task queue {q.task_queue}", "  <<: *worker", *build]
+        if q.keeps_state:
+            lines += [
+                "  depends_on:",
+                "    <<: *worker-depends-on",
+                f"    {q.name}-migrate:",
+                "      condition: service_completed_successfully",
+            ]
     return _replace_block(text, lines, COMPOSE.name)
 
 

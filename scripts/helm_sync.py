@@ -5,9 +5,12 @@
 
 The registry (`fleet queues --json`) is the only list of queues. From it this script writes:
 
-- values.yaml, between the GENERATED QUEUES markers: one entry per queue with its task queue;
+- values.yaml, between the GENERATED QUEUES markers: one entry per queue with its task queue,
+  its workflow types and whether it keeps state (keepsState: its workers get DATABASE_URL,
+  its schema is migrated by the chart's hook, and without a database it may run one replica);
 - values.schema.json, properties.queues: exactly those names (propertyNames, required), each
-  queue's taskQueue pinned with const, so `helm template` rejects a queue the registry lacks.
+  queue's taskQueue, workflowTypes and keepsState pinned with const, so `helm template` rejects
+  a queue the registry lacks.
 
 Helm reads files only from inside the chart, so the alert rules and dashboards of deploy/ are
 copied: deploy/prometheus/rules/*.yml|*.yaml to files/prometheus/rules/ and
@@ -48,6 +51,8 @@ class RegisteredQueue:
     name: str
     task_queue: str
     workflow_types: tuple[str, ...] = ()
+    # Whether its activities keep state in the database (`keeps_state`: it has migrations).
+    keeps_state: bool = False
 
 
 def registry_queues(registry_json: Path | None = None) -> list[RegisteredQueue]:
@@ -66,7 +71,12 @@ def registry_queues(registry_json: Path | None = None) -> list[RegisteredQueue]:
         text = proc.stdout
     return sorted(
         (
-            RegisteredQueue(q["name"], q["task_queue"], tuple(sorted(q.get("workflows", []))))
+            RegisteredQueue(
+                q["name"],
+                q["task_queue"],
+                tuple(sorted(q.get("workflows", []))),
+                bool(q.get("keeps_state", False)),
+            )
             for q in json.loads(text)
         ),
         key=lambda q: q.name,
@@ -88,6 +98,10 @@ def render_values(text: str, queues: Sequence[RegisteredQueue]) -> str:
             "    # -- Workflow types its workers register (from the registry): the ServiceMonitor",
             "    # keeps only series of these (serviceMonitor.keepRegisteredWorkflowTypesOnly).",
             f"    workflowTypes: {json.dumps(list(q.workflow_types))}",
+            "    # -- Whether its activities keep state (from the registry): its workers get",
+            "    # DATABASE_URL from database.existingSecret and the pre-install/pre-upgrade hook",
+            "    # migrates its schema; without a database it runs at most one replica.",
+            f"    keepsState: {json.dumps(q.keeps_state)}",
         ]
     return text[:start] + "\n".join(lines) + "\n" + text[end:]
 
@@ -100,12 +114,17 @@ def render_schema(schema: dict[str, Any], queues: Sequence[RegisteredQueue]) -> 
     section["required"] = names
     section["properties"] = {
         q.name: {
-            "description": f"Queue {q.name}, task queue {q.task_queue} (from the registry).",
+            "description": (
+                f"Queue {q.name}, task queue {q.task_queue}"
+                + (", keeps state" if q.keeps_state else "")
+                + " (from the registry)."
+            ),
             "allOf": [{"$ref": "#/definitions/queue"}],
-            "required": ["taskQueue", "workflowTypes"],
+            "required": ["taskQueue", "workflowTypes", "keepsState"],
             "properties": {
                 "taskQueue": {"const": q.task_queue},
                 "workflowTypes": {"const": list(q.workflow_types)},
+                "keepsState": {"const": q.keeps_state},
             },
         }
         for q in queues

@@ -255,3 +255,146 @@ async def wait_for_stage(
             return status
         assert time.monotonic() < deadline, f"never reached {stage}: {status}"
         await asyncio.sleep(0.05)
+
+
+# The Web UI in a real browser (tests/shared/test_ui_codec.py).
+
+SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
+
+
+def system_chromium() -> str:
+    """Debian's Chromium, which the browser tests drive (Playwright downloads none)."""
+    if not SYSTEM_CHROMIUM.exists():
+        pytest.fail(f"{SYSTEM_CHROMIUM} is missing: `apt-get install -y chromium`")
+    return str(SYSTEM_CHROMIUM)
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    """``count`` free ports, all different (free_port() alone can repeat itself)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        candidate = free_port()
+        if candidate not in ports:
+            ports.append(candidate)
+    return ports
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> int:
+    """SIGTERM ``proc``, SIGKILL it if it lingers past ``timeout``; return its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
+@dataclass
+class DevServerWithUI:
+    """A ``temporal server start-dev`` of a test's own, with its Web UI."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    ui_port: int
+    log_path: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the UI answers (the UI server starts after the frontend)."""
+        deadline = time.monotonic() + timeout
+        while http_get(f"{self.ui_url}/", timeout=1)[0] != 200:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"dev server exited {self.proc.returncode}:\n{self.log_path.read_text()}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"dev server UI not up after {timeout}s on {self.ui_url}")
+            time.sleep(0.2)
+
+
+def start_dev_server_with_ui(
+    ports: Sequence[int], *, workdir: Path, codec_endpoint: str | None = None
+) -> DevServerWithUI:
+    """A dev server on 127.0.0.1 (in memory) with its UI; ``ports``: gRPC, UI, HTTP, metrics.
+
+    ``codec_endpoint`` is the UI's remote codec (``--ui-codec-endpoint``).
+    """
+    port, ui_port, http_port, metrics_port = ports
+    args = [
+        temporal_cli(),
+        *("server", "start-dev", "--ip", "127.0.0.1"),
+        *("--port", str(port), "--ui-port", str(ui_port)),
+        *("--http-port", str(http_port), "--metrics-port", str(metrics_port)),
+        *("--log-level", "error", "--ui-disable-news-fetch"),
+    ]
+    if codec_endpoint:
+        args += ["--ui-codec-endpoint", codec_endpoint]
+    log_path = workdir / "dev-server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    return DevServerWithUI(proc=proc, port=port, ui_port=ui_port, log_path=log_path)
+
+
+@dataclass
+class CodecServerProcess:
+    """A ``fleet codec-server`` subprocess."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Wait until ``/decode`` refuses a request without a token (401): it is serving."""
+        deadline = time.monotonic() + timeout
+        while True:
+            request = urllib.request.Request(f"{self.url}/decode", data=b"{}", method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=2) as resp:
+                    status = resp.status
+            except urllib.error.HTTPError as err:
+                status = err.code
+            except OSError:
+                status = 0
+            if status == 401:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"codec server exited {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"codec server not serving after {timeout}s:\n{self.log()}")
+            time.sleep(0.1)
+
+
+def start_codec_server(
+    *, port: int, keys: str, token: str, origins: Sequence[str], workdir: Path
+) -> CodecServerProcess:
+    """``fleet codec-server`` on ``127.0.0.1:port`` with keyring ``keys`` and ``token``."""
+    log_path = workdir / "codec-server.log"
+    env = {**os.environ, "FLEET_ENCRYPTION_KEYS": keys, "FLEET_CODEC_TOKEN": token}
+    env.pop("FLEET_CODEC_TOKEN_FILE", None)
+    env.pop("FLEET_ENCRYPTION_KEYS_FILE", None)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                *(fleet_cli(), "codec-server", "--host", "127.0.0.1", "--port", str(port)),
+                *("--origins", ",".join(origins)),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return CodecServerProcess(proc=proc, port=port, log_path=log_path)

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -102,13 +103,25 @@ class Prometheus:
         return list(self.get("/api/v1/query", query=expr)["result"])
 
 
-def start_prometheus(workdir: Path, targets: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """Run Prometheus with the shipped config, scraping ``targets`` every second."""
+def start_prometheus(
+    workdir: Path, targets: list[str], database_exporter: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Run Prometheus with the shipped config, scraping ``targets`` every second, and the
+    database's exporter as the compose stack does (job postgres)."""
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     config["rule_files"] = [str(p) for p in RULES]
     (job,) = config["scrape_configs"]
     job["static_configs"] = [{"targets": targets}]
+    config["scrape_configs"].append(
+        {
+            "job_name": "postgres",
+            # The exporter waits about a second for a database that does not answer.
+            "scrape_interval": "3s",
+            "scrape_timeout": "3s",
+            "static_configs": [{"targets": [database_exporter]}],
+        }
+    )
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     port = free_port()
@@ -281,6 +294,28 @@ async def run_other_queues(client: Client) -> None:
             )
 
 
+def start_database_exporter(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Debian's prometheus-postgres-exporter, pointed at a database that is down (pg_up 0)."""
+    binary = shutil.which("prometheus-postgres-exporter")
+    assert binary, "apt-get install prometheus-postgres-exporter (.ci/run installs it)"
+    address = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen(
+        [binary, f"--web.listen-address={address}"],
+        env={
+            **os.environ,
+            "DATA_SOURCE_NAME": f"postgresql://fleet:x@127.0.0.1:{free_port()}/fleet?sslmode=disable",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "postgres-exporter.log").open("w"),
+    )
+    deadline = time.monotonic() + 30
+    while http_get(f"http://{address}/metrics")[0] != 200:
+        assert proc.poll() is None, (workdir / "postgres-exporter.log").read_text()
+        assert time.monotonic() < deadline, "the exporter did not start"
+        time.sleep(0.1)
+    return proc, address
+
+
 @pytest.fixture(scope="module")
 async def scenario(
     client: Client, temporal_address: str, tmp_path_factory: pytest.TempPathFactory
@@ -290,6 +325,7 @@ async def scenario(
     others = [name for name in discover_queues() if name != "orders"]
     orders_port = free_port()
     proc = None
+    exporter = None
     earlier: WorkflowHandle[Any, Any] | None = None
 
     def start_orders_worker(name: str) -> WorkerProcess:
@@ -317,7 +353,10 @@ async def scenario(
             worker.wait_ready()
         await wait_until_current(client, others)
         targets = [f"127.0.0.1:{w.port}" for w in workers.values()]
-        proc, url = start_prometheus(workdir, [*targets, f"127.0.0.1:{orders_port}"])
+        exporter, exporter_address = start_database_exporter(workdir)
+        proc, url = start_prometheus(
+            workdir, [*targets, f"127.0.0.1:{orders_port}"], exporter_address
+        )
         await run_other_queues(client)
         earlier = await start_on_an_earlier_build(client)
         await run_orders(client, start_orders_worker)
@@ -333,9 +372,10 @@ async def scenario(
                 await earlier.terminate("observability scenario finished")
             await route_to_unversioned(client, [*others, "orders"])
         finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
+            for running in (proc, exporter):
+                if running is not None:
+                    running.terminate()
+                    running.wait(timeout=30)
             for worker in workers.values():
                 worker.kill()
 

@@ -21,15 +21,19 @@ takes minutes. What it does, failing at the first check that does not hold:
 7. Kills (`docker kill`) the orders container running a slow shipping activity: the workflow
    still completes, its activity retried on the other replica. Then the stack recovers to
    healthy (make scale starts the killed container again).
-8. Crashes a worker (SIGKILL to its process, not through Docker): the restart policy brings
+8. Shared state: with both orders replicas on the compose PostgreSQL, holds the ledger's
+   payment writes, starts 12 orders and kills the replica running a charge whose provider
+   side has committed; every order is then charged exactly once at the provider, the ledger
+   records one charge each, and the charges in flight ran again on the other replica.
+9. Crashes a worker (SIGKILL to its process, not through Docker): the restart policy brings
    it back, healthy and scraped.
-9. Deploys a changed orders image (a copy of the sources with an incompatible change to
+10. Deploys a changed orders image (a copy of the sources with an incompatible change to
    OrderWorkflow, which is PINNED) with `make deploy` while three orders wait for their
    confirmation: the new build runs beside the old one and becomes current through the replay
    gate; the waiting orders complete on the old build, a new order on the new one; no
    workflow failed and no workflow task failed; `make retire` then removes the drained old
    build's containers, and Prometheus scrapes the new ones as queue orders.
-10. Tears the stack down (volumes too) and prints each phase's duration and the image sizes.
+11. Tears the stack down (volumes too) and prints each phase's duration and the image sizes.
 
 Environment: PYTHON_IMAGE (base image), E2E_DOCKERD_ARGS (flags of a dockerd this script
 starts; default --iptables=false), E2E_KEEP=1 (leave the stack and the engine running).
@@ -63,7 +67,9 @@ PROJECT = "temporal-fleet-e2e"
 COMPOSE_FILES = "docker-compose.yml:tests/e2e/compose.e2e.yml"
 OFFICIAL_PYTHON_IMAGE = "python:3.11-slim-bookworm"
 LOCAL_PYTHON_IMAGE = "temporal-fleet/python:3.11-bookworm-local"
-INFRA = {"temporal", "prometheus", "grafana", "namespace-init"}
+INFRA = {"temporal", "prometheus", "grafana", "namespace-init", "postgres", "postgres-exporter"}
+# One-shot services: `fleet db migrate` per queue that keeps state (compose_sync generates them).
+MIGRATE_SUFFIX = "-migrate"
 NAMESPACE = "fleet"
 RUN = uuid.uuid4().hex[:8]
 
@@ -272,7 +278,16 @@ class Stack:
         return out
 
     def workers(self) -> list[dict[str, Any]]:
-        return [c for c in self.containers() if service_of(c) not in INFRA]
+        return [
+            c
+            for c in self.containers()
+            if service_of(c) not in INFRA and not service_of(c).endswith(MIGRATE_SUFFIX)
+        ]
+
+    def psql(self, sql: str) -> str:
+        """Run SQL on the compose database (as its owner, over the container's socket)."""
+        (db,) = self.containers("postgres")
+        return self.exec(db, *PSQL, "-At", "-c", sql)
 
     def exec(self, container: dict[str, Any], *cmd: str, timeout: float = 120) -> str:
         return run("docker", "exec", container["Id"], *cmd, timeout=timeout).stdout
@@ -622,6 +637,102 @@ def check_kill(stack: Stack, report: Report, replicas: list[dict[str, Any]]) -> 
     )
 
 
+PSQL = ("psql", "-h", "/tmp", "-U", "fleet", "-d", "fleet", "-v", "ON_ERROR_STOP=1")
+
+
+def pending_charge(stack: Stack, workflow_id: str) -> str | None:
+    """The worker (container id prefix) running the order's charge right now, if any."""
+    described = stack.temporal("workflow", "describe", "-w", workflow_id)
+    for activity in described.get("pendingActivities") or []:
+        if activity.get("activityType", {}).get("name") == "charge_payment" and "STARTED" in str(
+            activity.get("state", "")
+        ):
+            return hostname(activity.get("lastWorkerIdentity", "")) or None
+    return None
+
+
+def check_charge_kill(stack: Stack, report: Report) -> None:
+    """Two replicas on the compose PostgreSQL; one killed right after the provider charged."""
+    orders = [f"E2E-CHARGE-{i:02d}-{RUN}" for i in range(12)]
+    replicas = [c for c in stack.containers("orders") if c["State"]["Running"]]
+    # Hold the ledger's payment writes: each charge then stops right after the provider
+    # took it (its own transaction, committed) and before the ledger records it.
+    (db,) = stack.containers("postgres")
+    holder = subprocess.Popen(
+        ["docker", "exec", "-i", db["Id"], *PSQL, "-q"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdin.write("BEGIN;\nLOCK TABLE orders_payments IN EXCLUSIVE MODE;\nSELECT 'locked';\n")
+    holder.stdin.flush()
+    if holder.stdout.readline().strip() != "locked":
+        raise Failed("could not lock orders_payments")
+    try:
+        for order_id in orders:
+            stack.fleet("orders", "start", "orders", "OrderWorkflow", order(order_id, 1))
+        like = f"E2E-CHARGE-%-{RUN}"
+
+        def victim() -> str | None:
+            charged = int(
+                stack.psql(
+                    f"SELECT count(*) FROM orders_provider_charges WHERE order_id LIKE '{like}'"
+                )
+            )
+            if charged < 2:
+                return None
+            for order_id in orders:
+                host = pending_charge(stack, f"order-{order_id}")
+                if host:
+                    return host
+            return None
+
+        host = wait_for("a charge in flight, the provider's side committed", victim, 90, 1)
+        (killed,) = [c for c in replicas if c["Id"].startswith(host)]
+        run("docker", "kill", killed["Id"])
+        say(f"   killed {killed['Name']} ({host}) between the provider's charge and the ledger")
+    finally:
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    for order_id in orders:
+        confirm_order(stack, order_id)
+    for order_id in orders:
+        stack.fleet("orders", "result", f"order-{order_id}", timeout=240)
+    counts = stack.psql(
+        "SELECT count(*), count(DISTINCT order_id), min(n), max(n) FROM (SELECT order_id, "
+        f"count(*) AS n FROM orders_provider_charges WHERE order_id LIKE '{like}' "
+        "GROUP BY order_id) AS per_order"
+    ).strip()
+    report.check(
+        "charge kill: every order charged exactly once at the provider (PostgreSQL)",
+        counts == f"{len(orders)}|{len(orders)}|1|1",
+        f"orders|distinct|min|max charges: {counts}",
+    )
+    recorded = stack.psql(
+        f"SELECT count(*) FROM orders_events WHERE kind = 'charged' AND order_id LIKE '{like}'"
+    ).strip()
+    report.check(
+        "charge kill: the shared ledger records one charge per order",
+        recorded == str(len(orders)),
+        f"{recorded} charged events for {len(orders)} orders",
+    )
+    retried = 0
+    for order_id in orders:
+        events = stack.temporal("workflow", "show", "-w", f"order-{order_id}")
+        events = events.get("events", events) if isinstance(events, dict) else events
+        for e in events:
+            attrs = e.get("activityTaskStartedEventAttributes")
+            if attrs and _scheduled_type(events, attrs) == "charge_payment":
+                retried += int(attrs.get("attempt", 1)) > 1
+    report.check(
+        "charge kill: charges in flight on the killed worker ran again elsewhere",
+        retried > 0,
+        f"{retried} charge attempts after the first",
+    )
+
+
 def check_restart(stack: Stack, report: Report) -> None:
     """A worker process that dies (not stopped through Docker) is restarted and gets healthy."""
     (container,) = stack.containers("notifications")
@@ -869,6 +980,10 @@ def main() -> int:
             stack.script("scale", "orders", "2")
             check_healthy(stack, report, "recovered")
             check_targets(stack, report, "recovered")
+        with report.phase("kill an orders worker mid-charge (shared PostgreSQL)"):
+            check_charge_kill(stack, report)
+            stack.script("scale", "orders", "2")
+            check_healthy(stack, report, "recovered from the charge kill")
         with report.phase("crash a worker: the restart policy"):
             check_restart(stack, report)
         with report.phase("deploy a changed orders image beside the running one (make deploy)"):

@@ -23,7 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 TEMPLATE = ROOT / "tools/scaffold/src/fleet_scaffold/template/services/{{name}}/Dockerfile.j2"
-INFRA = {"temporal", "namespace-init", "prometheus", "grafana"}
+INFRA = {"temporal", "namespace-init", "prometheus", "grafana", "postgres", "postgres-exporter"}
+MIGRATE = "-migrate"
+
+
+def workers(services: dict[str, Any]) -> set[str]:
+    return {s for s in set(services) - INFRA if not s.endswith(MIGRATE)}
 
 
 def compose_sync() -> ModuleType:
@@ -60,18 +65,33 @@ def test_every_registered_queue_has_a_worker_service_and_image(
     registry: list[Any], compose: dict[str, Any]
 ) -> None:
     services = compose["services"]
-    assert set(services) - INFRA == {q.name for q in registry}
+    assert workers(services) == {q.name for q in registry}
     for q in registry:
         service = services[q.name]
         assert service["image"] == f"temporal-fleet-{q.name}:${{FLEET_TAG:-dev}}"
         assert service["build"]["context"] == "."
         assert service["build"]["dockerfile"] == f"services/{q.name}/Dockerfile"
         assert (ROOT / service["build"]["dockerfile"]).is_file()
-        assert service["depends_on"] == {
+        waits_for = {
             "temporal": {"condition": "service_healthy"},
             "namespace-init": {"condition": "service_completed_successfully"},
         }
+        if q.keeps_state:
+            # Its schema first, migrated once from its own image (which ships its revisions).
+            waits_for[f"{q.name}-migrate"] = {"condition": "service_completed_successfully"}
+            migrate = services[f"{q.name}-migrate"]
+            assert migrate["image"] == service["image"]
+            assert migrate["entrypoint"] == ["fleet", "db", "migrate"]
+            assert migrate["command"] == ["--wait", "120s"]
+            assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+            assert migrate["restart"] == "no" and migrate["read_only"] is True
+        assert service["depends_on"] == waits_for
         env = service["environment"]
+        # Every replica of every queue shares the stack's database.
+        assert (
+            env["DATABASE_URL"]
+            == "postgresql://fleet:${FLEET_DB_PASSWORD:-fleet}@postgres:5432/fleet"
+        )
         assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
         assert env["TEMPORAL_NAMESPACE"] == "${FLEET_NAMESPACE:-fleet}"
         assert service["restart"] == "unless-stopped"
@@ -91,7 +111,10 @@ def test_ports_are_published_on_loopback_only(compose: dict[str, Any]) -> None:
 
 
 def test_images_build_with_the_host_network_on_one_base(compose: dict[str, Any]) -> None:
+    built = {s["image"] for s in compose["services"].values() if "build" in s}
     for name, service in compose["services"].items():
+        if "build" not in service and service["image"] in built:
+            continue  # another service's image (the database's exporter)
         if "build" not in service:
             assert name == "grafana", f"{name} is neither built nor the pulled Grafana"
             assert service["profiles"] == ["grafana"]
@@ -118,8 +141,9 @@ def test_compose_prometheus_scrapes_every_queue_like_the_main_config(
     main = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     stack = yaml.safe_load((PROMETHEUS / "prometheus-compose.yml").read_text())
     assert stack["rule_files"] == main["rule_files"]
-    (job,) = stack["scrape_configs"]
+    job, database = stack["scrape_configs"]
     assert job["job_name"] == "temporal-workers"  # the alert rules select it
+    assert database["static_configs"] == [{"targets": ["postgres-exporter:9187"]}]
     (sd,) = job["dns_sd_configs"]
     assert sd["names"] == [q.name for q in registry]
     assert (sd["type"], sd["port"]) == ("A", 9000)
@@ -208,7 +232,7 @@ def test_generator_follows_the_registry(tmp_path: Path) -> None:
     assert sync(root=root, registry_json=registry, write=True)
     assert sync(root=root, registry_json=registry, write=False) == []
     services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
-    assert set(services) - INFRA == {"billing", "orders"}
+    assert workers(services) == {"billing", "orders"}
     assert services["namespace-init"]["image"] == "temporal-fleet-billing:${FLEET_TAG:-dev}"
     assert (root / "services/billing/Dockerfile").read_text().count("fleet worker billing") >= 1
     stack = yaml.safe_load((root / "deploy/prometheus/prometheus-compose.yml").read_text())
@@ -221,7 +245,7 @@ def test_generator_follows_the_registry(tmp_path: Path) -> None:
     assert any("prometheus-compose.yml" in s for s in stale)
     sync(root=root, registry_json=registry, write=True)
     services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
-    assert set(services) - INFRA == {"orders"}
+    assert workers(services) == {"orders"}
 
 
 def test_check_mode_exits_non_zero_when_stale(tmp_path: Path) -> None:

@@ -38,6 +38,12 @@ RELEASE = "fleet-test"
 
 Doc = dict[str, Any]
 
+# A database for renders that need one (a queue that keeps state running more than one pod, as
+# with two live builds): an existing Secret, and an address the NetworkPolicy lets pods reach.
+DATABASE: dict[str, Any] = {
+    "database": {"existingSecret": "fleet-database", "egress": {"cidrs": ["10.0.0.0/8"]}}
+}
+
 CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh/scaledobject_v1alpha1.json",
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda.sh/triggerauthentication_v1alpha1.json",
@@ -170,6 +176,22 @@ def config_of(docs: Iterable[Doc], deployment: Doc) -> dict[str, str]:
 def hook_annotations(doc: Doc) -> dict[str, str]:
     annotations = doc["metadata"].get("annotations") or {}
     return {k: v for k, v in annotations.items() if k.startswith("helm.sh/hook")}
+
+
+def component(doc: Doc) -> str:
+    """An object's app.kubernetes.io/component label ("" without one)."""
+    return str((doc["metadata"].get("labels") or {}).get("app.kubernetes.io/component", ""))
+
+
+def jobs_of(docs: Iterable[Doc], name: str) -> list[Doc]:
+    """The Jobs of one component: namespace-job, db-migrate, promote."""
+    return [d for d in of_kind(docs, "Job") if component(d) == name]
+
+
+def release_policy(docs: Iterable[Doc]) -> Doc:
+    """The release's NetworkPolicy (around every pod), not a hook's."""
+    (policy,) = [d for d in of_kind(docs, "NetworkPolicy") if not hook_annotations(d)]
+    return policy
 
 
 # -- validation ---------------------------------------------------------------------------------

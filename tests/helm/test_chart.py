@@ -27,11 +27,14 @@ from helm.rendering import (
     Helm,
     HelmFailed,
     by_queue,
+    component,
     config_of,
     hook_annotations,
+    jobs_of,
     named,
     of_kind,
     queue_of,
+    release_policy,
     validation_errors,
     worker_container,
 )
@@ -280,7 +283,7 @@ def test_each_environment_has_its_own_namespaces(rendered: Render) -> None:
         assert {d["metadata"]["namespace"] for d in docs} == {f"fleet-{env}"}
         namespaces = {config["TEMPORAL_NAMESPACE"] for config in _all_configs(docs)}
         assert namespaces == {f"fleet-{env}"}
-        (job,) = of_kind(docs, "Job")
+        (job,) = jobs_of(docs, "namespace-job")
         command = job["spec"]["template"]["spec"]["containers"][0]["command"]
         expected = ["fleet", "namespace", "ensure", f"fleet-{env}", "--retention", RETENTION[env]]
         assert command[:6] == expected
@@ -296,7 +299,7 @@ def _all_configs(docs: list[Doc]) -> list[dict[str, str]]:
 
 def test_namespace_hook_job_runs_before_the_workers(helm: Helm, rendered: Render) -> None:
     docs = rendered("prod")
-    (job,) = of_kind(docs, "Job")
+    (job,) = jobs_of(docs, "namespace-job")
     job_hook = hook_annotations(job)
     assert set(job_hook["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
     assert set(job_hook["helm.sh/hook-delete-policy"].split(",")) == {
@@ -309,8 +312,14 @@ def test_namespace_hook_job_runs_before_the_workers(helm: Helm, rendered: Render
     account_hook = hook_annotations(account)
     assert account_hook["helm.sh/hook"] == job_hook["helm.sh/hook"]
     assert int(account_hook["helm.sh/hook-weight"]) < int(job_hook["helm.sh/hook-weight"])
-    # Everything else is a regular object, created only after the hooks succeeded.
-    assert [d["kind"] for d in docs if hook_annotations(d)] == ["ServiceAccount", "Job"]
+    # Everything else is a regular object, created only after the hooks succeeded (the
+    # other hooks are the schema migrations', tested in test_database.py).
+    hooks = [d for d in docs if hook_annotations(d)]
+    assert [d["kind"] for d in hooks if component(d) == "namespace-job"] == [
+        "ServiceAccount",
+        "Job",
+    ]
+    assert {component(d) for d in hooks} == {"namespace-job", "db-migrate"}
     # helm agrees: without hooks, the workers remain and the Job is gone.
     without_hooks = helm.template("prod", args=["--no-hooks"])
     assert not of_kind(without_hooks, "Job")
@@ -333,7 +342,9 @@ def _secret_volumes(pod: Doc) -> list[Doc]:
 
 def test_namespace_job_can_be_disabled(helm: Helm) -> None:
     docs = helm.template("prod", values=[{"namespaceJob": {"enabled": False}}])
-    assert not [d for d in docs if hook_annotations(d)]
+    assert not [d for d in docs if hook_annotations(d) and component(d) == "namespace-job"]
+    # The schema migrations still run before the workers.
+    assert jobs_of(docs, "db-migrate")
 
 
 # -- the worker pod: probes, shutdown, security, config checksum --------------------------------
@@ -492,18 +503,17 @@ def test_chart_rules_and_dashboards_are_its_copied_files(rendered: Render) -> No
 
 def test_network_policy_allows_metrics_in_and_temporal_out(rendered: Render) -> None:
     docs = rendered("prod")
-    (policy,) = of_kind(docs, "NetworkPolicy")
-    spec = policy["spec"]
+    spec = release_policy(docs)["spec"]
     selector = spec["podSelector"]["matchLabels"]
-    for pod_labels in [
-        d["spec"]["template"]["metadata"]["labels"] for d in of_kind(docs, "Deployment")
-    ] + [of_kind(docs, "Job")[0]["spec"]["template"]["metadata"]["labels"]]:
+    pods = of_kind(docs, "Deployment") + of_kind(docs, "Job")
+    for pod_labels in [d["spec"]["template"]["metadata"]["labels"] for d in pods]:
         assert selector.items() <= pod_labels.items()
     assert spec["policyTypes"] == ["Ingress", "Egress"]
     (ingress,) = spec["ingress"]
     assert ingress["ports"] == [{"port": "http-metrics", "protocol": "TCP"}]
     egress_ports = {(p["port"], p["protocol"]) for rule in spec["egress"] for p in rule["ports"]}
-    assert egress_ports == {(7233, "TCP"), (53, "UDP"), (53, "TCP")}
+    # Temporal, DNS, and prod's database (database.egress).
+    assert egress_ports == {(7233, "TCP"), (53, "UDP"), (53, "TCP"), (5432, "TCP")}
 
 
 def test_credentials_come_from_existing_secrets(rendered: Render) -> None:

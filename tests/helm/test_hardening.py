@@ -16,6 +16,7 @@ from helm.rendering import (
     HelmFailed,
     by_queue,
     of_kind,
+    release_policy,
     validation_errors,
     worker_container,
 )
@@ -26,8 +27,7 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 def _policy(docs: list[Doc]) -> Doc:
-    (policy,) = of_kind(docs, "NetworkPolicy")
-    spec: Doc = policy["spec"]
+    spec: Doc = release_policy(docs)["spec"]
     return spec
 
 
@@ -96,7 +96,8 @@ def test_network_policy_peers_are_configurable(helm: Helm) -> None:
     ]
     assert _egress_to(spec, 53)[0]["podSelector"] == {"matchLabels": {"app": "node-local-dns"}}
     for kube_version in KUBE_VERSIONS:
-        assert not validation_errors(of_kind(docs, "NetworkPolicy")[0], kube_version)
+        for policy in of_kind(docs, "NetworkPolicy"):
+            assert not validation_errors(policy, kube_version)
 
 
 def test_network_policy_refuses_an_unrestricted_external_address(helm: Helm) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from helm.rendering import ENVIRONMENTS, Doc, Helm
+from helm.rendering import DATABASE, ENVIRONMENTS, Doc, Helm
 
 BUILDS = {
     "defaults": {
@@ -20,10 +20,11 @@ BUILDS = {
         ]
     }
 }
+# Two builds are two pods of each queue: their state needs the database (dev has none).
 MODES: dict[str, list[dict[str, Any]]] = {
     "plain": [],
-    "versioned": [BUILDS],
-    "worker controller": [BUILDS, {"workerController": {"enabled": True}}],
+    "versioned": [DATABASE, BUILDS],
+    "worker controller": [DATABASE, BUILDS, {"workerController": {"enabled": True}}],
 }
 RESTRICTED_VOLUMES = {
     "configMap",

@@ -49,6 +49,10 @@ def test_every_registered_queue_has_values_and_schema_entries(registry: list[Any
         assert schema["properties"][q.name]["properties"]["workflowTypes"] == {
             "const": list(q.workflow_types)
         }
+        # Whether it keeps state (`keeps_state`): DATABASE_URL, migrations, the replica check.
+        assert values["queues"][q.name]["keepsState"] is q.keeps_state
+        assert schema["properties"][q.name]["properties"]["keepsState"] == {"const": q.keeps_state}
+        assert "keepsState" in schema["properties"][q.name]["required"]
 
 
 def test_worker_settings_are_the_cli_settings() -> None:
@@ -96,6 +100,12 @@ def test_generator_follows_the_registry(tmp_path: Path, helm: Helm) -> None:
     write_registry(("orders", 1), ("billing", 2))
     assert helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=True)
     assert helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=False) == []
+    # A registry without keeps_state (older CLIs): no queue keeps state.
+    generated = yaml.safe_load((chart / "values.yaml").read_text())["queues"]
+    assert {name: q["keepsState"] for name, q in generated.items()} == {
+        "billing": False,
+        "orders": False,
+    }
     docs = helm.template(chart=chart)
     assert sorted(by_queue(docs, "Deployment")) == ["billing", "orders"]
     assert (

@@ -21,6 +21,7 @@ import yaml
 from helm.rendering import (
     CHART,
     CONTROLLER_BUILD_LABEL,
+    DATABASE,
     ENVIRONMENTS,
     KUBE_VERSIONS,
     RENDER_KUBE_VERSION,
@@ -30,9 +31,11 @@ from helm.rendering import (
     controller_copy,
     controller_deployment,
     hook_annotations,
+    jobs_of,
     named,
     of_kind,
     queue_of,
+    release_policy,
     validation_errors,
     worker_container,
 )
@@ -40,14 +43,16 @@ from helm.rendering import (
 BUILD_LABEL = "temporal-fleet/build-id"
 OLD, NEW = "2024.06.01-a1b2c3", "d4e5f6"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
-# Two live builds of every queue (every queue image is tagged per commit): OLD, then NEW.
+# Two live builds of every queue (every queue image is tagged per commit): OLD, then NEW. Two
+# pods of each queue, so the queues that keep state share the database (dev has none of its own).
 TWO_BUILDS: dict[str, Any] = {
+    **DATABASE,
     "defaults": {
         "builds": [
             {"buildId": OLD, "image": {"tag": "a1b2c3"}},
             {"buildId": NEW, "image": {"tag": "d4e5f6", "digest": DIGEST}},
         ]
-    }
+    },
 }
 CONTROLLER = {"workerController": {"enabled": True}}
 
@@ -262,11 +267,17 @@ def test_one_promotion_hook_per_queue_for_the_newest_build(
         # Not a worker: no Service, budget or autoscaler selects it.
         labels = job["spec"]["template"]["metadata"]["labels"]
         assert labels["app.kubernetes.io/component"] == "promote"
-        (policy,) = of_kind(docs, "NetworkPolicy")
+        policy = release_policy(docs)
         assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
-    # The namespace Job still runs before everything, the promotions after.
-    (namespace_job,) = [j for j in of_kind(docs, "Job") if j not in jobs.values()]
-    assert "pre-install" in hook_annotations(namespace_job)["helm.sh/hook"]
+    # The namespace Job and the schema migrations still run before everything, the promotions
+    # after.
+    before = [j for j in of_kind(docs, "Job") if j not in jobs.values()]
+    assert jobs_of(docs, "namespace-job") and jobs_of(docs, "db-migrate")
+    assert sorted(j["metadata"]["name"] for j in before) == sorted(
+        j["metadata"]["name"] for j in jobs_of(docs, "namespace-job") + jobs_of(docs, "db-migrate")
+    )
+    for job in before:
+        assert "pre-install" in hook_annotations(job)["helm.sh/hook"]
 
 
 def test_adding_a_build_leaves_the_running_one_untouched(helm: Helm) -> None:
@@ -398,9 +409,10 @@ def test_worker_controller_mode(
     assert not of_kind(docs, "Deployment")
     assert not of_kind(docs, "HorizontalPodAutoscaler") and not of_kind(docs, "ScaledObject")
     assert not _promote_jobs(docs)
-    assert [hook_annotations(j)["helm.sh/hook"] for j in of_kind(docs, "Job")] == [
+    # Only the pre-install/pre-upgrade hooks: the namespace Job and the schema migrations.
+    assert {hook_annotations(j)["helm.sh/hook"] for j in of_kind(docs, "Job")} == {
         "pre-install,pre-upgrade"
-    ]
+    }
     (connection,) = of_kind(docs, "Connection")
     assert connection["spec"]["hostPort"] == "temporal-frontend.temporal.svc.cluster.local:7233"
     workers = {queue_of(w): w for w in of_kind(docs, "WorkerDeployment")}
@@ -706,8 +718,10 @@ BAD_VALUES: dict[str, tuple[list[dict[str, Any]], list[str]]] = {
 
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))
 def test_bad_versioning_values_are_rejected(helm: Helm, case: str) -> None:
+    """Each case on values-dev.yaml with a database (so that it is not the state check that
+    refuses a stateful queue's two builds or autoscaler)."""
     values, fragments = BAD_VALUES[case]
-    proc = helm.template_proc("dev", values=values)
+    proc = helm.template_proc("dev", values=[DATABASE, *values])
     assert proc.returncode != 0, f"{case}: rendered anyway"
     for fragment in fragments:
         assert fragment in proc.stderr, f"{case}: {fragment!r} not in:\n{proc.stderr}"

@@ -178,7 +178,13 @@ plus name, objectName, imageRef, imageTag and the default command, and the queue
   rollout.target names, or the last one). Without builds, one unit: the queue itself. With
   workerController.enabled, none (the controller creates them);
 - controllerUnit: with workerController.enabled, the unit of the WorkerDeployment's template;
+- migrateUnit: the unit whose image runs the queue's schema migrations (the newest build:
+  its revisions include every older build's, so a rollback to an older target still finds
+  the schema known);
 - targetBuildId, buildIds.
+
+A queue that keeps state (keepsState, from the registry) without database.existingSecret fails
+if it would run more than one pod (checkEmbeddedState).
 
 Fails with a message naming the queue and the value to fix for what the schema cannot express.
 Arguments: dict "root" $ "name" queue.
@@ -268,6 +274,11 @@ Arguments: dict "root" $ "name" queue.
 {{- end -}}
 {{- $units = append $units $u -}}
 {{- end -}}
+{{- /* The unit whose image migrates the schema: the newest build's (or the queue's). */ -}}
+{{- $_ := set $q "migrateUnit" (last $units) -}}
+{{- if and $q.keepsState (not $root.Values.database.existingSecret) -}}
+{{- include "temporal-fleet.checkEmbeddedState" (dict "who" $who "units" $units) -}}
+{{- end -}}
 {{- if $wc -}}
 {{- $_ := set $q "controllerUnit" (ternary $q.targetUnit (first $units) (gt (len $ids) 0)) -}}
 {{- $_ := set $q "units" list -}}
@@ -277,6 +288,36 @@ Arguments: dict "root" $ "name" queue.
 {{- end -}}
 {{- $_ := unset $q "targetUnit" -}}
 {{- toJson $q -}}
+{{- end }}
+
+{{/*
+A queue that keeps state and has no database keeps it in each pod's own SQLite file (lost with
+the pod): fails unless the queue runs one pod at most, i.e. its units (the queue, or each live
+build) run one fixed replica between them, none autoscaled. Arguments: dict "who" ... "units"
+units.
+*/}}
+{{- define "temporal-fleet.checkEmbeddedState" -}}
+{{- $replicas := 0 -}}
+{{- $scaled := "" -}}
+{{- range $u := .units -}}
+{{- if ne $u.autoscaling.kind "none" -}}
+{{- $scaled = $u.autoscaling.kind -}}
+{{- else -}}
+{{- $replicas = add $replicas (int $u.replicas) -}}
+{{- end -}}
+{{- end -}}
+{{- $what := "" -}}
+{{- if $scaled -}}
+{{- $what = printf "autoscales (autoscaling.kind %s)" $scaled -}}
+{{- else if gt (int $replicas) 1 -}}
+{{- $what = printf "runs %d replicas" (int $replicas) -}}
+{{- if gt (len .units) 1 -}}
+{{- $what = printf "%s (over %d builds)" $what (len .units) -}}
+{{- end -}}
+{{- end -}}
+{{- if $what -}}
+{{- fail (printf "%s keeps state and %s but database.existingSecret is not set: without a database each pod keeps its idempotency keys, ledgers and outboxes in its own SQLite file, lost with the pod and unseen by the others. Create a Secret with the PostgreSQL URL and set database.existingSecret (and database.secretKey, default url), or run the queue with one replica and autoscaling.kind none" .who $what) -}}
+{{- end -}}
 {{- end }}
 
 {{/*
@@ -544,4 +585,88 @@ Whether the workers have Temporal credentials that KEDA's TriggerAuthentication 
 */}}
 {{- define "temporal-fleet.hasCredentials" -}}
 {{- if or .Values.temporal.apiKey.existingSecret .Values.temporal.tls.clientCertSecret .Values.temporal.tls.caSecret -}}true{{- end -}}
+{{- end }}
+
+
+{{/*
+Names of the enabled queues that keep state, sorted, as JSON (a list): the queues whose workers
+get DATABASE_URL and whose schemas the migration hook applies.
+*/}}
+{{- define "temporal-fleet.statefulQueues" -}}
+{{- $names := list -}}
+{{- range $name := include "temporal-fleet.enabledQueues" . | fromJsonArray -}}
+{{- $q := get $.Values.queues $name -}}
+{{- if $q.keepsState -}}
+{{- $names = append $names $name -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $names -}}
+{{- end }}
+
+{{/*
+Whether the release uses the shared database: database.existingSecret is set and an enabled
+queue keeps state ("true" or "").
+*/}}
+{{- define "temporal-fleet.usesDatabase" -}}
+{{- if and .Values.database.existingSecret (include "temporal-fleet.statefulQueues" . | fromJsonArray) -}}true{{- end -}}
+{{- end }}
+
+{{/*
+DATABASE_URL (EnvVar list) from database.existingSecret; nothing without it.
+*/}}
+{{- define "temporal-fleet.databaseEnv" -}}
+{{- with .Values.database.existingSecret }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.database.secretKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+The NetworkPolicy egress rule (a NetworkPolicyEgressRule, as YAML) to the database of
+database.egress: its ports, to its cidrs (ipBlocks) and its namespace/pod selectors, or to any
+address with anyAddress. Fails when it names no peer: the workers and the migration Jobs could
+not reach the database.
+*/}}
+{{- define "temporal-fleet.databaseEgressRule" -}}
+{{- $e := .Values.database.egress -}}
+{{- $peers := list -}}
+{{- range $cidr := $e.cidrs -}}
+{{- $peers = append $peers (dict "ipBlock" (dict "cidr" $cidr)) -}}
+{{- end -}}
+{{- if or $e.namespaceSelector $e.podSelector -}}
+{{- $peer := dict -}}
+{{- with $e.namespaceSelector }}{{ $_ := set $peer "namespaceSelector" . }}{{ end -}}
+{{- with $e.podSelector }}{{ $_ := set $peer "podSelector" . }}{{ end -}}
+{{- $peers = append $peers $peer -}}
+{{- end -}}
+{{- if and (not $peers) (not $e.anyAddress) -}}
+{{- fail "database.egress: networkPolicy.enabled lets the pods reach only DNS and Temporal, and database.egress names no address of the database: set database.egress.cidrs (its IP blocks) or database.egress.namespaceSelector/podSelector (an in-cluster database), or database.egress.anyAddress: true" -}}
+{{- end -}}
+{{- $ports := list -}}
+{{- range $port := $e.ports -}}
+{{- $ports = append $ports (dict "port" (int $port) "protocol" "TCP") -}}
+{{- end -}}
+{{- $rule := dict "ports" $ports -}}
+{{- with $peers }}{{ $_ := set $rule "to" . }}{{ end -}}
+{{- toYaml $rule -}}
+{{- end }}
+
+{{/*
+The cluster DNS egress rule (YAML), networkPolicy.dns.
+*/}}
+{{- define "temporal-fleet.dnsEgressRule" -}}
+{{- $dns := .Values.networkPolicy.dns -}}
+ports:
+  - port: 53
+    protocol: UDP
+  - port: 53
+    protocol: TCP
+to:
+  - namespaceSelector:
+      {{- toYaml $dns.namespaceSelector | nindent 6 }}
+    podSelector:
+      {{- toYaml $dns.podSelector | nindent 6 }}
 {{- end }}

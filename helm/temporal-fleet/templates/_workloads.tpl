@@ -71,6 +71,36 @@ spec:
       {{- end }}
     {{- end }}
   {{- end }}
+  {{- $env := include "temporal-fleet.workerEnv" (dict "root" $root "u" $u "controller" $controller) | trim }}
+  {{- if and $u.keepsState (not $root.Values.database.existingSecret) }}
+  # No database: the worker keeps its state in this pod's own SQLite file (/tmp, one replica at
+  # most), so the pod applies that file's schema before the worker starts. With a database the
+  # migration hook Jobs do, once per release, and the pods never migrate.
+  initContainers:
+    - name: db-migrate
+      image: {{ $u.imageRef | quote }}
+      imagePullPolicy: {{ $u.image.pullPolicy }}
+      command: ["fleet", "db", "migrate", {{ $u.name | quote }}]
+      envFrom:
+        - configMapRef:
+            name: {{ include "temporal-fleet.queueObjectName" (dict "root" $root "name" $u.name) }}
+        {{- with $u.extraEnvFrom }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with $env }}
+      env:
+        {{- . | nindent 8 }}
+      {{- end }}
+      {{- with $u.resources }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $root.Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+  {{- end }}
   containers:
     - name: worker
       image: {{ $u.imageRef | quote }}
@@ -91,7 +121,6 @@ spec:
         {{- with $u.extraEnvFrom }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- $env := include "temporal-fleet.workerEnv" (dict "root" $root "u" $u "controller" $controller) | trim }}
       {{- with $env }}
       env:
         {{- . | nindent 8 }}
@@ -152,8 +181,8 @@ spec:
 
 {{/*
 The worker container's env (EnvVar list): the build id of a build's Deployment, the API key
-from its Secret (the controller injects its own), secretEnv,
-then extraEnv.
+from its Secret (the controller injects its own), DATABASE_URL from database.existingSecret
+(a queue that keeps state), secretEnv, then extraEnv.
 Arguments: dict "root" $ "u" unit "controller" bool.
 */}}
 {{- define "temporal-fleet.workerEnv" -}}
@@ -163,6 +192,11 @@ Arguments: dict "root" $ "u" unit "controller" bool.
 {{- end }}
 {{- if not .controller }}
 {{- with include "temporal-fleet.secretEnv" .root | trim }}
+{{ . }}
+{{- end }}
+{{- end }}
+{{- if .u.keepsState }}
+{{- with include "temporal-fleet.databaseEnv" .root | trim }}
 {{ . }}
 {{- end }}
 {{- end }}

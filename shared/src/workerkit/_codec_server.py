@@ -4,8 +4,10 @@
 of ``temporal.api.common.v1.Payloads``), as the Web UI (``--ui-codec-endpoint``) and the
 ``temporal`` CLI (``--codec-endpoint``, ``--codec-auth``) send them, with the namespace in
 ``X-Namespace``. Every request needs ``Authorization: Bearer <token>``, compared in constant
-time with the configured token: a static secret is what the UI and the CLI can both send
-without an identity provider (an OIDC check would need one); put the server behind TLS.
+time with the configured token; put the server behind TLS. The CLI sends the token itself
+(``--codec-auth``); the Web UI sends an ``Authorization`` header only with its users' OIDC
+access tokens, so in front of the UI the token is added by the authenticating proxy that
+serves it (e.g. oauth2-proxy), never by the browser.
 CORS answers only the configured UI origins. Bodies are limited in size, connections in
 number and time, as on the worker's port.
 """
@@ -70,7 +72,11 @@ class CodecServer:
             return [
                 ("Access-Control-Allow-Origin", origin),
                 ("Access-Control-Allow-Methods", "POST, OPTIONS"),
-                ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Namespace"),
+                (
+                    # Authorization-Extras: the UI's ID token, sent with its access token.
+                    "Access-Control-Allow-Headers",
+                    "Authorization, Authorization-Extras, Content-Type, X-Namespace",
+                ),
                 ("Access-Control-Allow-Credentials", "true"),
                 ("Vary", "Origin"),
             ]

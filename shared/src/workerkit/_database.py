@@ -196,6 +196,8 @@ class Database:
                     self.lock(conn, lock)
                 yield conn
         except _UNAVAILABLE as err:
+            if not _unavailable(err):
+                raise
             raise DatabaseUnavailable(
                 f"database unavailable ({self.display_url}): {_first_line(err)}"
             ) from err
@@ -262,11 +264,19 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+# SQLite's and PostgreSQL's words for a table that is not there.
+_MISSING_TABLE = re.compile(r"no such table|relation \S+ does not exist")
 _UNAVAILABLE = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,  # no pooled connection came free in time
 )
+
+
+def _unavailable(err: BaseException) -> bool:
+    # SQLite reports a missing table as an OperationalError too: that is the schema, not
+    # the database being away.
+    return isinstance(err, _UNAVAILABLE) and not _MISSING_TABLE.search(_first_line(err))
 
 
 def _first_line(err: BaseException) -> str:
@@ -334,16 +344,12 @@ def database_errors() -> Iterator[None]:
         yield
     except DatabaseUnavailable as err:
         raise ApplicationError(str(err), type=DATABASE_UNAVAILABLE) from None
-    except _UNAVAILABLE as err:
-        raise ApplicationError(
-            f"database unavailable: {_first_line(err)}", type=DATABASE_UNAVAILABLE
-        ) from None
     except sqlalchemy.exc.SQLAlchemyError as err:
+        if _unavailable(err):
+            raise ApplicationError(
+                f"database unavailable: {_first_line(err)}", type=DATABASE_UNAVAILABLE
+            ) from None
         message = f"database error: {_first_line(err)}"
         if _MISSING_TABLE.search(message):
             message += " (the schema is not migrated: run `fleet db migrate`)"
         raise ApplicationError(message, type=DATABASE_ERROR) from None
-
-
-# SQLite's and PostgreSQL's words for a table that is not there.
-_MISSING_TABLE = re.compile(r"no such table|relation \S+ does not exist")

@@ -100,7 +100,9 @@ def migrate(db: Database, queues: Sequence[Queue]) -> list[tuple[SchemaState, st
         db.lock(conn, MIGRATE_LOCK)  # a second `fleet db migrate` waits, then finds no work
         for queue in (q for q in queues if q.migrations):
             before = _state(queue, _current(conn, queue))
-            if not before.up_to_date:
+            # A schema this build does not know was migrated by a newer build: nothing to do
+            # (an older build runs on it, migrations only add before they remove).
+            if before.behind:
                 command.upgrade(_config(queue, conn), "head")
             done.append((before, _current(conn, queue)))
     return done

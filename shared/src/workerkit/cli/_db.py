@@ -53,6 +53,8 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         for before, now in migrate(db, queues):
             if before.up_to_date:
                 print(f"{before.queue}: up to date at {now}")
+            elif not before.known:
+                print(f"{before.queue}: at {now}, newer than this build's {before.head}: unchanged")
             else:
                 print(f"{before.queue}: migrated {_describe(before)} -> {now}")
     finally:
@@ -76,9 +78,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
         )
     else:
         for s in states:
-            verdict = "up to date" if s.up_to_date else f"behind: needs {s.head}"
+            verdict = (
+                "up to date"
+                if s.up_to_date
+                else f"behind: needs {s.head}"
+                if s.behind
+                else f"newer than this build ({s.head})"
+            )
             print(f"{s.queue:<16} {_describe(s):<24} {verdict}")
-    return 0 if all(s.up_to_date for s in states) else 1
+    return 1 if any(s.behind for s in states) else 0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
