@@ -19,6 +19,11 @@
 # Grafana (profile "grafana", a pulled image) starts when FLEET_GRAFANA=1, or by default
 # (auto) when its image is present or can be pulled.
 #
+# Payload encryption is on: the first run writes a keyring and the codec server's token to
+# .data/compose/secrets/ (encryption-keys, codec-token; never committed), which the workers
+# and the codec server get as compose secrets. Rotate by putting a new key first
+# (`uv run fleet codec keygen`), then `make up` again; FLEET_SECRETS_DIR points elsewhere.
+#
 # Environment: COMPOSE_PROJECT_NAME (default temporal-fleet), FLEET_COMPOSE_FILES (':'-separated,
 # default docker-compose.yml), FLEET_WAIT_TIMEOUT (seconds, default 300), and the variables
 # docker-compose.yml documents (ports, FLEET_TAG, FLEET_NAMESPACE, ...).
@@ -31,6 +36,9 @@ OFFICIAL_PYTHON_IMAGE="python:3.11-slim-bookworm"
 LOCAL_PYTHON_IMAGE="temporal-fleet/python:3.11-bookworm-local"
 GRAFANA_IMAGE="${GRAFANA_IMAGE:-grafana/grafana:11.6.0}"
 export GRAFANA_IMAGE
+
+SECRETS_DIR="${FLEET_SECRETS_DIR:-.data/compose/secrets}"
+export FLEET_SECRETS_DIR="$SECRETS_DIR"
 
 log() { printf '\033[36m[compose]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[compose] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -57,6 +65,23 @@ find_compose() {
     # The builds `make deploy` started beside the queues' own services (scripts/compose_deploy.py).
     if [ -f "$BUILDS_FILE" ]; then COMPOSE+=(-f "$BUILDS_FILE"); fi
     COMPOSE+=(-p "$PROJECT")
+    ensure_secrets
+}
+
+# The local stack's keyring and codec token, made once (python3's secrets module: 32 random
+# bytes, the keyring's format KEY_ID:BASE64). Readable by the containers' uid 10001.
+ensure_secrets() {
+    mkdir -p "$SECRETS_DIR"
+    if [ ! -s "$SECRETS_DIR/encryption-keys" ]; then
+        python3 -c 'import base64, secrets, time; print(time.strftime("k%Y%m%d") + ":" + base64.b64encode(secrets.token_bytes(32)).decode())' \
+            >"$SECRETS_DIR/encryption-keys"
+        log "wrote a new payload encryption key to $SECRETS_DIR/encryption-keys"
+    fi
+    if [ ! -s "$SECRETS_DIR/codec-token" ]; then
+        python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$SECRETS_DIR/codec-token"
+        log "wrote the codec server's token to $SECRETS_DIR/codec-token"
+    fi
+    chmod 0644 "$SECRETS_DIR/encryption-keys" "$SECRETS_DIR/codec-token"
 }
 compose() { "${COMPOSE[@]}" "$@"; }
 
@@ -152,7 +177,7 @@ containers() {
 
 # Services that are not a queue's worker: the infrastructure, and the one-shots
 # (namespace-init, each stateful queue's <queue>-migrate), which must exit 0.
-NOT_WORKERS='^(temporal|prometheus|grafana|postgres|postgres-exporter|namespace-init|[a-z0-9]+-migrate)$'
+NOT_WORKERS='^(temporal|prometheus|grafana|postgres|postgres-exporter|codec-server|namespace-init|[a-z0-9]+-migrate)$'
 ONE_SHOTS='^(namespace-init|[a-z0-9]+-migrate)$'
 
 cmd_wait() {

@@ -8,7 +8,8 @@ The registry (`fleet queues --json`) is the only list of queues. From it this sc
 - docker-compose.yml, between the GENERATED QUEUES markers: one worker service per queue
   (image temporal-fleet-<queue>, built from services/<queue>/Dockerfile), and the one-shot
   namespace-init service, which runs `fleet namespace ensure` from the first queue's image,
-  and for each queue that keeps state a one-shot <queue>-migrate (`fleet db migrate` from
+  the codec server (`fleet codec-server`, from the same image), and for each queue that
+  keeps state a one-shot <queue>-migrate (`fleet db migrate` from
   the queue's own image) that its workers wait for;
 - deploy/prometheus/prometheus-compose.yml, between the same markers: the DNS service
   discovery of job temporal-workers, one name per queue (Docker's DNS answers a service name
@@ -69,6 +70,12 @@ def render_compose(text: str, queues: Sequence[RegisteredQueue]) -> str:
         lines += [
             f"namespace-init:  # any queue image has the fleet CLI; this one is {first}'s",
             "  <<: *namespace-init",
+            f"  image: {image(first)}",
+            "  build:",
+            "    <<: *build",
+            f"    dockerfile: services/{first}/Dockerfile",
+            f"codec-server:  # any queue image has the fleet CLI; this one is {first}'s",
+            "  <<: *codec-server",
             f"  image: {image(first)}",
             "  build:",
             "    <<: *build",

@@ -14,7 +14,11 @@ takes minutes. What it does, failing at the first check that does not hold:
    tests/e2e/compose.e2e.yml over docker-compose.yml and without Grafana (a pulled image).
 4. Runs a workflow on every queue through the `fleet` CLI inside the worker containers,
    against the containerized server, and checks each result.
-5. Every worker container is healthy; Prometheus has exactly the worker containers as
+5. Payload encryption (on in the stack, a keyring of the run's own): the server's history of an
+   order holds binary/encrypted payloads only, `fleet query` decodes, the Web UI's settings
+   name the codec server, which decodes the order with the token and refuses without it, and
+   the temporal CLI shows the history decoded through it.
+   Every worker container is healthy; Prometheus has exactly the worker containers as
    targets of job temporal-workers, every one up.
 6. Scales orders to 2: both replicas are healthy, scraped, and polling (the server lists a
    poller from each container).
@@ -41,6 +45,7 @@ starts; default --iptables=false), E2E_KEEP=1 (leave the stack and the engine ru
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -67,7 +72,15 @@ PROJECT = "temporal-fleet-e2e"
 COMPOSE_FILES = "docker-compose.yml:tests/e2e/compose.e2e.yml"
 OFFICIAL_PYTHON_IMAGE = "python:3.11-slim-bookworm"
 LOCAL_PYTHON_IMAGE = "temporal-fleet/python:3.11-bookworm-local"
-INFRA = {"temporal", "prometheus", "grafana", "namespace-init", "postgres", "postgres-exporter"}
+INFRA = {
+    "temporal",
+    "prometheus",
+    "grafana",
+    "namespace-init",
+    "postgres",
+    "postgres-exporter",
+    "codec-server",
+}
 # One-shot services: `fleet db migrate` per queue that keeps state (compose_sync generates them).
 MIGRATE_SUFFIX = "-migrate"
 NAMESPACE = "fleet"
@@ -659,7 +672,7 @@ def check_charge_kill(stack: Stack, report: Report) -> None:
     # took it (its own transaction, committed) and before the ledger records it.
     (db,) = stack.containers("postgres")
     holder = subprocess.Popen(
-        ["docker", "exec", "-i", db["Id"], *PSQL, "-q"],
+        ["docker", "exec", "-i", db["Id"], *PSQL, "-q", "-At"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -731,6 +744,100 @@ def check_charge_kill(stack: Stack, report: Report) -> None:
         retried > 0,
         f"{retried} charge attempts after the first",
     )
+
+
+def payloads_in(node: Any) -> list[tuple[str, str]]:
+    """Every payload of a `temporal ... -o json` document: (encoding, decoded data text)."""
+    found: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        meta = node.get("metadata")
+        if isinstance(meta, dict) and "encoding" in meta and "data" in node:
+            encoding = base64.b64decode(meta["encoding"]).decode(errors="replace")
+            data = base64.b64decode(node.get("data") or "").decode(errors="replace")
+            found.append((encoding, data))
+        for value in node.values():
+            found += payloads_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += payloads_in(item)
+    return found
+
+
+def check_encryption(stack: Stack, report: Report) -> None:
+    """The stack runs encrypted: what the server stores, the UI's codec, the codec server."""
+    order_id = f"E2E-ENC-{RUN}"
+    workflow_id = f"order-{order_id}"
+    stack.fleet("orders", "start", "orders", "OrderWorkflow", order(order_id, 1))
+    secrets = (ADDRESS["line1"], "tok_visa", "cust-e2e")
+    stored = payloads_in(stack.temporal("workflow", "show", "-w", workflow_id))
+    leaked = [d for _, d in stored if any(x in d for x in secrets)]
+    report.check(
+        "encryption: the server's history holds binary/encrypted payloads only",
+        bool(stored) and {e for e, _ in stored} == {"binary/encrypted"} and not leaked,
+        f"{len(stored)} payloads, encodings {sorted({e for e, _ in stored})}",
+    )
+    status = json.loads(stack.fleet("orders", "query", workflow_id, "status"))
+    report.check(
+        "encryption: fleet query decodes (the workers' keyring)",
+        status["shipping_address"]["line1"] == ADDRESS["line1"],
+        status["stage"],
+    )
+
+    ui = f"http://127.0.0.1:{stack.env['FLEET_UI_PORT']}"
+    endpoint = str(http_json(f"{ui}/api/v1/settings").get("Codec", {}).get("Endpoint", ""))
+    codec = f"http://127.0.0.1:{stack.env['FLEET_CODEC_PORT']}"
+    report.check(
+        "encryption: the Web UI is configured with the codec server", endpoint == codec, endpoint
+    )
+    token = (Path(stack.env["FLEET_SECRETS_DIR"]) / "codec-token").read_text().strip()
+    started = stack.temporal("workflow", "show", "-w", workflow_id)
+    events = started.get("events", started) if isinstance(started, dict) else started
+    body = json.dumps(
+        {"payloads": events[0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"]}
+    ).encode()
+
+    def decode(headers: dict[str, str]) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"{endpoint}/decode",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "X-Namespace": NAMESPACE, **headers},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return int(resp.status), json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, None
+
+    code, decoded = decode({"Authorization": f"Bearer {token}", "Origin": ui})
+    plain = [d for _, d in payloads_in(decoded)] if decoded else []
+    report.check(
+        "encryption: the codec server (the UI's endpoint) decodes the order with the token",
+        code == 200 and any(ADDRESS["line1"] in d for d in plain),
+        f"HTTP {code}",
+    )
+    report.check(
+        "encryption: the codec server refuses a request without the token",
+        decode({"Origin": ui})[0] == 401 and decode({"Authorization": "Bearer wrong"})[0] == 401,
+        "401",
+    )
+    shown = stack.temporal(
+        "workflow",
+        "show",
+        "-w",
+        workflow_id,
+        "--codec-endpoint",
+        "http://codec-server:8081",
+        "--codec-auth",
+        f"Bearer {token}",
+    )
+    report.check(
+        "encryption: the temporal CLI shows the history decoded through the codec server",
+        any(ADDRESS["line1"] in d for _, d in payloads_in(shown)),
+        "temporal workflow show --codec-endpoint http://codec-server:8081",
+    )
+    confirm_order(stack, order_id)
+    stack.fleet("orders", "result", workflow_id)
 
 
 def check_restart(stack: Stack, report: Report) -> None:
@@ -954,6 +1061,9 @@ def main() -> int:
             "FLEET_TEMPORAL_PORT": str(free_port()),
             "FLEET_UI_PORT": str(free_port()),
             "FLEET_PROMETHEUS_PORT": str(free_port()),
+            "FLEET_CODEC_PORT": str(free_port()),
+            # This run's own keyring and codec token (scripts/compose.sh writes them).
+            "FLEET_SECRETS_DIR": str(STATE / "secrets"),
         }
         stack = Stack(env)
         with report.phase("build every image (make images)"):
@@ -973,6 +1083,8 @@ def main() -> int:
             check_healthy(stack, report, "stack")
             check_images(stack, report)
             check_targets(stack, report, "stack")
+        with report.phase("payload encryption: the server stores ciphertext, the codec decodes"):
+            check_encryption(stack, report)
         with report.phase("scale orders to 2"):
             replicas = check_scale(stack, report)
         with report.phase("kill an orders worker mid-workflow"):

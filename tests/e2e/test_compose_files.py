@@ -23,7 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 TEMPLATE = ROOT / "tools/scaffold/src/fleet_scaffold/template/services/{{name}}/Dockerfile.j2"
-INFRA = {"temporal", "namespace-init", "prometheus", "grafana", "postgres", "postgres-exporter"}
+INFRA = {
+    "temporal",
+    "namespace-init",
+    "prometheus",
+    "grafana",
+    "postgres",
+    "postgres-exporter",
+    "codec-server",
+}
 MIGRATE = "-migrate"
 
 
@@ -87,6 +95,10 @@ def test_every_registered_queue_has_a_worker_service_and_image(
             assert migrate["restart"] == "no" and migrate["read_only"] is True
         assert service["depends_on"] == waits_for
         env = service["environment"]
+        # Encrypted payloads, with the keyring from a compose secret (never an inline value).
+        assert env["FLEET_ENCRYPTION_KEYS_FILE"] == "/run/secrets/fleet-encryption-keys"
+        assert service["secrets"] == ["fleet-encryption-keys"]
+        assert not any(k == "FLEET_ENCRYPTION_KEYS" for k in env)
         # Every replica of every queue shares the stack's database.
         assert (
             env["DATABASE_URL"]
@@ -101,6 +113,29 @@ def test_every_registered_queue_has_a_worker_service_and_image(
     assert init["entrypoint"] == ["fleet", "namespace", "ensure"]
     assert init["image"] == services[registry[0].name]["image"]
     assert init["depends_on"] == {"temporal": {"condition": "service_healthy"}}
+
+
+def test_the_ui_decodes_through_the_codec_server(
+    registry: list[Any], compose: dict[str, Any]
+) -> None:
+    services = compose["services"]
+    codec = services["codec-server"]
+    assert codec["image"] == services[registry[0].name]["image"]
+    assert codec["entrypoint"] == ["fleet", "codec-server"]
+    assert (
+        "--origins=http://127.0.0.1:${FLEET_UI_PORT:-8233},http://localhost:${FLEET_UI_PORT:-8233}"
+        in codec["command"]
+    )
+    assert codec["environment"]["FLEET_CODEC_TOKEN_FILE"] == "/run/secrets/fleet-codec-token"
+    assert set(codec["secrets"]) == {"fleet-encryption-keys", "fleet-codec-token"}
+    assert codec["ports"] == ["127.0.0.1:${FLEET_CODEC_PORT:-8081}:8081"]
+    # The browser calls the codec server: the UI gets the address it has on the host.
+    assert (
+        "--ui-codec-endpoint=http://127.0.0.1:${FLEET_CODEC_PORT:-8081}"
+        in services["temporal"]["command"]
+    )
+    for name, secret in compose["secrets"].items():
+        assert secret["file"].startswith("${FLEET_SECRETS_DIR:-./.data/compose/secrets}/"), name
 
 
 def test_ports_are_published_on_loopback_only(compose: dict[str, Any]) -> None:

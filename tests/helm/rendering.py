@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -42,6 +42,17 @@ Doc = dict[str, Any]
 # with two live builds): an existing Secret, and an address the NetworkPolicy lets pods reach.
 DATABASE: dict[str, Any] = {
     "database": {"existingSecret": "fleet-database", "egress": {"cidrs": ["10.0.0.0/8"]}}
+}
+
+# The codec server with what it needs (a render without them fails): the keyring Secret, the
+# bearer token Secret and a Web UI origin. No key material or token: only Secret names.
+CODEC_SERVER: dict[str, Any] = {
+    "encryption": {"existingSecret": "fleet-encryption-keys"},
+    "codecServer": {
+        "enabled": True,
+        "tokenSecret": "fleet-codec-token",
+        "origins": ["https://temporal.example.com"],
+    },
 }
 
 CRD_SCHEMAS = {
@@ -188,9 +199,27 @@ def jobs_of(docs: Iterable[Doc], name: str) -> list[Doc]:
     return [d for d in of_kind(docs, "Job") if component(d) == name]
 
 
+def pod_specs(doc: Any, where: str = "") -> Iterator[tuple[str, Doc]]:
+    """Every pod spec in an object (Deployment, Job, a WorkerDeployment's or a
+    WorkerResourceTemplate's template...): any mapping with a containers list."""
+    if isinstance(doc, dict):
+        if isinstance(doc.get("containers"), list):
+            yield where, doc
+            return
+        for key, value in doc.items():
+            yield from pod_specs(value, f"{where}.{key}")
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            yield from pod_specs(value, f"{where}[{i}]")
+
+
 def release_policy(docs: Iterable[Doc]) -> Doc:
-    """The release's NetworkPolicy (around every pod), not a hook's."""
-    (policy,) = [d for d in of_kind(docs, "NetworkPolicy") if not hook_annotations(d)]
+    """The release's NetworkPolicy (around every pod), not a hook's or the codec server's."""
+    (policy,) = [
+        d
+        for d in of_kind(docs, "NetworkPolicy")
+        if not hook_annotations(d) and component(d) != "codec-server"
+    ]
     return policy
 
 
@@ -476,3 +505,14 @@ FIXTURE_REGISTRY = [
     },
 ]
 FIXTURE_DEPLOY = HERE / "fixtures" / "deploy"
+
+
+def assert_schema_valid(*docs: Doc) -> None:
+    """Every document validates against the Kubernetes schemas of every supported version."""
+    errors = [
+        f"{kube_version} {doc['kind']}/{doc['metadata']['name']}: {error}"
+        for kube_version in KUBE_VERSIONS
+        for doc in docs
+        for error in validation_errors(doc, kube_version)
+    ]
+    assert not errors, "\n".join(errors)

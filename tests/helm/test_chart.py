@@ -332,7 +332,10 @@ def test_namespace_hook_job_runs_before_the_workers(helm: Helm, rendered: Render
     worker = _all_configs(docs)[0]
     assert job_env == {k: v for k, v in worker.items() if k.startswith("TEMPORAL_")}
     deployment = of_kind(docs, "Deployment")[0]
-    assert _secret_volumes(pod) == _secret_volumes(deployment["spec"]["template"]["spec"])
+    # The same Temporal credentials; not the workers' keyring (it reads and writes no payload).
+    worker_volumes = _secret_volumes(deployment["spec"]["template"]["spec"])
+    assert "encryption-keys" in [v["name"] for v in worker_volumes]
+    assert _secret_volumes(pod) == [v for v in worker_volumes if v["name"] != "encryption-keys"]
     assert container["image"] == worker_container(of_kind(docs, "Deployment")[0])["image"]
 
 

@@ -16,10 +16,10 @@ import pytest
 from helm.rendering import (
     CHART,
     DATABASE,
-    KUBE_VERSIONS,
     Doc,
     Helm,
     HelmFailed,
+    assert_schema_valid,
     by_queue,
     component,
     config_of,
@@ -30,7 +30,6 @@ from helm.rendering import (
     of_kind,
     queue_of,
     release_policy,
-    validation_errors,
     worker_container,
 )
 
@@ -53,16 +52,6 @@ def _hook_policy(docs: list[Doc]) -> Doc:
 
 def _database_rules(policy: Doc) -> list[Doc]:
     return [r for r in policy["spec"]["egress"] if any(p["port"] == 5432 for p in r["ports"])]
-
-
-def _valid(*docs: Doc) -> None:
-    errors = [
-        f"{kube_version} {doc['kind']}/{doc['metadata']['name']}: {error}"
-        for kube_version in KUBE_VERSIONS
-        for doc in docs
-        for error in validation_errors(doc, kube_version)
-    ]
-    assert not errors, "\n".join(errors)
 
 
 # -- generated from the registry ----------------------------------------------------------------
@@ -309,7 +298,7 @@ def test_migration_hook_jobs_run_before_the_workers(
             selector = selecting["spec"]["selector"]
             selector = selector.get("matchLabels", selector)
             assert not selector.items() <= labels.items()
-        _valid(job, account)
+        assert_schema_valid(job, account)
     # helm --no-hooks leaves them out with the other hooks.
     assert not of_kind(helm.template("prod", args=["--no-hooks"]), "Job")
 
@@ -352,7 +341,7 @@ def test_migration_job_settings_and_image(helm: Helm) -> None:
         assert job["spec"]["activeDeadlineSeconds"] == 900
     (container,) = jobs["orders"]["spec"]["template"]["spec"]["containers"]
     assert container["image"] == f"ghcr.io/temporal-fleet/temporal-fleet-orders:1.1.0@{DIGEST}"
-    _valid(*jobs.values())
+    assert_schema_valid(*jobs.values())
 
 
 def test_migration_jobs_with_the_worker_controller(helm: Helm) -> None:
@@ -407,7 +396,7 @@ def test_network_policy_admits_the_database(rendered: Any) -> None:
     dns = [r for r in spec["egress"] if r not in _database_rules(hook_policy)]
     assert [p["port"] for r in dns for p in r["ports"]] == [53, 53]
     assert all(r.get("to") for r in spec["egress"])
-    _valid(release_policy(docs), hook_policy)
+    assert_schema_valid(release_policy(docs), hook_policy)
 
 
 def test_network_policy_database_peers_are_configurable(helm: Helm) -> None:
@@ -433,7 +422,7 @@ def test_network_policy_database_peers_are_configurable(helm: Helm) -> None:
     }
     assert _database_rules(release_policy(docs)) == [expected]
     assert _database_rules(_hook_policy(docs)) == [expected]
-    _valid(*of_kind(docs, "NetworkPolicy"))
+    assert_schema_valid(*of_kind(docs, "NetworkPolicy"))
     # anyAddress: the ports, to any address (a database whose addresses change).
     anywhere = {"database": {"egress": {"cidrs": [], "anyAddress": True}}}
     (rule,) = _database_rules(release_policy(helm.template("prod", values=[anywhere])))

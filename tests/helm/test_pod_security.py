@@ -1,16 +1,16 @@
 """Every pod the chart renders meets the restricted Pod Security Standard
 (https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted), in every
 environment and in the versioned and worker-controller modes: the checks Pod Security Admission
-makes of a namespace labelled pod-security.kubernetes.io/enforce: restricted."""
+makes of a namespace labelled pod-security.kubernetes.io/enforce: restricted (the codec
+server's pod included)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from helm.rendering import DATABASE, ENVIRONMENTS, Doc, Helm
+from helm.rendering import CODEC_SERVER, DATABASE, ENVIRONMENTS, Doc, Helm, pod_specs
 
 BUILDS = {
     "defaults": {
@@ -25,6 +25,8 @@ MODES: dict[str, list[dict[str, Any]]] = {
     "plain": [],
     "versioned": [DATABASE, BUILDS],
     "worker controller": [DATABASE, BUILDS, {"workerController": {"enabled": True}}],
+    # The codec server's pod, next to workers that mount the keyring.
+    "codec server": [CODEC_SERVER],
 }
 RESTRICTED_VOLUMES = {
     "configMap",
@@ -48,20 +50,6 @@ SAFE_SYSCTLS = {
     "net.ipv4.tcp_keepalive_intvl",
     "net.ipv4.tcp_keepalive_probes",
 }
-
-
-def pod_specs(doc: Any, where: str = "") -> Iterator[tuple[str, Doc]]:
-    """Every pod spec in an object (Deployment, Job, a WorkerDeployment's or a
-    WorkerResourceTemplate's template...): any mapping with a containers list."""
-    if isinstance(doc, dict):
-        if isinstance(doc.get("containers"), list):
-            yield where, doc
-            return
-        for key, value in doc.items():
-            yield from pod_specs(value, f"{where}.{key}")
-    elif isinstance(doc, list):
-        for i, value in enumerate(doc):
-            yield from pod_specs(value, f"{where}[{i}]")
 
 
 def restricted_violations(pod: Doc) -> list[str]:
@@ -127,6 +115,8 @@ def test_every_pod_meets_the_restricted_standard(helm: Helm, env: str, mode: str
     assert found, "no pod rendered"
     kinds = {name.split("/")[0] for name, _ in found}
     assert "Job" in kinds  # the hooks' pods are checked too
+    if mode == "codec server":
+        assert any("codec-server" in name for name, _ in found)
     errors = [f"{name}: {error}" for name, pod in found for error in restricted_violations(pod)]
     assert not errors, "\n".join(errors)
 

@@ -1,6 +1,7 @@
-"""Checkov's Kubernetes policies on the rendered manifests of every environment: every failed
-check is one of tests/helm/checkov-skips.yaml, each with its reason, and every listed check
-still fails somewhere (no stale skip)."""
+"""Checkov's Kubernetes policies on the rendered manifests of every environment, and of prod with
+the codec server (which no environment enables yet): every failed check is one of
+tests/helm/checkov-skips.yaml, each with its reason, and every listed check still fails
+somewhere (no stale skip)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from helm.rendering import ENVIRONMENTS, Helm
+from helm.rendering import CODEC_SERVER, ENVIRONMENTS, Helm
 
 SKIPS = Path(__file__).resolve().parent / "checkov-skips.yaml"
 
@@ -72,6 +73,11 @@ def test_rendered_manifests_pass_checkov(helm: Helm, tmp_path: Path) -> None:
         proc = helm.template_proc(env)
         assert proc.returncode == 0, proc.stderr
         (tmp_path / f"{env}.yaml").write_text(proc.stdout)
+    # The codec server is off in every environment: checked in prod, switched on.
+    proc = helm.template_proc("prod", values=[CODEC_SERVER])
+    assert proc.returncode == 0, proc.stderr
+    assert "kind: NetworkPolicy" in proc.stdout and "codec-server" in proc.stdout
+    (tmp_path / "prod-codec-server.yaml").write_text(proc.stdout)
     failed, passed = _failed_checks(tmp_path)
     assert passed > 100, "checkov ran almost no check: did it parse the manifests?"
     skips = set(yaml.safe_load(SKIPS.read_text())["skips"])

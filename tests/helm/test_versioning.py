@@ -486,11 +486,15 @@ def test_worker_controller_mode_without_builds(helm: Helm) -> None:
         # The controller derives the build id from the pod template.
         assert "unsafeCustomBuildID" not in wd["spec"]["workerOptions"]
         assert BUILD_LABEL not in wd["spec"]["template"]["metadata"]["labels"]
-    # The mTLS Secret goes to the Connection (the controller mounts it); the CA is the chart's.
+    # The mTLS Secret goes to the Connection (the controller mounts it); the CA is the chart's,
+    # and so is prod's payload keyring (encryption.existingSecret).
     (connection,) = of_kind(docs, "Connection")
     assert connection["spec"]["mutualTLSSecretRef"] == {"name": "temporal-client-tls"}
     pod = of_kind(docs, "WorkerDeployment")[0]["spec"]["template"]["spec"]
-    assert [v["name"] for v in pod["volumes"] if "secret" in v] == ["temporal-tls-ca"]
+    assert [v["name"] for v in pod["volumes"] if "secret" in v] == [
+        "encryption-keys",
+        "temporal-tls-ca",
+    ]
     config = named(docs, "ConfigMap", pod["containers"][0]["envFrom"][0]["configMapRef"]["name"])
     assert config["data"]["TEMPORAL_TLS_SERVER_CA_CERT_PATH"] == "/etc/temporal/ca/ca.crt"
     assert all(

@@ -75,7 +75,8 @@ spec:
   {{- if and $u.keepsState (not $root.Values.database.existingSecret) }}
   # No database: the worker keeps its state in this pod's own SQLite file (/tmp, one replica at
   # most), so the pod applies that file's schema before the worker starts. With a database the
-  # migration hook Jobs do, once per release, and the pods never migrate.
+  # migration hook Jobs do, once per release, and the pods never migrate. (No keyring: it
+  # touches no Temporal payload.)
   initContainers:
     - name: db-migrate
       image: {{ $u.imageRef | quote }}
@@ -121,9 +122,15 @@ spec:
         {{- with $u.extraEnvFrom }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- with $env }}
+      {{- $keyringEnv := include "temporal-fleet.encryptionEnv" $root | trim }}
+      {{- if or $keyringEnv $env }}
       env:
+        {{- with $keyringEnv }}
         {{- . | nindent 8 }}
+        {{- end }}
+        {{- with $env }}
+        {{- . | nindent 8 }}
+        {{- end }}
       {{- end }}
       # /healthz answers 200 while the process lives; /readyz only once connected and
       # polling, and 503 again while draining after SIGTERM.
@@ -147,6 +154,9 @@ spec:
         # The root filesystem is read-only: /tmp is the only writable path.
         - name: tmp
           mountPath: /tmp
+        {{- with include "temporal-fleet.encryptionVolumeMounts" $root | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
         {{- if $controller }}
         {{- if $root.Values.temporal.tls.caSecret }}
         - name: temporal-tls-ca
@@ -162,6 +172,9 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: {{ $u.tmpSizeLimit }}
+    {{- with include "temporal-fleet.encryptionVolumes" $root | trim }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- if $controller }}
     {{- with $root.Values.temporal.tls.caSecret }}
     - name: temporal-tls-ca

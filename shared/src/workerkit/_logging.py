@@ -56,27 +56,50 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class _TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+# Control characters (a newline above all) in a message or a field would let a value forge
+# log lines in text mode: they are written escaped, as Python writes them in a repr.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x09: "\\t",
+}
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+
+def _escaped(value: object) -> str:
+    return str(value).translate(_ESCAPES)
+
+
+class _TextFormatter(logging.Formatter):
+    """One line per record (the traceback, if any, follows it), control characters escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        head = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: "
+        line = head + _escaped(record.getMessage())
         fields = record_fields(record)
         if fields:
-            extras = " ".join(f"{k}={v}" for k, v in fields.items() if k != "span_id")
-            head, sep, tail = line.partition("\n")
-            line = f"{head}  [{extras}]{sep}{tail}"
+            extras = " ".join(f"{k}={_escaped(v)}" for k, v in fields.items() if k != "span_id")
+            line = f"{line}  [{extras}]"
         return line
 
 
+# The SDK's worker loggers print whole activations and completions at DEBUG: payloads and
+# failures, i.e. customer data (in plaintext, whatever the codec does to what is stored).
+# They log at INFO and above whatever level is configured.
+PAYLOAD_LOGGERS = ("temporalio.worker",)
+
+
 def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
-    """Send all logs to stderr in ``fmt`` ("json" or "text") at ``level``."""
+    """Send all logs to stderr in ``fmt`` ("json" or "text") at ``level``.
+
+    Even at ``debug``, the SDK loggers that would print payloads stay at ``info``.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in PAYLOAD_LOGGERS:
+        logging.getLogger(name).setLevel(max(root.level, logging.INFO))
     # The formatters render execution details as fields; don't repeat them in the message.
     activity.logger.activity_info_on_message = False
     workflow.logger.workflow_info_on_message = False
