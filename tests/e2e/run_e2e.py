@@ -746,8 +746,14 @@ def check_charge_kill(stack: Stack, report: Report) -> None:
     )
 
 
+# Payloads that are never encoded: search attributes (the server indexes them) and the SDK's
+# patch markers (a patch id, written by the SDK itself); neither carries the workflow's data.
+UNENCODED = {"searchAttributes", "markerRecordedEventAttributes"}
+
+
 def payloads_in(node: Any) -> list[tuple[str, str]]:
-    """Every payload of a `temporal ... -o json` document: (encoding, decoded data text)."""
+    """Every payload of a `temporal ... -o json` document, but the UNENCODED ones:
+    (encoding, decoded data text)."""
     found: list[tuple[str, str]] = []
     if isinstance(node, dict):
         meta = node.get("metadata")
@@ -755,8 +761,9 @@ def payloads_in(node: Any) -> list[tuple[str, str]]:
             encoding = base64.b64decode(meta["encoding"]).decode(errors="replace")
             data = base64.b64decode(node.get("data") or "").decode(errors="replace")
             found.append((encoding, data))
-        for value in node.values():
-            found += payloads_in(value)
+        for key, value in node.items():
+            if key not in UNENCODED:
+                found += payloads_in(value)
     elif isinstance(node, list):
         for item in node:
             found += payloads_in(item)

@@ -296,3 +296,39 @@ def test_the_codec_server_refuses_to_start_without_a_token() -> None:
     done = run_cli("codec-server", "--port", "0", env={"FLEET_ENCRYPTION_KEYS": K1})
     assert done.returncode == 2
     assert "FLEET_CODEC_TOKEN (or FLEET_CODEC_TOKEN_FILE) must hold a bearer token" in done.stderr
+
+
+def test_decrypt_only_reads_ciphertext_and_writes_plaintext(
+    spawn_worker: Callable[..., WorkerProcess], temporal_address: str
+) -> None:
+    # Turning encryption on for a running fleet: readers get the keyring decrypt-only first,
+    # so an encrypted payload from an early writer never reaches a worker without the key.
+    env = {"TEMPORAL_ADDRESS": temporal_address, "TEMPORAL_NAMESPACE": "default"}
+    reader = {"FLEET_ENCRYPTION_KEYS": K1, "FLEET_ENCRYPTION_MODE": "decrypt-only"}
+    spawn_worker("orders", env=reader).wait_ready()
+    order_id = f"enc-ro-{uuid.uuid4().hex[:8]}"
+    workflow_id = f"order-{order_id}"
+    started = run_cli(
+        "start",
+        "orders",
+        "OrderWorkflow",
+        order(order_id),
+        env={**env, "FLEET_ENCRYPTION_KEYS": K1},
+    )
+    assert started.returncode == 0, started.stderr
+    deadline = time.monotonic() + 20
+    while True:  # the worker decrypted the input: the order ran up to its confirmation
+        status = run_cli("query", workflow_id, "status", env={**env, **reader})
+        if status.returncode == 0 and json.loads(status.stdout)["stage"] == "awaiting_confirmation":
+            break
+        assert time.monotonic() < deadline, status.stdout + status.stderr
+        time.sleep(0.2)
+    raw = raw_history(temporal_address, workflow_id)
+    assert key_ids(raw) == {"k1"}, "the input was written encrypted"
+    # What the decrypt-only worker wrote (activity results) is plaintext JSON.
+    assert base64.b64encode(b"json/plain").decode() in raw
+    refused = run_cli("result", workflow_id, env={**env, **reader, "FLEET_ENCRYPTION_MODE": "x"})
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: FLEET_ENCRYPTION_MODE='x' is invalid")
+    run_cli("signal", workflow_id, "confirm", '{"confirmed_by": "enc"}', env={**env, **reader})
+    assert run_cli("result", workflow_id, env={**env, **reader}).returncode == 0

@@ -5,9 +5,12 @@ failure messages and stack traces) leaves the process encrypted: Temporal stores
 ``binary/encrypted`` with the key id in the payload's metadata, never the data. The keyring
 comes from ``FLEET_ENCRYPTION_KEYS`` or, for a mounted Secret, the file named by
 ``FLEET_ENCRYPTION_KEYS_FILE``: comma-separated ``KEY_ID:BASE64_OF_32_BYTES``, newest first.
-The newest key encrypts; any listed key decrypts, so rotating is: add the new key in front,
-roll the workers, and drop the old key once no retained history needs it. With neither
-variable set, payloads are not encrypted.
+The newest key encrypts; any listed key decrypts. Every reader must hold a key before any
+writer encrypts with it, so a new key goes in two rolls: listed last (readable everywhere),
+then moved first (used); the old key is dropped once no retained history needs it. Turning
+encryption on for a running fleet goes the same way: ``FLEET_ENCRYPTION_MODE=decrypt-only``
+first (the keyring decrypts, nothing is encrypted yet), then ``encrypt`` (the default). With
+neither keys variable set, payloads are not encrypted.
 """
 
 from __future__ import annotations
@@ -26,21 +29,25 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
-from workerkit._errors import ConfigurationError, WorkerkitError
+from workerkit._errors import ConfigurationError, SettingError, WorkerkitError
 
 __all__ = [
     "ENCRYPTED_ENCODING",
     "KEYS_FILE_VARIABLE",
     "KEYS_VARIABLE",
+    "MODE_VARIABLE",
     "EncryptionCodec",
     "Keyring",
     "MissingKeyError",
+    "encrypts",
     "load_keyring",
     "new_key",
 ]
 
 KEYS_VARIABLE = "FLEET_ENCRYPTION_KEYS"
 KEYS_FILE_VARIABLE = "FLEET_ENCRYPTION_KEYS_FILE"
+MODE_VARIABLE = "FLEET_ENCRYPTION_MODE"
+MODES = ("encrypt", "decrypt-only")
 ENCRYPTED_ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 _KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -129,6 +136,20 @@ def load_keyring(environ: Mapping[str, str] | None = None) -> Keyring | None:
     return None
 
 
+def encrypts(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether payloads are encrypted on the way out (``FLEET_ENCRYPTION_MODE``).
+
+    Raises:
+        SettingError: The mode is neither ``encrypt`` nor ``decrypt-only``.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(MODE_VARIABLE, "").strip()
+    mode = raw.lower() or "encrypt"
+    if mode not in MODES:
+        raise SettingError(MODE_VARIABLE, raw, " or ".join(MODES))
+    return mode == "encrypt"
+
+
 def new_key(key_id: str | None = None) -> str:
     """A new keyring entry ``KEY_ID:BASE64`` (the id defaults to today's date)."""
     kid = key_id or datetime.now(UTC).strftime("k%Y%m%d")
@@ -138,14 +159,23 @@ def new_key(key_id: str | None = None) -> str:
 
 
 class EncryptionCodec(PayloadCodec):
-    """Encrypts each payload whole (metadata and data) with the keyring's newest key."""
+    """Encrypts each payload whole (metadata and data) with the keyring's newest key.
 
-    def __init__(self, keyring: Keyring) -> None:
+    Args:
+        keyring: The keys; the first one encrypts.
+        encrypt: ``False`` for decrypt-only: payloads go out as they are, and encrypted ones
+            that come in are decrypted (the first step of turning encryption on).
+    """
+
+    def __init__(self, keyring: Keyring, *, encrypt: bool = True) -> None:
         self._keyring = keyring
+        self._encrypt = encrypt
         self._ciphers = {kid: AESGCM(key) for kid, key in keyring.keys}
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """Encrypt ``payloads`` with the newest key."""
+        """Encrypt ``payloads`` with the newest key (unchanged when decrypt-only)."""
+        if not self._encrypt:
+            return list(payloads)
         kid = self._keyring.current_id
         cipher = self._ciphers[kid]
         out = []

@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
-from workerkit._codec import EncryptionCodec, load_keyring
+from workerkit._codec import EncryptionCodec, encrypts, load_keyring
 from workerkit._strict import StrictPayloadConverter
 
 __all__ = ["data_converter"]
@@ -28,6 +28,8 @@ def data_converter(environ: Mapping[str, str] | None = None) -> DataConverter:
     keyring = load_keyring(environ)
     if keyring is None:
         return converter
+    if not encrypts(environ):  # decrypt-only: read what is encrypted, write plaintext
+        return dataclasses.replace(converter, payload_codec=EncryptionCodec(keyring, encrypt=False))
     # Failure messages and stack traces carry customer data too: encode them as payloads.
     return dataclasses.replace(
         converter,

@@ -16,7 +16,7 @@ import uvloop
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
-from workerkit._codec import load_keyring
+from workerkit._codec import encrypts, load_keyring
 from workerkit._connection import connect, load_connect_config
 from workerkit._database import DatabaseUnavailable, database_url, open_database
 from workerkit._deployments import bootstrap_current
@@ -74,6 +74,7 @@ def run_queues(queues: Sequence[Queue], *, environ: Mapping[str, str] | None = N
     }
     load_connect_config(environ)
     load_keyring(environ)  # a malformed keyring stops the worker before it starts
+    encrypts(environ)  # and so does an unknown FLEET_ENCRYPTION_MODE
     if any(q.migrations for q in queues):
         database_url(environ)  # so does a malformed DATABASE_URL
     configure_logging(level=settings.log_level, fmt=settings.log_format)
