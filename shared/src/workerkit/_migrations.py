@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
 from alembic import command
@@ -48,12 +49,17 @@ class SchemaState:
         return not self.up_to_date and self.known
 
 
-def _config(queue: Queue, conn: Connection | None = None) -> Config:
-    assert queue.migrations is not None
+def _alembic_config(package: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", _ENVIRONMENT)
-    cfg.set_main_option("version_locations", str(resources.files(queue.migrations)))
+    cfg.set_main_option("version_locations", str(resources.files(package)))
     cfg.set_main_option("path_separator", "os")
+    return cfg
+
+
+def _config(queue: Queue, conn: Connection | None = None) -> Config:
+    assert queue.migrations is not None
+    cfg = _alembic_config(queue.migrations)
     cfg.attributes["connection"] = conn
     cfg.attributes["version_table"] = version_table(queue)
     return cfg
@@ -80,10 +86,22 @@ def schema_states(db: Database, queues: Sequence[Queue]) -> list[SchemaState]:
         return [_state(q, _current(conn, q)) for q in stateful]
 
 
+def _revisions(queue: Queue) -> tuple[str | None, frozenset[str]]:
+    assert queue.migrations is not None
+    return _revisions_of(queue.migrations)
+
+
+@cache
+def _revisions_of(package: str) -> tuple[str | None, frozenset[str]]:
+    # The installed revision files do not change while the process runs; readiness asks
+    # every few seconds, so they are read once.
+    script = ScriptDirectory.from_config(_alembic_config(package))
+    return script.get_current_head(), frozenset(r.revision for r in script.walk_revisions())
+
+
 def _state(queue: Queue, current: str | None) -> SchemaState:
-    script = ScriptDirectory.from_config(_config(queue))
-    known = current is None or current in {r.revision for r in script.walk_revisions()}
-    return SchemaState(queue.name, current, script.get_current_head(), known)
+    head, revisions = _revisions(queue)
+    return SchemaState(queue.name, current, head, current is None or current in revisions)
 
 
 def migrate(db: Database, queues: Sequence[Queue]) -> list[tuple[SchemaState, str | None]]:
