@@ -6,11 +6,12 @@
 The registry (`fleet queues --json`) is the only list of queues. From it this script writes:
 
 - values.yaml, between the GENERATED QUEUES markers: one entry per queue with its task queue,
-  its workflow types and whether it keeps state (keepsState: its workers get DATABASE_URL,
-  its schema is migrated by the chart's hook, and without a database it may run one replica);
+  its workflow types, whether it keeps state (keepsState: its workers get DATABASE_URL,
+  its schema is migrated by the chart's hook, and without a database it may run one replica)
+  and its shape (short, long-activities or batch: the scaling defaults the chart derives);
 - values.schema.json, properties.queues: exactly those names (propertyNames, required), each
-  queue's taskQueue, workflowTypes and keepsState pinned with const, so `helm template` rejects
-  a queue the registry lacks.
+  queue's taskQueue, workflowTypes, keepsState and shape pinned with const, so `helm template`
+  rejects a queue the registry lacks.
 
 Helm reads files only from inside the chart, so the alert rules and dashboards of deploy/ are
 copied: deploy/prometheus/rules/*.yml|*.yaml to files/prometheus/rules/ and
@@ -34,6 +35,10 @@ CHART = ROOT / "helm" / "temporal-fleet"
 DEPLOY = ROOT / "deploy"
 
 BEGIN = "# BEGIN GENERATED QUEUES"
+# The registry's default shape (workerkit Queue.shape), for a registry that lists none (older
+# CLIs); tests/helm checks that the two agree.
+DEFAULT_SHAPE = "long-activities"
+SHAPES = ("short", "long-activities", "batch")
 END = "# END GENERATED QUEUES"
 
 # (source under deploy/, destination under the chart, file patterns)
@@ -53,6 +58,8 @@ class RegisteredQueue:
     workflow_types: tuple[str, ...] = ()
     # Whether its activities keep state in the database (`keeps_state`: it has migrations).
     keeps_state: bool = False
+    # How its work behaves (`shape`): short, long-activities or batch.
+    shape: str = DEFAULT_SHAPE
 
 
 def registry_queues(registry_json: Path | None = None) -> list[RegisteredQueue]:
@@ -69,18 +76,23 @@ def registry_queues(registry_json: Path | None = None) -> list[RegisteredQueue]:
         if proc.returncode != 0:
             raise SystemExit(f"fleet queues --json failed ({proc.returncode}): {proc.stderr}")
         text = proc.stdout
-    return sorted(
+    queues = sorted(
         (
             RegisteredQueue(
                 q["name"],
                 q["task_queue"],
                 tuple(sorted(q.get("workflows", []))),
                 bool(q.get("keeps_state", False)),
+                str(q.get("shape", DEFAULT_SHAPE)),
             )
             for q in json.loads(text)
         ),
         key=lambda q: q.name,
     )
+    for q in queues:
+        if q.shape not in SHAPES:
+            raise SystemExit(f"queue {q.name}: shape {q.shape!r} is not one of {', '.join(SHAPES)}")
+    return queues
 
 
 def render_values(text: str, queues: Sequence[RegisteredQueue]) -> str:
@@ -102,6 +114,10 @@ def render_values(text: str, queues: Sequence[RegisteredQueue]) -> str:
             "    # DATABASE_URL from database.existingSecret and the pre-install/pre-upgrade hook",
             "    # migrates its schema; without a database it runs at most one replica.",
             f"    keepsState: {json.dumps(q.keeps_state)}",
+            "    # -- How its work behaves (from the registry): short, long-activities or batch.",
+            "    # The autoscalers' defaults follow it: scale to zero, triggers, cooldown and",
+            "    # scale-down policies (see autoscaling in defaults and the chart README).",
+            f"    shape: {json.dumps(q.shape)}",
         ]
     return text[:start] + "\n".join(lines) + "\n" + text[end:]
 
@@ -117,14 +133,15 @@ def render_schema(schema: dict[str, Any], queues: Sequence[RegisteredQueue]) -> 
             "description": (
                 f"Queue {q.name}, task queue {q.task_queue}"
                 + (", keeps state" if q.keeps_state else "")
-                + " (from the registry)."
+                + f", shape {q.shape} (from the registry)."
             ),
             "allOf": [{"$ref": "#/definitions/queue"}],
-            "required": ["taskQueue", "workflowTypes", "keepsState"],
+            "required": ["taskQueue", "workflowTypes", "keepsState", "shape"],
             "properties": {
                 "taskQueue": {"const": q.task_queue},
                 "workflowTypes": {"const": list(q.workflow_types)},
                 "keepsState": {"const": q.keeps_state},
+                "shape": {"const": q.shape},
             },
         }
         for q in queues

@@ -487,7 +487,8 @@ def helm_sync() -> ModuleType:
     return module
 
 
-# Queues of the fixture chart: beta is at version 3, so its task queue is beta-v3.
+# Queues of the fixture chart: beta is at version 3, so its task queue is beta-v3. alpha's work
+# is short (it may scale to zero on its backlog), beta's a batch.
 FIXTURE_REGISTRY = [
     {
         "name": "alpha",
@@ -495,6 +496,7 @@ FIXTURE_REGISTRY = [
         "task_queue": "alpha-v1",
         "workflows": ["A"],
         "description": "",
+        "shape": "short",
     },
     {
         "name": "beta",
@@ -502,6 +504,7 @@ FIXTURE_REGISTRY = [
         "task_queue": "beta-v3",
         "workflows": ["B"],
         "description": "B.",
+        "shape": "batch",
     },
 ]
 FIXTURE_DEPLOY = HERE / "fixtures" / "deploy"

@@ -126,16 +126,19 @@ REFUSED: dict[str, tuple[str | None, list[dict[str, Any]], str]] = {
         [{"queues": {"orders": {"autoscaling": {"kind": "hpa", "minReplicas": 1}}}}],
         "queue orders keeps state and autoscales (autoscaling.kind hpa) but database.existing",
     ),
+    # (notifications: a short queue, which KEDA may scale to zero without a slots trigger.)
     "a stateful queue scaled by KEDA, even from zero to one": (
         "dev",
         [
             {
                 "queues": {
-                    "ingest": {"autoscaling": {"kind": "keda", "minReplicas": 0, "maxReplicas": 1}}
+                    "notifications": {
+                        "autoscaling": {"kind": "keda", "minReplicas": 0, "maxReplicas": 1}
+                    }
                 }
             }
         ],
-        "queue ingest keeps state and autoscales (autoscaling.kind keda)",
+        "queue notifications keeps state and autoscales (autoscaling.kind keda)",
     ),
     "two replicas": (
         "dev",
@@ -306,7 +309,6 @@ def test_migration_hook_jobs_run_before_the_workers(
 def test_migration_job_settings_and_image(helm: Helm) -> None:
     values = {
         "image": {"requireDigest": True},
-        "defaults": {"image": {"digest": DIGEST}},
         "migrateJob": {
             "wait": "5m",
             "backoffLimit": 0,
@@ -318,6 +320,9 @@ def test_migration_job_settings_and_image(helm: Helm) -> None:
         },
         "queues": {
             "agent": {"enabled": False},
+            # prod pins each queue's image (its placeholders replaced, as the pipeline does).
+            "ingest": {"image": {"digest": DIGEST}},
+            "notifications": {"image": {"digest": DIGEST}},
             # A versioned queue migrates from its newest build, whose revisions include every
             # older build's: rolled back to OLD, the schema NEW migrated is still known.
             "orders": {
@@ -345,13 +350,15 @@ def test_migration_job_settings_and_image(helm: Helm) -> None:
 
 
 def test_migration_jobs_with_the_worker_controller(helm: Helm) -> None:
-    builds = {"defaults": {"builds": [{"buildId": "b1"}, {"buildId": "b2", "image": {"tag": "2"}}]}}
+    # b1 keeps the queue's image (prod's pinned one); b2 names its own, with its own digest.
+    b2 = {"buildId": "b2", "image": {"tag": "2", "digest": DIGEST}}
+    builds = {"defaults": {"builds": [{"buildId": "b1"}, b2]}}
     docs = helm.template("prod", values=[builds, {"workerController": {"enabled": True}}])
     jobs = _migrations(docs)
     assert len(jobs) == 4
     for job in jobs.values():
         (container,) = job["spec"]["template"]["spec"]["containers"]
-        assert container["image"].endswith(":2")
+        assert container["image"].endswith(f":2@{DIGEST}")
     for wd in of_kind(docs, "WorkerDeployment"):
         (worker,) = wd["spec"]["template"]["spec"]["containers"]
         assert _env(worker)["DATABASE_URL"] == SECRET_REF

@@ -53,8 +53,9 @@ KEYRING_MOUNT = {"name": "encryption-keys", "mountPath": "/etc/fleet/encryption"
 BUILDS = {
     "defaults": {
         "builds": [
-            {"buildId": "b1", "image": {"tag": "a1b2c3"}},
-            {"buildId": "b2", "image": {"tag": "d4e5f6"}},
+            # Each build pinned by its own digest, as prod requires (image.requireDigest).
+            {"buildId": "b1", "image": {"tag": "a1b2c3", "digest": "sha256:" + "b1" * 32}},
+            {"buildId": "b2", "image": {"tag": "d4e5f6", "digest": "sha256:" + "b2" * 32}},
         ]
     }
 }

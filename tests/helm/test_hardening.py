@@ -8,14 +8,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from helm.rendering import (
+    CHART,
+    DATABASE,
     KUBE_VERSIONS,
     Doc,
     Helm,
     HelmFailed,
     by_queue,
     of_kind,
+    pod_specs,
+    queue_of,
     release_policy,
     validation_errors,
     worker_container,
@@ -116,7 +121,7 @@ def test_network_policy_refuses_an_unrestricted_external_address(helm: Helm) -> 
 
 
 def test_image_digest_pins_the_reference(helm: Helm) -> None:
-    docs = helm.template("prod", values=[{"queues": {"orders": {"image": {"digest": DIGEST}}}}])
+    docs = helm.template("staging", values=[{"queues": {"orders": {"image": {"digest": DIGEST}}}}])
     images = {q: worker_container(d)["image"] for q, d in by_queue(docs, "Deployment").items()}
     assert images["orders"].endswith(f":0.1.0@{DIGEST}")
     assert "@" not in images["agent"]
@@ -125,16 +130,85 @@ def test_image_digest_pins_the_reference(helm: Helm) -> None:
 def test_required_digest_fails_naming_the_queue(helm: Helm) -> None:
     required = {"image": {"requireDigest": True}}
     with pytest.raises(HelmFailed, match=r"queue agent: image\.digest is required"):
-        helm.template("prod", values=[required])
+        helm.template("staging", values=[required])
     queues = ["agent", "ingest", "notifications", "orders"]
     pinned = {"queues": {q: {"image": {"digest": DIGEST}} for q in queues}}
-    docs = helm.template("prod", values=[required, pinned])
+    docs = helm.template("staging", values=[required, pinned])
     for deployment in of_kind(docs, "Deployment"):
         assert worker_container(deployment)["image"].endswith(DIGEST)
     # The namespace Job borrows a pinned queue image, or needs its own digest.
     own_image = {"namespaceJob": {"image": {"repository": "ghcr.io/acme/fleet"}}}
     with pytest.raises(HelmFailed, match=r"namespaceJob: image\.digest is required"):
-        helm.template("prod", values=[required, pinned, own_image])
+        helm.template("staging", values=[required, pinned, own_image])
+
+
+# prod runs pinned images only: values-prod.yaml requires digests and carries, per queue, a
+# placeholder of the right form that the release pipeline replaces.
+PLACEHOLDER = "sha256:" + "0" * 64
+PINNED = re.compile(r"^\S+:[A-Za-z0-9_][A-Za-z0-9_.-]*@sha256:[a-f0-9]{64}$")
+
+
+def test_prod_values_require_digests_and_hold_placeholders() -> None:
+    values = yaml.safe_load((CHART / "values-prod.yaml").read_text())
+    assert values["image"]["requireDigest"] is True
+    registered = yaml.safe_load((CHART / "values.yaml").read_text())["queues"]
+    assert {q: v["image"]["digest"] for q, v in values["queues"].items()} == {
+        q: PLACEHOLDER for q in registered
+    }
+
+
+def test_every_prod_image_is_pinned(rendered: Render) -> None:
+    images = [
+        (f"{doc['kind']}/{doc['metadata']['name']}{where}", container["image"])
+        for doc in rendered("prod")
+        for where, spec in pod_specs(doc)
+        for container in [*spec.get("initContainers", []), *spec["containers"]]
+    ]
+    assert images
+    unpinned = [f"{where}: {image}" for where, image in images if not PINNED.match(image)]
+    assert not unpinned, "\n".join(unpinned)
+
+
+@pytest.mark.parametrize("queue", ["agent", "ingest", "notifications", "orders"])
+def test_prod_refuses_a_queue_without_digest(helm: Helm, queue: str) -> None:
+    proc = helm.template_proc("prod", values=[{"queues": {queue: {"image": {"digest": ""}}}}])
+    assert proc.returncode != 0
+    assert f"queue {queue}: image.digest is required (image.requireDigest)" in proc.stderr
+
+
+def test_a_build_with_its_own_image_needs_its_own_digest(helm: Helm) -> None:
+    """A build naming its own tag never inherits the queue's digest (that would pin another
+    image under its tag): prod refuses it until the build has its own."""
+    own_image: dict[str, str] = {"tag": "2.0.0"}
+    builds: list[dict[str, object]] = [{"buildId": "b1"}, {"buildId": "b2", "image": own_image}]
+    values = [DATABASE, {"queues": {"orders": {"builds": builds}}}]
+    proc = helm.template_proc("prod", values=values)
+    assert proc.returncode != 0
+    assert "queue orders, build b2: image.digest is required" in proc.stderr
+    assert "queues.orders.builds[].image.digest" in proc.stderr
+    own_image["digest"] = DIGEST
+    docs = helm.template("prod", values=values)
+    images = sorted(
+        worker_container(d)["image"] for d in of_kind(docs, "Deployment") if queue_of(d) == "orders"
+    )
+    # b1 runs the queue's own (pinned) image; b2 its own tag and digest.
+    assert images == [
+        f"ghcr.io/temporal-fleet/temporal-fleet-orders:0.1.0@{PLACEHOLDER}",
+        f"ghcr.io/temporal-fleet/temporal-fleet-orders:2.0.0@{DIGEST}",
+    ]
+    # Without requireDigest (staging), such a build is unpinned, never mixed with the queue's.
+    pinned_queue = {"queues": {"orders": {"image": {"digest": DIGEST}, "builds": builds[:1]}}}
+    own_tag = {
+        "queues": {"orders": {"builds": [*builds[:1], {"buildId": "b3", "image": {"tag": "3"}}]}}
+    }
+    docs = helm.template("staging", values=[DATABASE, pinned_queue, own_tag])
+    images = sorted(
+        worker_container(d)["image"] for d in of_kind(docs, "Deployment") if queue_of(d) == "orders"
+    )
+    assert images == [
+        f"ghcr.io/temporal-fleet/temporal-fleet-orders:0.1.0@{DIGEST}",
+        "ghcr.io/temporal-fleet/temporal-fleet-orders:3",
+    ]
 
 
 def test_malformed_digest_is_rejected(helm: Helm) -> None:

@@ -15,8 +15,9 @@ from helm.rendering import CODEC_SERVER, DATABASE, ENVIRONMENTS, Doc, Helm, pod_
 BUILDS = {
     "defaults": {
         "builds": [
-            {"buildId": "b1", "image": {"tag": "a1b2c3"}},
-            {"buildId": "b2", "image": {"tag": "d4e5f6"}},
+            # Each build pinned by its own digest, as prod requires (image.requireDigest).
+            {"buildId": "b1", "image": {"tag": "a1b2c3", "digest": "sha256:" + "b1" * 32}},
+            {"buildId": "b2", "image": {"tag": "d4e5f6", "digest": "sha256:" + "b2" * 32}},
         ]
     }
 }

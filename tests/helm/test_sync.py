@@ -106,6 +106,11 @@ def test_generator_follows_the_registry(tmp_path: Path, helm: Helm) -> None:
         "billing": False,
         "orders": False,
     }
+    # ... and without shape: the registry's default, long-activities (never cut in-flight work).
+    assert {name: q["shape"] for name, q in generated.items()} == {
+        "billing": "long-activities",
+        "orders": "long-activities",
+    }
     docs = helm.template(chart=chart)
     assert sorted(by_queue(docs, "Deployment")) == ["billing", "orders"]
     assert (
@@ -124,6 +129,31 @@ def test_generator_follows_the_registry(tmp_path: Path, helm: Helm) -> None:
     helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=True)
     proc = helm.template_proc(chart=chart, values=[{"queues": {"orders": {"replicas": 2}}}])
     assert proc.returncode != 0 and "orders" in proc.stderr
+
+
+def test_generator_carries_each_shape_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    chart = tmp_path / "temporal-fleet"
+    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
+    registry = tmp_path / "registry.json"
+    shapes = {"alpha": "short", "beta": "batch", "gamma": "long-activities"}
+    registry.write_text(
+        json.dumps(
+            [
+                {"name": n, "version": 1, "task_queue": f"{n}-v1", "shape": s}
+                for n, s in shapes.items()
+            ]
+        )
+    )
+    helm_sync().sync(chart=chart, deploy=tmp_path / "deploy", registry_json=registry, write=True)
+    generated = yaml.safe_load((chart / "values.yaml").read_text())["queues"]
+    assert {name: q["shape"] for name, q in generated.items()} == shapes
+    schema = json.loads((chart / "values.schema.json").read_text())["properties"]["queues"]
+    assert {n: q["properties"]["shape"] for n, q in schema["properties"].items()} == {
+        n: {"const": s} for n, s in shapes.items()
+    }
+    registry.write_text(json.dumps([{"name": "solo", "task_queue": "solo-v1", "shape": "huge"}]))
+    with pytest.raises(SystemExit, match="queue solo: shape 'huge' is not one of short"):
+        helm_sync().registry_queues(registry)
 
 
 def test_generator_copies_deploy_files_and_removes_stale_ones(tmp_path: Path) -> None:

@@ -43,13 +43,14 @@ from helm.rendering import (
 BUILD_LABEL = "temporal-fleet/build-id"
 OLD, NEW = "2024.06.01-a1b2c3", "d4e5f6"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
+OLD_DIGEST = "sha256:" + "fedcba9876543210" * 4
 # Two live builds of every queue (every queue image is tagged per commit): OLD, then NEW. Two
 # pods of each queue, so the queues that keep state share the database (dev has none of its own).
 TWO_BUILDS: dict[str, Any] = {
     **DATABASE,
     "defaults": {
         "builds": [
-            {"buildId": OLD, "image": {"tag": "a1b2c3"}},
+            {"buildId": OLD, "image": {"tag": "a1b2c3", "digest": OLD_DIGEST}},
             {"buildId": NEW, "image": {"tag": "d4e5f6", "digest": DIGEST}},
         ]
     },
@@ -78,6 +79,14 @@ def _deployments(docs: list[Doc]) -> dict[str, list[Doc]]:
     for d in of_kind(docs, "Deployment"):
         out.setdefault(queue_of(d), []).append(d)
     return out
+
+
+def _temporal_trigger(triggers: list[Doc]) -> Doc:
+    """The Temporal scaler's trigger (a long-activities or batch queue may have a second one,
+    on its slots in use), always the first."""
+    assert triggers[0]["type"] == "temporal"
+    (trigger,) = [t for t in triggers if t["type"] == "temporal"]
+    return trigger
 
 
 def _env(container: Doc) -> dict[str, Any]:
@@ -158,7 +167,9 @@ def test_two_builds_per_queue_render_and_validate(
             assert config["TEMPORAL_DEPLOYMENT_NAME"] == q.name
             assert config["WORKER_VERSIONING_BOOTSTRAP"] == "true"
         old, new = pair
-        assert worker_container(old)["image"].endswith(f"temporal-fleet-{q.name}:a1b2c3")
+        assert worker_container(old)["image"].endswith(
+            f"temporal-fleet-{q.name}:a1b2c3@{OLD_DIGEST}"
+        )
         assert worker_container(new)["image"].endswith(f"temporal-fleet-{q.name}:d4e5f6@{DIGEST}")
         # One ConfigMap per queue, shared: a build changes no other build's environment.
         assert config_of(docs, old) == config_of(docs, new)
@@ -204,7 +215,7 @@ def test_two_builds_per_queue_render_and_validate(
             )
     # KEDA's build ScaledObjects count their own version's backlog only.
     for so in of_kind(docs, "ScaledObject"):
-        (trigger,) = so["spec"]["triggers"]
+        trigger = _temporal_trigger(so["spec"]["triggers"])
         assert trigger["metadata"]["workerDeploymentName"] == queue_of(so)
         assert (
             trigger["metadata"]["workerDeploymentBuildId"] == so["metadata"]["labels"][BUILD_LABEL]
@@ -317,7 +328,11 @@ def test_ramp_rollback_and_build_overrides(helm: Helm) -> None:
             "notifications": {
                 "builds": [
                     {"buildId": OLD, "replicas": 1, "autoscaling": {"kind": "none"}},
-                    {"buildId": NEW, "image": {"repository": "registry.example/notify"}},
+                    # Its own image: pinned by its own digest, never the queue's.
+                    {
+                        "buildId": NEW,
+                        "image": {"repository": "registry.example/notify", "digest": DIGEST},
+                    },
                 ]
             },
         }
@@ -330,10 +345,10 @@ def test_ramp_rollback_and_build_overrides(helm: Helm) -> None:
     assert "--ramp" not in jobs["ingest"]["spec"]["template"]["spec"]["containers"][0]["command"]
     agent = jobs["agent"]["spec"]["template"]["spec"]["containers"][0]
     assert _env(agent)["TEMPORAL_WORKER_BUILD_ID"] == OLD
-    assert agent["image"].endswith(":a1b2c3")
+    assert agent["image"].endswith(f":a1b2c3@{OLD_DIGEST}")
     old, new = _deployments(docs)["notifications"]
     assert old["spec"]["replicas"] == 1 and not _autoscalers_of(docs, old)
-    assert worker_container(new)["image"] == "registry.example/notify:0.1.0"
+    assert worker_container(new)["image"] == f"registry.example/notify:0.1.0@{DIGEST}"
     assert [s["kind"] for s in _autoscalers_of(docs, new)] == ["HorizontalPodAutoscaler"]
 
 
@@ -463,8 +478,8 @@ def test_worker_controller_mode(
         (chart_scaler,) = _autoscalers_of(plain, newest)
         assert copy_["kind"] == chart_scaler["kind"]
         if kind == "keda":
-            (trigger,) = copy_["spec"]["triggers"]
-            (chart_trigger,) = chart_scaler["spec"]["triggers"]
+            trigger = _temporal_trigger(copy_["spec"]["triggers"])
+            chart_trigger = _temporal_trigger(chart_scaler["spec"]["triggers"])
             # Per version: the controller's Worker Deployment name and the version's build id.
             assert trigger["metadata"] == {
                 **chart_trigger["metadata"],
@@ -559,7 +574,7 @@ def test_worker_controller_rollout_and_api_key(helm: Helm) -> None:
     ]
     for wrt in of_kind(docs, "WorkerResourceTemplate"):
         if wrt["spec"]["template"]["kind"] == "ScaledObject":
-            (trigger,) = wrt["spec"]["template"]["spec"]["triggers"]
+            trigger = _temporal_trigger(wrt["spec"]["template"]["spec"]["triggers"])
             assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
 
 

@@ -89,7 +89,8 @@ Arguments: dict "root" $ "name" queue.
 
 {{/*
 An image reference from an image block ({repository, tag, digest}) of queue `name`, as JSON
-{"ref": ..., "tag": ...}. Arguments: dict "root" $ "name" queue "image" block "who" message prefix.
+{"ref": ..., "tag": ...}. Arguments: dict "root" $ "name" queue "image" block "who" message prefix
+(and "hint": where to give the digest, for a build).
 */}}
 {{- define "temporal-fleet.imageRef" -}}
 {{- $root := .root -}}
@@ -105,7 +106,8 @@ An image reference from an image block ({repository, tag, digest}) of queue `nam
 {{- if .image.digest -}}
 {{- $ref = printf "%s@%s" $ref .image.digest -}}
 {{- else if $root.Values.image.requireDigest -}}
-{{- fail (printf "%s: image.digest is required (image.requireDigest): pin the image as sha256:<64 hex digits>, e.g. --set queues.%s.image.digest=sha256:..." .who .name) -}}
+{{- $hint := .hint | default (printf "e.g. --set queues.%s.image.digest=sha256:..." .name) -}}
+{{- fail (printf "%s: image.digest is required (image.requireDigest): pin the image as sha256:<64 hex digits>, %s" .who $hint) -}}
 {{- end -}}
 {{- toJson (dict "ref" $ref "tag" $tag) -}}
 {{- end }}
@@ -127,8 +129,8 @@ Checks of one autoscaling block the schema cannot express; fails with a message 
 {{- if lt (int $a.minReplicas) 1 -}}
 {{- fail (printf "%s: an HPA needs autoscaling.minReplicas >= 1 (scaling to zero needs autoscaling.kind: keda)" $who) -}}
 {{- end -}}
-{{- if not (or $a.hpa.targetCPUUtilizationPercentage $a.hpa.targetMemoryUtilizationPercentage) -}}
-{{- fail (printf "%s: autoscaling.kind hpa needs autoscaling.hpa.targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" $who) -}}
+{{- if not (or $a.hpa.targetCPUUtilizationPercentage $a.hpa.targetMemoryUtilizationPercentage $a.hpa.targetSlotUtilisationPercentage) -}}
+{{- fail (printf "%s: autoscaling.kind hpa needs autoscaling.hpa.targetCPUUtilizationPercentage, targetMemoryUtilizationPercentage or targetSlotUtilisationPercentage" $who) -}}
 {{- end -}}
 {{- if and $a.hpa.targetCPUUtilizationPercentage (not (dig "requests" "cpu" "" .resources)) -}}
 {{- fail (printf "%s: an HPA on CPU needs resources.requests.cpu (utilization is relative to the request)" $who) -}}
@@ -247,11 +249,18 @@ Arguments: dict "root" $ "name" queue.
 {{- range $b := $builds -}}
 {{- $id := toString $b.buildId -}}
 {{- $bwho := printf "%s, build %s" $who $id -}}
-{{- $u := include "temporal-fleet.deepMerge" (list $base (pick $b "image" "replicas" "autoscaling")) | fromJson -}}
+{{- $over := pick $b "image" "replicas" "autoscaling" -}}
+{{- $bimg := $b.image | default dict -}}
+{{- if and (or $bimg.tag $bimg.repository) (not $bimg.digest) -}}
+{{- /* A build naming its own image is pinned by its own digest, never the queue's. */ -}}
+{{- $_ := set $over "image" (merge (dict "digest" "") (deepCopy $bimg)) -}}
+{{- end -}}
+{{- $u := include "temporal-fleet.deepMerge" (list $base $over) | fromJson -}}
 {{- $_ := set $u "buildId" $id -}}
 {{- $_ := set $u "target" (eq $id $target) -}}
 {{- $_ := set $u "objectName" (include "temporal-fleet.buildObjectName" (dict "root" $root "name" $name "buildId" $id)) -}}
-{{- $bimage := include "temporal-fleet.imageRef" (dict "root" $root "name" $name "image" $u.image "who" $bwho) | fromJson -}}
+{{- $hint := printf "in queues.%s.builds[].image.digest (a build naming its own image or tag never takes the queue's digest)" $name -}}
+{{- $bimage := include "temporal-fleet.imageRef" (dict "root" $root "name" $name "image" $u.image "who" $bwho "hint" $hint) | fromJson -}}
 {{- $_ := set $u "imageRef" $bimage.ref -}}
 {{- $_ := set $u "imageTag" $bimage.tag -}}
 {{- include "temporal-fleet.checkAutoscaling" (dict "who" $bwho "a" $u.autoscaling "resources" $u.resources) -}}
@@ -580,14 +589,6 @@ The port of temporal.address (host:port), for the NetworkPolicy's egress rule.
 {{- define "temporal-fleet.temporalPort" -}}
 {{- splitList ":" .Values.temporal.address | last | int -}}
 {{- end }}
-
-{{/*
-Whether the workers have Temporal credentials that KEDA's TriggerAuthentication must carry.
-*/}}
-{{- define "temporal-fleet.hasCredentials" -}}
-{{- if or .Values.temporal.apiKey.existingSecret .Values.temporal.tls.clientCertSecret .Values.temporal.tls.caSecret -}}true{{- end -}}
-{{- end }}
-
 
 {{/*
 Names of the enabled queues that keep state, sorted, as JSON (a list): the queues whose workers

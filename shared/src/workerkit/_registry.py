@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Literal, get_args
 
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
@@ -26,7 +26,15 @@ from workerkit._errors import ConfigurationError, UnknownQueueError, UnknownWork
 from workerkit._schedules import Schedule
 from workerkit._settings import Tuning
 
-__all__ = ["ENTRY_POINT_GROUP", "NAME_PATTERN", "Queue", "discover_queues", "get_queue"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "NAME_PATTERN",
+    "SHAPES",
+    "Queue",
+    "QueueShape",
+    "discover_queues",
+    "get_queue",
+]
 
 ENTRY_POINT_GROUP = "workerkit.queues"
 # Letters and digits only: the name is also a Python package, an image, a Kubernetes
@@ -34,6 +42,10 @@ ENTRY_POINT_GROUP = "workerkit.queues"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,29}$")
 
 ActivityList = Sequence[Callable[..., Any]]
+
+# How a queue's work behaves, which decides how it may be scaled (see Queue.shape).
+QueueShape = Literal["short", "long-activities", "batch"]
+SHAPES: tuple[str, ...] = get_args(QueueShape)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +80,24 @@ class Queue:
             ``orders.migrations``. Its tables are named ``<queue>_…``; ``fleet db migrate``
             applies the revisions, and the chart refuses to scale such a queue without a
             shared database.
+        shape: How the queue's work behaves, which picks its safe scaling defaults (the Helm
+            chart's autoscalers; `fleet queues --json` lists it):
+
+            - ``"short"``: every activity and workflow task finishes within the worker's
+              shutdown timeout (``WORKER_SHUTDOWN_TIMEOUT``), so a worker stopped by a
+              scale-down drains whole: it scales on the backlog and may scale to zero once
+              the backlog is empty;
+            - ``"long-activities"``: activities may outlast the shutdown timeout (heartbeating
+              ones, slow calls), and the backlog is empty while they run: in-flight work must
+              never be cut, so it scales to zero only while no task slot is in use (a second
+              autoscaler trigger on the slots in use), scales down one worker per drain
+              time, and otherwise keeps at least one replica;
+            - ``"batch"``: bursty fan-out (child workflows, long chunk activities): the same
+              guards as long-activities, with longer scale-down windows, so capacity stays
+              between the waves of a batch.
+
+            The default, ``"long-activities"``, assumes nothing about how long the work takes:
+            declare ``"short"`` only for a queue whose every task fits in the shutdown timeout.
     """
 
     name: str
@@ -80,6 +110,7 @@ class Queue:
     schedules: Sequence[Schedule] = ()
     versioning: VersioningBehavior | Mapping[type, VersioningBehavior] | None = None
     migrations: str | None = None
+    shape: QueueShape = "long-activities"
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -91,6 +122,10 @@ class Queue:
             raise ConfigurationError(f"queue {self.name!r}: version must be >= 1")
         if not self.workflows and not self.activities:
             raise ConfigurationError(f"queue {self.name!r} declares no workflows or activities")
+        if self.shape not in SHAPES:
+            raise ConfigurationError(
+                f"queue {self.name!r}: shape {self.shape!r} is not one of {', '.join(SHAPES)}"
+            )
         declared = dict(self.versioning) if isinstance(self.versioning, Mapping) else {}
         if self.versioning == VersioningBehavior.UNSPECIFIED or any(
             b == VersioningBehavior.UNSPECIFIED for b in declared.values()

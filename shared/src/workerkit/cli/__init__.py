@@ -55,6 +55,8 @@ def _cmd_queues(args: argparse.Namespace) -> int:
                     "description": q.description,
                     # Its activities keep state in DATABASE_URL (migrated by `fleet db migrate`).
                     "keeps_state": q.migrations is not None,
+                    # How its work behaves (Queue.shape): the chart's scaling defaults.
+                    "shape": q.shape,
                 }
                 for q in queues.values()
             ]
