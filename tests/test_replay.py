@@ -13,13 +13,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
-from workerkit import (
-    ObservabilityInterceptor,
-    Queue,
-    data_converter,
-    discover_queues,
-    tracing_interceptor,
-)
+from workerkit import Queue, WorkerkitPlugin, discover_queues
 
 from support import HISTORIES
 
@@ -48,8 +42,7 @@ def test_every_workflow_type_has_a_stored_history(queue: Queue) -> None:
 async def test_stored_histories_replay(queue: Queue) -> None:
     replayer = Replayer(
         workflows=list(queue.workflows),
-        interceptors=[tracing_interceptor(), ObservabilityInterceptor()],
-        data_converter=data_converter(),
+        plugins=[WorkerkitPlugin(interceptors=queue.interceptors)],
     )
     for path in stored(queue):
         history = WorkflowHistory.from_json(path.stem, path.read_text())

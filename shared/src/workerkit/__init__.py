@@ -32,6 +32,7 @@ from workerkit._launcher import Launched, launch
 from workerkit._logging import configure_logging
 from workerkit._migrations import SchemaState, migrate, schema_states
 from workerkit._namespace import ensure_namespace
+from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import (
     ENTRY_POINT_GROUP,
     NAME_PATTERN,
@@ -76,6 +77,7 @@ __all__ = [
     "UnknownWorkflowError",
     "WorkerSettings",
     "WorkerkitError",
+    "WorkerkitPlugin",
     "build_worker",
     "configure_logging",
     "configure_tracing",

@@ -13,8 +13,8 @@ from typing import Any
 from temporalio.client import Client, Interceptor
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
-from workerkit._converter import data_converter
 from workerkit._errors import ConfigurationError, ConnectError, SettingError
+from workerkit._plugin import WorkerkitPlugin
 
 __all__ = ["connect", "load_connect_config"]
 
@@ -53,6 +53,9 @@ async def connect(
 ) -> Client:
     """Connect, retrying with capped exponential backoff until ``timeout`` passes.
 
+    The client carries the project's plugin (:class:`WorkerkitPlugin`: its data converter
+    and interceptors, then ``interceptors``), and passes it on to Workers built on it.
+
     In compose and Kubernetes the server often comes up after the worker, so a
     refused connection at start-up is expected and retried.
 
@@ -72,8 +75,7 @@ async def connect(
             return await Client.connect(
                 **options,
                 runtime=runtime,
-                interceptors=list(interceptors),
-                data_converter=data_converter(environ),
+                plugins=[WorkerkitPlugin(environ, interceptors=interceptors)],
             )
         except ValueError as err:  # the SDK's check of the address, TLS or API key settings
             raise ConfigurationError(

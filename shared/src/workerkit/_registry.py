@@ -75,6 +75,8 @@ class Queue:
             than in ``@workflow.defn`` so the classes also run on plain, unversioned
             workers (the server refuses a behavior from those); a ``@workflow.defn``
             declaration is honoured too. A type left without one is refused.
+        interceptors: The queue's own SDK interceptors (client or worker ones), applied
+            after the project's (tracing, logs, metrics) to its worker and its replayers.
         migrations: For a queue whose activities keep state in the database (see
             :func:`open_database`): the package holding its Alembic revisions, e.g.
             ``orders.migrations``. Its tables are named ``<queue>_…``; ``fleet db migrate``
@@ -110,6 +112,7 @@ class Queue:
     schedules: Sequence[Schedule] = ()
     versioning: VersioningBehavior | Mapping[type, VersioningBehavior] | None = None
     migrations: str | None = None
+    interceptors: Sequence[Any] = ()
     shape: QueueShape = "long-activities"
 
     def __post_init__(self) -> None:

@@ -21,10 +21,8 @@ from temporalio.api.enums.v1 import EventType, VersioningBehavior
 from temporalio.client import Client, WorkflowHistory
 from temporalio.common import VersioningBehavior as SdkBehavior
 from temporalio.worker import Replayer
-from workerkit._converter import data_converter
-from workerkit._interceptors import ObservabilityInterceptor
+from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue
-from workerkit._tracing import tracing_interceptor
 
 __all__ = ["GateReport", "ReplayFailure", "replay_gate", "stored_histories"]
 
@@ -142,9 +140,8 @@ async def replay_gate(
 
     replayer = Replayer(
         workflows=list(queue.workflows),
-        interceptors=[tracing_interceptor(), ObservabilityInterceptor()],
         namespace=client.namespace if client is not None else "default",
-        data_converter=data_converter(),
+        plugins=[WorkerkitPlugin(interceptors=queue.interceptors)],
     )
     registered = set(queue.workflow_types())
     # A stored history stands for executions of its type: pinned ones if this build runs

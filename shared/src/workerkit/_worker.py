@@ -18,13 +18,11 @@ from temporalio.worker import (
     WorkerTuner,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
-from workerkit._converter import data_converter
 from workerkit._database import activity_slots
-from workerkit._interceptors import ObservabilityInterceptor
+from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._signals import install_dropped_signal_handling
-from workerkit._tracing import tracing_interceptor
 from workerkit._versioning import VersioningRunner, WorkerVersion
 
 __all__ = ["build_worker"]
@@ -57,7 +55,7 @@ def _needs_thread_pool(activities: list[Callable[..., Any]]) -> bool:
 def build_worker(
     client: Client, queue: Queue, settings: WorkerSettings, version: WorkerVersion | None = None
 ) -> Worker:
-    """Create the worker for ``queue`` with logging, metrics and tracing interceptors.
+    """Create the worker for ``queue``, through the project's plugin (:class:`WorkerkitPlugin`).
 
     Args:
         client: A connected client.
@@ -65,10 +63,12 @@ def build_worker(
         settings: Tuning and shutdown settings (see :class:`WorkerSettings`).
         version: The Worker Deployment version; ``None`` runs unversioned.
     """
-    # Whatever client it is given, a worker converts (and encrypts) with the project's data
-    # converter: one place decides how payloads look (see _converter).
+    # Whatever client it is given, the worker goes through the project's plugin with this
+    # queue's interceptors: one place decides how payloads look and what is traced, logged
+    # and counted (see _plugin). The Worker takes the plugin from its client.
     config = client.config()
-    config["data_converter"] = data_converter()
+    others = [p for p in config.get("plugins", []) if not isinstance(p, WorkerkitPlugin)]
+    config["plugins"] = [*others, WorkerkitPlugin(interceptors=queue.interceptors)]
     client = Client(**config)
     install_dropped_signal_handling()
     with activity_slots(settings.max_concurrent_activities):  # sizes a database pool
@@ -89,7 +89,6 @@ def build_worker(
         workflows=list(queue.workflows),
         activities=activities,
         activity_executor=executor,
-        interceptors=[tracing_interceptor(), ObservabilityInterceptor()],
         tuner=_tuner(settings),
         max_cached_workflows=settings.max_cached_workflows,
         workflow_task_poller_behavior=_pollers(settings),

@@ -18,7 +18,7 @@ from temporalio.client import (
 from workerkit._connection import connect
 from workerkit._errors import ConfigurationError
 from workerkit._settings import parse_duration
-from workerkit._tracing import configure_tracing, tracing_interceptor
+from workerkit._tracing import configure_tracing
 
 EXIT_USAGE = 2
 _T = TypeVar("_T")
@@ -77,7 +77,7 @@ def _with_client(args: argparse.Namespace, body: Callable[[Client], Awaitable[_T
         ) from None
 
     async def go() -> _T:
-        client = await connect(timeout=timeout, interceptors=[tracing_interceptor()])
+        client = await connect(timeout=timeout)  # the plugin adds tracing
         return await body(client)
 
     provider = configure_tracing()
