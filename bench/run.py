@@ -25,6 +25,11 @@ default of four, a new workflow task could wait seconds for a poller to reach it
 which put server dispatch noise rather than worker cost into p99.
 
 Per round:
+  CPU/wf      the worker process's CPU time (user + system, /proc/<pid>/stat) from ready to
+              its last result, per workflow: the headline, far steadier than wall-clock
+              figures on a shared machine where the dev server takes most of the CPU. Its
+              project/bare ratio is given per pair of rounds too (round i of each side), with
+              the spread of those ratios.
   throughput  workflows / wall time from the first start call to the last result.
   p50, p99    per-workflow latency from the start call to its result.
   ready       subprocess launch to ready. Both workers check ``is_running`` every 50 ms
@@ -95,6 +100,7 @@ STOP_TIMEOUT_S = 30.0
 PROBE_INTERVAL_S = 0.01
 WORKFLOW_TIMEOUT = timedelta(minutes=2)
 METRICS = (  # RoundResult field, table label, number format
+    ("cpu_ms_per_wf", "CPU per workflow (ms)", ".2f"),
     ("throughput_wf_s", "throughput (wf/s)", ".1f"),
     ("p50_ms", "p50 latency (ms)", ".1f"),
     ("p99_ms", "p99 latency (ms)", ".1f"),
@@ -113,6 +119,7 @@ class RoundResult:
     side: Side
     round: int  # 0 is the warm-up
     task_queue: str
+    cpu_ms_per_wf: float
     throughput_wf_s: float
     p50_ms: float
     p99_ms: float
@@ -171,6 +178,13 @@ def read_rss_mib(pid: int) -> tuple[float, float]:
         if key in ("VmRSS", "VmHWM"):
             values[key] = int(rest.split()[0]) / 1024  # kB
     return values["VmRSS"], values["VmHWM"]
+
+
+def read_cpu_s(pid: int) -> float:
+    """The process's CPU time so far, user + system (fields 14 and 15 of /proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -298,7 +312,9 @@ async def run_round(
     try:
         await wait_ready(side, proc, http_port)
         ready_s = time.perf_counter() - launched
+        cpu_before = read_cpu_s(proc.pid)
         throughput, latencies = await drive(client, task_queue, workflows, concurrency)
+        cpu_ms_per_wf = (read_cpu_s(proc.pid) - cpu_before) * 1000 / workflows
         rss, peak = read_rss_mib(proc.pid)
         code = await stop(proc)
         if code != 0 and (side == "project" or code > 0):
@@ -314,6 +330,7 @@ async def run_round(
         side=side,
         round=index,
         task_queue=task_queue,
+        cpu_ms_per_wf=cpu_ms_per_wf,
         throughput_wf_s=throughput,
         p50_ms=centiles[49] * 1000,
         p99_ms=centiles[98] * 1000,
@@ -327,7 +344,8 @@ async def run_round(
 def describe(r: RoundResult) -> str:
     label = "warm-up" if r.round == 0 else f"round {r.round}"
     return (
-        f"{label:>8} {r.side:<7} {r.throughput_wf_s:7.1f} wf/s  p50 {r.p50_ms:7.1f} ms  "
+        f"{label:>8} {r.side:<7} CPU {r.cpu_ms_per_wf:6.2f} ms/wf  "
+        f"{r.throughput_wf_s:7.1f} wf/s  p50 {r.p50_ms:7.1f} ms  "
         f"p99 {r.p99_ms:7.1f} ms  ready {r.ready_s:5.2f} s  "
         f"RSS {r.rss_mib:6.1f} MiB (peak {r.peak_rss_mib:6.1f})  exit {r.exit_code}"
     )
@@ -377,6 +395,19 @@ def summarize(
         for side in SIDES
     }
     ratios = {key: medians["project"][key] / medians["bare"][key] for key, *_ in METRICS}
+    # CPU per workflow, round by round: the ratio of each pair (rounds interleave, so a pair
+    # ran under the same machine load), and the spread of those ratios around their median.
+    by_round = {(r.side, r.round): r.cpu_ms_per_wf for r in measured}
+    pair_ratios = [
+        by_round[("project", i)] / by_round[("bare", i)]
+        for i in range(1, args.rounds + 1)
+        if ("project", i) in by_round and ("bare", i) in by_round
+    ]
+    cpu_pairs = {
+        "ratios": pair_ratios,
+        "median": statistics.median(pair_ratios),
+        "spread_pct": 100 * max(abs(x / statistics.median(pair_ratios) - 1) for x in pair_ratios),
+    }
     verdict = {
         "throughput": ratios["throughput_wf_s"] >= THROUGHPUT_TARGET,
         "p99": ratios["p99_ms"] <= P99_TARGET,
@@ -399,6 +430,7 @@ def summarize(
         "rounds": [asdict(r) for r in rounds],
         "median": medians,
         "ratio": ratios,
+        "cpu_per_workflow_pairs": cpu_pairs,
         "targets": {"throughput_ratio_min": THROUGHPUT_TARGET, "p99_ratio_max": P99_TARGET},
         "verdict": verdict | {"pass": all(verdict.values())},
         "otlp_exports": otlp_exports,
@@ -421,6 +453,12 @@ def table(report: dict[str, Any]) -> str:
             f"{label:<22} {med['project'][key]:9{fmt}} {med['bare'][key]:9{fmt}} "
             f"{ratio[key]:13.3f}  {targets.get(key, '')}".rstrip()
         )
+    pairs = report["cpu_per_workflow_pairs"]
+    lines.append(
+        f"CPU per workflow, project/bare per pair of rounds: median {pairs['median']:.3f}, "
+        f"spread ±{pairs['spread_pct']:.1f}% over {len(pairs['ratios'])} pairs "
+        f"({', '.join(f'{x:.3f}' for x in pairs['ratios'])})"
+    )
     lines.append(
         f"verdict: {'PASS' if ok['pass'] else 'MISS'} (throughput ratio "
         f"{ratio['throughput_wf_s']:.3f} >= {THROUGHPUT_TARGET:.2f}: "

@@ -19,7 +19,7 @@ from workerkit import (
     database_url,
     open_database,
 )
-from workerkit._database import activity_slots
+from workerkit._slots import activity_slots
 
 from support import WorkerProcess, free_port, http_get, run_cli, workdir_database
 

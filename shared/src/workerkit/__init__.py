@@ -6,18 +6,11 @@ tracing and metrics interceptors, one HTTP port for ``/metrics``, ``/healthz`` a
 ``/readyz``, and a graceful SIGTERM drain.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from workerkit._connection import connect, load_connect_config
 from workerkit._converter import data_converter
-from workerkit._database import (
-    DATABASE_ERROR,
-    DATABASE_UNAVAILABLE,
-    Database,
-    DatabaseUnavailable,
-    database_call,
-    database_errors,
-    database_url,
-    open_database,
-)
 from workerkit._errors import (
     ConfigurationError,
     ConnectError,
@@ -30,7 +23,6 @@ from workerkit._errors import (
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._launcher import Launched, launch
 from workerkit._logging import configure_logging
-from workerkit._migrations import SchemaState, migrate, schema_states
 from workerkit._namespace import ensure_namespace
 from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import (
@@ -53,6 +45,43 @@ from workerkit._settings import Tuning, WorkerSettings, parse_duration, state_pa
 from workerkit._strict import INVALID_INPUT
 from workerkit._tracing import configure_tracing, tracing_interceptor
 from workerkit._worker import build_worker
+
+# The database support loads SQLAlchemy (and, for migrations, Alembic) when first used, not
+# when a worker without state starts: the names resolve on first access (PEP 562).
+_LAZY = {
+    "DATABASE_ERROR": "workerkit._database",
+    "DATABASE_UNAVAILABLE": "workerkit._database",
+    "Database": "workerkit._database",
+    "DatabaseUnavailable": "workerkit._database",
+    "database_call": "workerkit._database",
+    "database_errors": "workerkit._database",
+    "database_url": "workerkit._database",
+    "open_database": "workerkit._database",
+    "SchemaState": "workerkit._migrations",
+    "migrate": "workerkit._migrations",
+    "schema_states": "workerkit._migrations",
+}
+
+if TYPE_CHECKING:
+    from workerkit._database import (
+        DATABASE_ERROR,
+        DATABASE_UNAVAILABLE,
+        Database,
+        DatabaseUnavailable,
+        database_call,
+        database_errors,
+        database_url,
+        open_database,
+    )
+    from workerkit._migrations import SchemaState, migrate, schema_states
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'workerkit' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "DATABASE_ERROR",

@@ -15,7 +15,6 @@ worker processes on both.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import os
 import re
@@ -32,6 +31,7 @@ from sqlalchemy.engine import URL, make_url
 from temporalio.exceptions import ApplicationError
 from workerkit._errors import SettingError, WorkerkitError
 from workerkit._settings import state_path
+from workerkit._slots import current_activity_slots
 
 __all__ = [
     "DATABASE_ERROR",
@@ -72,9 +72,6 @@ _SCHEMES = {
     "postgresql": "postgresql+psycopg",
     "postgres": "postgresql+psycopg",
 }
-_activity_slots: contextvars.ContextVar[int | None] = contextvars.ContextVar(
-    "workerkit_activity_slots", default=None
-)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -128,7 +125,7 @@ def _pool_size(environ: Mapping[str, str]) -> int:
                 DATABASE_POOL_SIZE_VARIABLE, raw, "an integer from 1 to 100"
             ) from None
         return size
-    slots = _activity_slots.get()
+    slots = current_activity_slots()
     return min(slots, DEFAULT_POOL_CAP) if slots else DEFAULT_POOL_CAP
 
 
@@ -309,16 +306,6 @@ def open_database(
         if db is None:
             db = _opened[key] = Database(url, pool_size=size, application_name=application_name)
         return db
-
-
-@contextmanager
-def activity_slots(slots: int) -> Iterator[None]:
-    """While building a worker's activities: the slots a pool opened now is sized from."""
-    token = _activity_slots.set(slots)
-    try:
-        yield
-    finally:
-        _activity_slots.reset(token)
 
 
 async def database_call(fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
-from workerkit._database import Database
 from workerkit._registry import Queue
+
+if TYPE_CHECKING:  # Alembic is imported when a schema is first looked at, not at start-up
+    from alembic.config import Config
+    from sqlalchemy import Connection
+    from workerkit._database import Database
 
 __all__ = ["SchemaState", "migrate", "schema_states"]
 
@@ -50,6 +50,8 @@ class SchemaState:
 
 
 def _alembic_config(package: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", _ENVIRONMENT)
     cfg.set_main_option("version_locations", str(resources.files(package)))
@@ -71,6 +73,8 @@ def version_table(queue: Queue) -> str:
 
 
 def _current(conn: Connection, queue: Queue) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     context = MigrationContext.configure(conn, opts={"version_table": version_table(queue)})
     return context.get_current_revision()
 
@@ -95,6 +99,8 @@ def _revisions(queue: Queue) -> tuple[str | None, frozenset[str]]:
 def _revisions_of(package: str) -> tuple[str | None, frozenset[str]]:
     # The installed revision files do not change while the process runs; readiness asks
     # every few seconds, so they are read once.
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config(package))
     return script.get_current_head(), frozenset(r.revision for r in script.walk_revisions())
 
@@ -113,6 +119,8 @@ def migrate(db: Database, queues: Sequence[Queue]) -> list[tuple[SchemaState, st
     Raises:
         DatabaseUnavailable: The database did not answer.
     """
+    from alembic import command
+
     done: list[tuple[SchemaState, str | None]] = []
     with db.transaction() as conn:
         db.lock(conn, MIGRATE_LOCK)  # a second `fleet db migrate` waits, then finds no work

@@ -18,13 +18,11 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 from workerkit._codec import encrypts, load_keyring
 from workerkit._connection import connect, load_connect_config
-from workerkit._database import DatabaseUnavailable, database_url, open_database
 from workerkit._deployments import bootstrap_current
 from workerkit._errors import ConfigurationError, ConnectError
 from workerkit._http import Health, HealthServer
 from workerkit._logging import configure_logging
 from workerkit._metrics import WORKER_BUILD_INFO, SdkMetrics
-from workerkit._migrations import schema_states
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._tracing import configure_tracing
@@ -76,6 +74,8 @@ def run_queues(queues: Sequence[Queue], *, environ: Mapping[str, str] | None = N
     load_keyring(environ)  # a malformed keyring stops the worker before it starts
     encrypts(environ)  # and so does an unknown FLEET_ENCRYPTION_MODE
     if any(q.migrations for q in queues):
+        from workerkit._database import database_url  # only queues that keep state need it
+
         database_url(environ)  # so does a malformed DATABASE_URL
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     return uvloop.run(_serve(queues, settings, per_queue, versions, environ))
@@ -273,6 +273,9 @@ async def _watch_database(
     stateful = [q for q in queues if q.migrations]
     if not stateful:
         return
+    from workerkit._database import DatabaseUnavailable, open_database
+    from workerkit._migrations import schema_states
+
     db = open_database(environ)
     failures = 0
     while not stop.is_set():

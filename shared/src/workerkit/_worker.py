@@ -18,11 +18,11 @@ from temporalio.worker import (
     WorkerTuner,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
-from workerkit._database import activity_slots
 from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._signals import install_dropped_signal_handling
+from workerkit._slots import activity_slots
 from workerkit._versioning import VersioningRunner, WorkerVersion
 
 __all__ = ["build_worker"]

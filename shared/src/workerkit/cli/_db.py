@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
-from workerkit._database import Database, DatabaseUnavailable, database_url
-from workerkit._migrations import SchemaState, migrate, schema_states
 from workerkit._registry import Queue, discover_queues, get_queue
 from workerkit._settings import parse_duration
 from workerkit.cli._common import _print_json, _UsageError
+
+if TYPE_CHECKING:  # SQLAlchemy and Alembic load when a `fleet db` command runs
+    from workerkit._database import Database
+    from workerkit._migrations import SchemaState
 
 __all__ = ["register"]
 
@@ -23,6 +26,8 @@ def _queues(names: list[str]) -> list[Queue]:
 
 
 def _open(args: argparse.Namespace) -> Database:
+    from workerkit._database import Database, DatabaseUnavailable, database_url
+
     db = Database(database_url(), pool_size=1, application_name="fleet-db")
     try:
         wait = parse_duration(args.wait).total_seconds()
@@ -47,6 +52,8 @@ def _describe(state: SchemaState) -> str:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    from workerkit._migrations import migrate
+
     queues = _queues(args.queues)
     db = _open(args)
     try:
@@ -63,6 +70,8 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from workerkit._migrations import schema_states
+
     queues = _queues(args.queues)
     db = _open(args)
     try:
