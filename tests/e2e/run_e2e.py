@@ -596,17 +596,22 @@ def _pollers(described: Any) -> list[dict[str, Any]]:
     return found
 
 
-def pending_ship(stack: Stack, workflow_id: str) -> dict[str, Any] | None:
+def running(stack: Stack, workflow_id: str, activity_type: str) -> dict[str, Any] | None:
+    """The workflow's pending ``activity_type`` activity if a worker runs it now."""
     described = stack.temporal("workflow", "describe", "-w", workflow_id)
     for activity in described.get("pendingActivities") or []:
         if (
-            activity.get("activityType", {}).get("name") == "ship_order"
+            activity.get("activityType", {}).get("name") == activity_type
             and "STARTED" in str(activity.get("state", ""))
             and activity.get("lastWorkerIdentity")
-            and activity.get("heartbeatDetails")
         ):
             return dict(activity)
     return None
+
+
+def pending_ship(stack: Stack, workflow_id: str) -> dict[str, Any] | None:
+    activity = running(stack, workflow_id, "ship_order")
+    return activity if activity and activity.get("heartbeatDetails") else None
 
 
 def check_kill(stack: Stack, report: Report, replicas: list[dict[str, Any]]) -> None:
@@ -655,13 +660,8 @@ PSQL = ("psql", "-h", "/tmp", "-U", "fleet", "-d", "fleet", "-v", "ON_ERROR_STOP
 
 def pending_charge(stack: Stack, workflow_id: str) -> str | None:
     """The worker (container id prefix) running the order's charge right now, if any."""
-    described = stack.temporal("workflow", "describe", "-w", workflow_id)
-    for activity in described.get("pendingActivities") or []:
-        if activity.get("activityType", {}).get("name") == "charge_payment" and "STARTED" in str(
-            activity.get("state", "")
-        ):
-            return hostname(activity.get("lastWorkerIdentity", "")) or None
-    return None
+    activity = running(stack, workflow_id, "charge_payment")
+    return hostname(activity["lastWorkerIdentity"]) if activity else None
 
 
 def check_charge_kill(stack: Stack, report: Report) -> None:

@@ -53,6 +53,17 @@ def order(order_id: str) -> str:
     )
 
 
+def awaiting_confirmation(workflow_id: str, env: dict[str, str]) -> dict[str, Any]:
+    """Query the order (``fleet query``, with ``env``'s keys) until it awaits confirmation."""
+    deadline = time.monotonic() + 20
+    while True:
+        status = run_cli("query", workflow_id, "status", env=env)
+        if status.returncode == 0 and json.loads(status.stdout)["stage"] == "awaiting_confirmation":
+            return dict(json.loads(status.stdout))
+        assert time.monotonic() < deadline, status.stdout + status.stderr
+        time.sleep(0.2)
+
+
 def raw_history(address: str, workflow_id: str) -> str:
     shown = temporal_run(address, "workflow", "show", "-w", workflow_id, "-o", "json")
     assert shown.returncode == 0, shown.stderr
@@ -88,14 +99,8 @@ def test_histories_hold_only_ciphertext_and_keys_rotate(
     order_id = f"enc-{uuid.uuid4().hex[:8]}"
     workflow_id = f"order-{order_id}"
     assert run_cli("start", "orders", "OrderWorkflow", order(order_id), env=k1).returncode == 0
-    deadline = time.monotonic() + 20
-    while True:
-        status = run_cli("query", workflow_id, "status", env=k1)
-        if status.returncode == 0 and json.loads(status.stdout)["stage"] == "awaiting_confirmation":
-            break
-        assert time.monotonic() < deadline, status.stdout + status.stderr
-        time.sleep(0.2)
-    assert json.loads(status.stdout)["shipping_address"]["name"] == "Ada Lovelace"
+    status = awaiting_confirmation(workflow_id, k1)
+    assert status["shipping_address"]["name"] == "Ada Lovelace"
 
     raw = raw_history(temporal_address, workflow_id)
     for plaintext in (SECRET_TOKEN, "Ada Lovelace", "St James", "cust-secret"):
@@ -316,13 +321,7 @@ def test_decrypt_only_reads_ciphertext_and_writes_plaintext(
         env={**env, "FLEET_ENCRYPTION_KEYS": K1},
     )
     assert started.returncode == 0, started.stderr
-    deadline = time.monotonic() + 20
-    while True:  # the worker decrypted the input: the order ran up to its confirmation
-        status = run_cli("query", workflow_id, "status", env={**env, **reader})
-        if status.returncode == 0 and json.loads(status.stdout)["stage"] == "awaiting_confirmation":
-            break
-        assert time.monotonic() < deadline, status.stdout + status.stderr
-        time.sleep(0.2)
+    awaiting_confirmation(workflow_id, {**env, **reader})  # the worker decrypted the input
     raw = raw_history(temporal_address, workflow_id)
     assert key_ids(raw) == {"k1"}, "the input was written encrypted"
     # What the decrypt-only worker wrote (activity results) is plaintext JSON.

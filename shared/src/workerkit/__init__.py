@@ -20,6 +20,7 @@ from workerkit._errors import (
     UnknownWorkflowError,
     WorkerkitError,
 )
+from workerkit._ids import derived_id
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._launcher import Launched, launch
 from workerkit._logging import configure_logging
@@ -116,6 +117,7 @@ __all__ = [
     "database_errors",
     "database_url",
     "declared_schedules",
+    "derived_id",
     "discover_queues",
     "ensure_namespace",
     "exit_process",

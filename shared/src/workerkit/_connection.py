@@ -66,6 +66,7 @@ async def connect(
     config = load_connect_config(environ)
     options: dict[str, Any] = dict(config)
     address = options["target_host"]
+    plugin = WorkerkitPlugin(environ, interceptors=interceptors)  # reads the keyring once
     deadline = time.monotonic() + timeout.total_seconds()
     delay = 0.2
     attempt = 0
@@ -75,7 +76,7 @@ async def connect(
             return await Client.connect(
                 **options,
                 runtime=runtime,
-                plugins=[WorkerkitPlugin(environ, interceptors=interceptors)],
+                plugins=[plugin],
             )
         except ValueError as err:  # the SDK's check of the address, TLS or API key settings
             raise ConfigurationError(

@@ -331,11 +331,8 @@ def database_errors() -> Iterator[None]:
         yield
     except DatabaseUnavailable as err:
         raise ApplicationError(str(err), type=DATABASE_UNAVAILABLE) from None
+    # Unavailability is already DatabaseUnavailable here (Database.transaction raises it).
     except sqlalchemy.exc.SQLAlchemyError as err:
-        if _unavailable(err):
-            raise ApplicationError(
-                f"database unavailable: {_first_line(err)}", type=DATABASE_UNAVAILABLE
-            ) from None
         message = f"database error: {_first_line(err)}"
         if _MISSING_TABLE.search(message):
             message += " (the schema is not migrated: run `fleet db migrate`)"

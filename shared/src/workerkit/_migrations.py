@@ -90,11 +90,6 @@ def schema_states(db: Database, queues: Sequence[Queue]) -> list[SchemaState]:
         return [_state(q, _current(conn, q)) for q in stateful]
 
 
-def _revisions(queue: Queue) -> tuple[str | None, frozenset[str]]:
-    assert queue.migrations is not None
-    return _revisions_of(queue.migrations)
-
-
 @cache
 def _revisions_of(package: str) -> tuple[str | None, frozenset[str]]:
     # The installed revision files do not change while the process runs; readiness asks
@@ -106,7 +101,8 @@ def _revisions_of(package: str) -> tuple[str | None, frozenset[str]]:
 
 
 def _state(queue: Queue, current: str | None) -> SchemaState:
-    head, revisions = _revisions(queue)
+    assert queue.migrations is not None
+    head, revisions = _revisions_of(queue.migrations)
     return SchemaState(queue.name, current, head, current is None or current in revisions)
 
 

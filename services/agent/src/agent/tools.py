@@ -10,7 +10,6 @@ as the tool's result instead of failing.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import math
 import operator
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
-from workerkit import Database
+from workerkit import Database, derived_id
 
 from agent.models import ToolCall, ToolSpec
 
@@ -186,7 +185,7 @@ class Outbox:
         self, key: str, *, task_id: str, order_id: str, amount_cents: int, reason: str
     ) -> Refund:
         """Record the refund once per ``key``; a repeat returns the first one unchanged."""
-        refund_id = "rf-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+        refund_id = derived_id("rf", key)
         with self.db.transaction() as db:
             db.execute(
                 text(

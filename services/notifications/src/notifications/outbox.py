@@ -10,7 +10,6 @@ may be rate limited the way real providers are: more than
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -20,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
-from workerkit import Database
+from workerkit import Database, derived_id
 
 from notifications.models import Delivery, DeliveryRequest, Digest, DigestJob, TrackEvent
 
@@ -79,8 +78,7 @@ class Outbox:
                 return Delivery(request.idempotency_key, request.channel, str(row[0]), True)
             now = self._clock()
             self._check_rate(db, request.channel, now)
-            key_hash = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:12]
-            delivery_id = f"{request.channel}-{key_hash}"
+            delivery_id = derived_id(request.channel, request.idempotency_key)
             db.execute(
                 text(
                     "INSERT INTO notifications_deliveries (idempotency_key, delivery_id, "

@@ -10,13 +10,12 @@ compensation can be read back in order.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
 from sqlalchemy import Connection, text
-from workerkit import Database
+from workerkit import Database, derived_id
 
 from orders.models import LineItem
 
@@ -50,11 +49,6 @@ class NothingToUndo(LedgerError):
     """A compensation found nothing of what it should undo: the ledger and the saga disagree."""
 
     error_type = "NothingToUndo"
-
-
-def derived_id(prefix: str, key: str) -> str:
-    """An id that every attempt for ``key`` computes alike (e.g. ``pay-3f2a…``)."""
-    return f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 class PaymentProvider:
