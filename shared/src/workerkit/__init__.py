@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from workerkit._connection import connect, load_connect_config
 from workerkit._converter import data_converter
+from workerkit._env import Accepts, EnvSettings, parse_duration, setting
 from workerkit._errors import (
     ConfigurationError,
     ConnectError,
@@ -42,7 +43,7 @@ from workerkit._schedules import (
     schedule_id,
     sync_schedules,
 )
-from workerkit._settings import Tuning, WorkerSettings, parse_duration, state_path
+from workerkit._settings import Tuning, WorkerSettings, state_path
 from workerkit._strict import INVALID_INPUT
 from workerkit._tracing import configure_tracing, tracing_interceptor
 from workerkit._worker import build_worker
@@ -90,10 +91,12 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "INVALID_INPUT",
     "NAME_PATTERN",
+    "Accepts",
     "ConfigurationError",
     "ConnectError",
     "Database",
     "DatabaseUnavailable",
+    "EnvSettings",
     "LaunchError",
     "Launched",
     "ObservabilityInterceptor",
@@ -131,6 +134,7 @@ __all__ = [
     "run_queues",
     "schedule_id",
     "schema_states",
+    "setting",
     "state_path",
     "sync_schedules",
     "tracing_interceptor",

@@ -2,51 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import re
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, Self
 
-from workerkit._errors import SettingError
+from workerkit._env import Accepts, EnvSettings, setting
 
 __all__ = [
     "ENV_PREFIX",
     "STATE_DIR_VARIABLE",
     "Tuning",
     "WorkerSettings",
-    "parse_duration",
     "state_path",
 ]
 
 STATE_DIR_VARIABLE = "WORKER_STATE_DIR"
 
 ENV_PREFIX = "WORKER_"
-
-_T = TypeVar("_T")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse ``"30s"``, ``"1.5m"``, ``"2h"``, ``"7d"``, ``"250ms"`` or plain seconds.
-
-    Raises:
-        ValueError: The text is not a non-negative number with an optional unit.
-    """
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r}")
-    number, unit = match.groups()
-    try:
-        return timedelta(seconds=float(number) * _UNIT_SECONDS[unit or "s"])
-    except OverflowError:
-        raise ValueError(f"duration too large: {text!r}") from None
 
 
 def state_path(filename: str, environ: Mapping[str, str] | None = None) -> Path:
@@ -70,132 +47,105 @@ class Tuning:
     max_pollers: int = 5
 
 
-# Each setting: (type label shown in errors, parser). Parsers raise ValueError.
-def _int_range(lo: int, hi: int | None = None) -> tuple[str, Callable[[str], int]]:
-    accepted = f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"
-
-    def parse(raw: str) -> int:
-        value = int(raw.strip())
-        if value < lo or (hi is not None and value > hi):
-            raise ValueError(raw)
-        return value
-
-    return accepted, parse
-
-
-def _fraction() -> tuple[str, Callable[[str], float]]:
-    def parse(raw: str) -> float:
-        value = float(raw.strip())
-        if not 0.0 < value <= 1.0:
-            raise ValueError(raw)
-        return value
-
-    return "a number greater than 0 and at most 1 (e.g. 0.8)", parse
-
-
-def _choice(*options: str) -> tuple[str, Callable[[str], str]]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in options:
-            raise ValueError(raw)
-        return value
-
-    return "one of " + ", ".join(options), parse
-
-
-def _bool() -> tuple[str, Callable[[str], bool]]:
-    def parse(raw: str) -> bool:
-        value = raw.strip().lower()
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
+def _fraction(raw: str) -> float:
+    value = float(raw.strip())
+    if not 0.0 < value <= 1.0:
         raise ValueError(raw)
-
-    return "true or false", parse
-
-
-def _duration() -> tuple[str, Callable[[str], timedelta]]:
-    return "a duration such as 30s, 2m, 1h (plain numbers are seconds)", parse_duration
+    return value
 
 
-def _setting(
-    default: Any, spec: tuple[str, Callable[[str], Any]], doc: str, *, from_tuning: bool = False
-) -> Any:
-    return field(
-        default=default,
-        metadata={"accepted": spec[0], "parse": spec[1], "doc": doc, "from_tuning": from_tuning},
-    )
+_FRACTION = Accepts("a number greater than 0 and at most 1 (e.g. 0.8)", _fraction)
+_DURATION = Accepts.duration()
 
 
-@dataclass(frozen=True, kw_only=True)
-class WorkerSettings:
+class WorkerSettings(EnvSettings, prefix=ENV_PREFIX):
     """How a worker process runs. Each field is read from ``WORKER_<FIELD NAME>``.
 
     Connection settings are not here: they come from the SDK's own ``TEMPORAL_*``
-    variables and profile file through :py:mod:`temporalio.envconfig`.
+    variables and profile file through :py:mod:`temporalio.envconfig`. The fields that
+    :class:`Tuning` has default to the queue's tuning.
     """
 
-    http_host: str = _setting("0.0.0.0", ("a host or IP", str.strip), "HTTP bind address")
-    http_port: int = _setting(
-        9000, _int_range(0, 65535), "port for /metrics, /healthz, /readyz (0 picks a free one)"
+    http_host: str = setting(
+        Accepts("a host or IP", str.strip), default="0.0.0.0", doc="HTTP bind address"
     )
-    log_level: str = _setting("info", _choice("debug", "info", "warning", "error"), "log level")
-    log_format: Literal["json", "text"] = _setting(
-        "json", _choice("json", "text"), "json lines (production) or readable text (dev)"
+    http_port: int = setting(
+        Accepts.integer(min=0, max=65535),
+        default=9000,
+        doc="port for /metrics, /healthz, /readyz (0 picks a free one)",
     )
-    tuner: Literal["fixed", "resource"] = _setting(
-        "fixed", _choice("fixed", "resource"), "fixed slot counts, or resource-based slots"
+    log_level: str = setting(
+        Accepts.choice("debug", "info", "warning", "error"), default="info", doc="log level"
     )
-    max_concurrent_activities: int = _setting(
-        100, _int_range(1), "activity slots (fixed tuner)", from_tuning=True
+    log_format: Literal["json", "text"] = setting(
+        Accepts.choice("json", "text"),
+        default="json",
+        doc="json lines (production) or readable text (dev)",
     )
-    max_concurrent_workflow_tasks: int = _setting(
-        100, _int_range(2), "workflow task slots (fixed tuner)", from_tuning=True
+    tuner: Literal["fixed", "resource"] = setting(
+        Accepts.choice("fixed", "resource"),
+        default="fixed",
+        doc="fixed slot counts, or resource-based slots",
     )
-    max_concurrent_local_activities: int = _setting(
-        100, _int_range(1), "local activity slots (fixed tuner)", from_tuning=True
+    max_concurrent_activities: int = setting(
+        Accepts.integer(min=1), default=100, doc="activity slots (fixed tuner)"
     )
-    max_cached_workflows: int = _setting(
-        1000, _int_range(0), "sticky workflow cache size", from_tuning=True
+    max_concurrent_workflow_tasks: int = setting(
+        Accepts.integer(min=2), default=100, doc="workflow task slots (fixed tuner)"
     )
-    max_pollers: int = _setting(
-        5, _int_range(2), "pollers per task type (the maximum when autoscaling)", from_tuning=True
+    max_concurrent_local_activities: int = setting(
+        Accepts.integer(min=1), default=100, doc="local activity slots (fixed tuner)"
     )
-    resource_target_cpu: float = _setting(0.8, _fraction(), "CPU target (resource tuner)")
-    resource_target_memory: float = _setting(0.8, _fraction(), "memory target (resource tuner)")
-    poller_autoscaling: bool = _setting(False, _bool(), "let the server scale pollers")
-    shutdown_timeout: timedelta = _setting(
-        timedelta(seconds=30), _duration(), "time in-flight activities get to finish on SIGTERM"
+    max_cached_workflows: int = setting(
+        Accepts.integer(min=0), default=1000, doc="sticky workflow cache size"
     )
-    connect_timeout: timedelta = _setting(
-        timedelta(seconds=60), _duration(), "how long start-up keeps retrying the connection"
+    max_pollers: int = setting(
+        Accepts.integer(min=2),
+        default=5,
+        doc="pollers per task type (the maximum when autoscaling)",
     )
-    loop_stall_timeout: timedelta = _setting(
-        timedelta(seconds=30),
-        _duration(),
-        "/healthz fails once the event loop has not run for this long (a blocked loop)",
+    resource_target_cpu: float = setting(_FRACTION, default=0.8, doc="CPU target (resource tuner)")
+    resource_target_memory: float = setting(
+        _FRACTION, default=0.8, doc="memory target (resource tuner)"
     )
-    server_check_interval: timedelta = _setting(
-        timedelta(seconds=5),
-        _duration(),
-        "how often a ready worker checks the server; 2 failed checks turn /readyz to 503",
+    poller_autoscaling: bool = setting(
+        Accepts.boolean(), default=False, doc="let the server scale pollers"
     )
-    versioning: Literal["auto", "on", "off"] = _setting(
-        "auto",
-        _choice("auto", "on", "off"),
-        "Worker Deployment Versioning: auto = on when TEMPORAL_WORKER_BUILD_ID is set",
+    shutdown_timeout: timedelta = setting(
+        _DURATION,
+        default=timedelta(seconds=30),
+        doc="time in-flight activities get to finish on SIGTERM",
     )
-    versioning_bootstrap: bool = _setting(
-        True,
-        _bool(),
-        "a versioned build of a deployment never routed before makes itself current",
+    connect_timeout: timedelta = setting(
+        _DURATION,
+        default=timedelta(seconds=60),
+        doc="how long start-up keeps retrying the connection",
+    )
+    loop_stall_timeout: timedelta = setting(
+        _DURATION,
+        default=timedelta(seconds=30),
+        doc="/healthz fails once the event loop has not run for this long (a blocked loop)",
+    )
+    server_check_interval: timedelta = setting(
+        _DURATION,
+        default=timedelta(seconds=5),
+        doc="how often a ready worker checks the server; 2 failed checks turn /readyz to 503",
+    )
+    versioning: Literal["auto", "on", "off"] = setting(
+        Accepts.choice("auto", "on", "off"),
+        default="auto",
+        doc="Worker Deployment Versioning: auto = on when TEMPORAL_WORKER_BUILD_ID is set",
+    )
+    versioning_bootstrap: bool = setting(
+        Accepts.boolean(),
+        default=True,
+        doc="a versioned build of a deployment never routed before makes itself current",
     )
 
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, tuning: Tuning | None = None
-    ) -> WorkerSettings:
+    ) -> Self:
         """Read settings from ``environ`` (default: the process environment).
 
         Args:
@@ -205,26 +155,5 @@ class WorkerSettings:
         Raises:
             SettingError: A variable is set to a value that is not accepted.
         """
-        env = os.environ if environ is None else environ
-        tuning = tuning or Tuning()
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            name = ENV_PREFIX + f.name.upper()
-            raw = env.get(name)
-            if raw is None or raw.strip() == "":
-                if f.metadata["from_tuning"]:
-                    values[f.name] = getattr(tuning, f.name)
-                continue
-            try:
-                values[f.name] = f.metadata["parse"](raw)
-            except ValueError:
-                raise SettingError(name, raw, f.metadata["accepted"]) from None
-        return cls(**values)
-
-    @classmethod
-    def describe(cls) -> list[tuple[str, str, str]]:
-        """Return ``(variable, accepted values, description)`` for every setting."""
-        return [
-            (ENV_PREFIX + f.name.upper(), f.metadata["accepted"], f.metadata["doc"])
-            for f in fields(cls)
-        ]
+        defaults = dataclasses.asdict(tuning or Tuning())
+        return cls(**(defaults | cls._read(environ)))

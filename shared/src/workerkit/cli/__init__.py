@@ -12,11 +12,12 @@ from typing import NoReturn
 
 from temporalio.client import Client
 from temporalio.service import RPCError
+from workerkit._env import parse_duration
 from workerkit._errors import ConfigurationError, WorkerkitError
 from workerkit._namespace import ensure_namespace
 from workerkit._registry import discover_queues, get_queue
 from workerkit._runner import exit_process, run_queues
-from workerkit._settings import WorkerSettings, parse_duration
+from workerkit._settings import WorkerSettings
 from workerkit.cli import _codec, _db, _deploy
 from workerkit.cli._common import EXIT_USAGE, _print_json, _UsageError, _with_client
 from workerkit.cli._schedules import (

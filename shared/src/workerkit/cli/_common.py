@@ -16,8 +16,8 @@ from temporalio.client import (
     Client,
 )
 from workerkit._connection import connect
+from workerkit._env import parse_duration
 from workerkit._errors import ConfigurationError
-from workerkit._settings import parse_duration
 from workerkit._tracing import configure_tracing
 
 EXIT_USAGE = 2

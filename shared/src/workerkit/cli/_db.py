@@ -6,8 +6,8 @@ import argparse
 import time
 from typing import TYPE_CHECKING
 
+from workerkit._env import parse_duration
 from workerkit._registry import Queue, discover_queues, get_queue
-from workerkit._settings import parse_duration
 from workerkit.cli._common import _print_json, _UsageError
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic load when a `fleet db` command runs

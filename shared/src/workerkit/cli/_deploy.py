@@ -31,9 +31,9 @@ from workerkit._deployments import (
     task_queues_of,
     wait_for_pollers,
 )
+from workerkit._env import parse_duration
 from workerkit._registry import Queue, get_queue
 from workerkit._replay_gate import replay_gate
-from workerkit._settings import parse_duration
 from workerkit._versioning import BUILD_ID_VARIABLE, WorkerVersion, resolve_version
 from workerkit.cli._common import _print_json, _UsageError, _with_client
 
