@@ -27,8 +27,9 @@ def outbox(postgres_database: Database) -> Outbox:
 @pytest.fixture(scope="module")
 async def agent_worker(client: Client, postgres_url: str) -> AsyncIterator[None]:
     """The queue's worker and activities, with the local provider and a test outbox."""
-    settings = AgentSettings(provider="local")
+    settings = AgentSettings.from_env({"AGENT_PROVIDER": "local"})
     queue = dataclasses.replace(QUEUE, activities=lambda: create_activities(settings))
+    # The activities open DATABASE_URL when the worker builds them.
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DATABASE_URL", postgres_url)
         worker = build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning))

@@ -318,8 +318,10 @@ def test_retry_after_accepts_an_http_date() -> None:
 
 
 def test_make_provider_follows_the_settings() -> None:
-    assert isinstance(make_provider(AgentSettings()), LocalProvider)
-    settings = AgentSettings(provider="openai", base_url="http://llm:8000/v1", model="m")
+    assert isinstance(make_provider(AgentSettings.from_env({})), LocalProvider)
+    settings = AgentSettings.from_env(
+        {"AGENT_PROVIDER": "openai", "AGENT_BASE_URL": "http://llm:8000/v1", "AGENT_MODEL": "m"}
+    )
     provider = make_provider(settings)
     assert isinstance(provider, OpenAICompatibleProvider)
     assert provider.url == "http://llm:8000/v1/chat/completions"

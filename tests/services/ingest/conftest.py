@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import Client
 from workerkit import Database, WorkerSettings, build_worker
 
+from ingest.activities import create_activities
 from ingest.queue import QUEUE
+from ingest.settings import IngestSettings
 from ingest.store import IngestStore
 
 SECONDS_PER_ITEM = 0.02
@@ -22,10 +25,11 @@ def store(postgres_database: Database) -> IngestStore:
 
 @pytest.fixture(scope="module")
 async def ingest_worker(client: Client, postgres_url: str) -> AsyncIterator[None]:
-    # The activities read their settings when the worker builds them.
+    settings = IngestSettings.from_env({"INGEST_SECONDS_PER_ITEM": str(SECONDS_PER_ITEM)})
+    queue = dataclasses.replace(QUEUE, activities=lambda: create_activities(settings))
+    # The activities open DATABASE_URL when the worker builds them.
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DATABASE_URL", postgres_url)
-        env.setenv("INGEST_SECONDS_PER_ITEM", str(SECONDS_PER_ITEM))
-        worker = build_worker(client, QUEUE, WorkerSettings.from_env({}, tuning=QUEUE.tuning))
+        worker = build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning))
     async with worker:
         yield

@@ -44,9 +44,6 @@ def test_store_records_an_item_once_and_counts_redeliveries(any_database: Databa
 
 
 @pytest.mark.parametrize("raw", ["-1", "2", "fast"])
-def test_seconds_per_item_must_stay_well_inside_the_heartbeat_timeout(
-    monkeypatch: pytest.MonkeyPatch, raw: str
-) -> None:
-    monkeypatch.setenv("INGEST_SECONDS_PER_ITEM", raw)
+def test_seconds_per_item_must_stay_well_inside_the_heartbeat_timeout(raw: str) -> None:
     with pytest.raises(SettingError, match="INGEST_SECONDS_PER_ITEM"):
-        IngestSettings.from_env()
+        IngestSettings.from_env({"INGEST_SECONDS_PER_ITEM": raw})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -9,9 +10,11 @@ import pytest
 from temporalio.client import Client
 from workerkit import Database, WorkerSettings, build_worker
 
+from orders.activities import create_activities
 from orders.ledger import Ledger
 from orders.models import Address, LineItem, Order
 from orders.queue import QUEUE
+from orders.settings import OrdersSettings
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +25,12 @@ def ledger(postgres_database: Database) -> Ledger:
 
 @pytest.fixture(scope="module")
 async def orders_worker(client: Client, postgres_url: str) -> AsyncIterator[None]:
-    # The activities read their settings when the worker builds them.
+    settings = OrdersSettings.from_env({"ORDERS_PACK_SECONDS_PER_ITEM": "0.01"})
+    queue = dataclasses.replace(QUEUE, activities=lambda: create_activities(settings))
+    # The activities open DATABASE_URL when the worker builds them.
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DATABASE_URL", postgres_url)
-        env.setenv("ORDERS_PACK_SECONDS_PER_ITEM", "0.01")
-        worker = build_worker(client, QUEUE, WorkerSettings.from_env({}, tuning=QUEUE.tuning))
+        worker = build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning))
     async with worker:
         yield
 

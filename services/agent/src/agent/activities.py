@@ -72,8 +72,8 @@ class AgentActivities:
 def create_activities(
     settings: AgentSettings | None = None,
 ) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-    """Build the provider from ``settings`` (default: the environment), and the toolbox on
-    the process's database."""
+    """Bind the activities to the provider ``settings`` name (default: read from the
+    environment) and to a toolbox on the process's database."""
     settings = settings or AgentSettings.from_env()
     toolbox = Toolbox(Outbox(open_database(application_name="agent")))
     return AgentActivities(make_provider(settings), toolbox).all()

@@ -119,8 +119,11 @@ class IngestActivities:
         return [self.process_chunk]
 
 
-def create_activities() -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-    """Open the store in the process's database and return the bound activities."""
-    settings = IngestSettings.from_env()
+def create_activities(
+    settings: IngestSettings | None = None,
+) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+    """Open the store in the process's database; bind the activities to it and ``settings``
+    (default: read from the environment)."""
+    settings = settings or IngestSettings.from_env()
     store = IngestStore(open_database(application_name="ingest"))
     return IngestActivities(store, seconds_per_item=settings.seconds_per_item).all()

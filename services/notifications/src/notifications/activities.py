@@ -94,7 +94,11 @@ def open_outbox(settings: NotificationsSettings, db: Database) -> Outbox:
     return Outbox(db, rate_limits={Channel.SMS.value: sms})
 
 
-def create_activities() -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-    """Open the outbox in the process's database and return the bound activities."""
+def create_activities(
+    settings: NotificationsSettings | None = None,
+) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+    """Open the outbox in the process's database; bind the activities to it and ``settings``
+    (default: read from the environment)."""
+    settings = settings or NotificationsSettings.from_env()
     db = open_database(application_name="notifications")
-    return NotifyActivities(open_outbox(NotificationsSettings.from_env(), db)).all()
+    return NotifyActivities(open_outbox(settings, db)).all()

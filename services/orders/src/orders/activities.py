@@ -95,9 +95,12 @@ class OrderActivities:
         ]
 
 
-def create_activities() -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-    """Open the ledger in the process's database and return the bound activities."""
-    settings = OrdersSettings.from_env()
+def create_activities(
+    settings: OrdersSettings | None = None,
+) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+    """Open the ledger in the process's database; bind the activities to it and ``settings``
+    (default: read from the environment)."""
+    settings = settings or OrdersSettings.from_env()
     ledger = Ledger(open_database(application_name="orders"))
     return OrderActivities(
         ledger,
