@@ -21,6 +21,7 @@ from workerkit._errors import (
     UnknownWorkflowError,
     WorkerkitError,
 )
+from workerkit._failures import failure_reason
 from workerkit._ids import derived_id
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._launcher import Launched, launch
@@ -124,6 +125,7 @@ __all__ = [
     "discover_queues",
     "ensure_namespace",
     "exit_process",
+    "failure_reason",
     "find_schedule",
     "get_queue",
     "launch",

@@ -17,6 +17,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workerkit import failure_reason
+
     from agent.activities import AgentActivities
     from agent.models import (
         AgentResult,
@@ -54,10 +56,6 @@ TOOL_RETRY = RetryPolicy(
 )
 
 
-def _cause(err: ActivityError) -> str:
-    return str(err.cause) if err.cause is not None else str(err)
-
-
 @workflow.defn
 class AgentWorkflow:
     """Call the model; run the tools it asks for (after approval where needed); repeat until
@@ -92,7 +90,9 @@ class AgentWorkflow:
                     retry_policy=MODEL_RETRY,
                 )
             except ActivityError as err:
-                raise self._fail(f"model call failed: {_cause(err)}", "ModelCallFailed") from err
+                raise self._fail(
+                    f"model call failed: {failure_reason(err)}", "ModelCallFailed"
+                ) from err
             # The workflow names the calls: unique within the task whatever the provider sent,
             # so "<task_id>/<call id>" is a sound idempotency key for a tool's side effect.
             calls = [
@@ -150,7 +150,9 @@ class AgentWorkflow:
                 retry_policy=TOOL_RETRY,
             )
         except ActivityError as err:
-            raise self._fail(f"tool {call.name} failed: {_cause(err)}", "ToolFailed") from err
+            raise self._fail(
+                f"tool {call.name} failed: {failure_reason(err)}", "ToolFailed"
+            ) from err
 
     async def _await_approval(self, call: ToolCall) -> ApprovalRecord:
         """Wait for the ``approve`` update, at most ``approval_timeout_seconds``."""

@@ -17,6 +17,8 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from workerkit import failure_reason
+
     from ingest.activities import IngestActivities
     from ingest.ids import chunk_workflow_id
     from ingest.models import (
@@ -45,13 +47,6 @@ CHUNK_RETRY = RetryPolicy(
 )
 
 
-def _reason(err: BaseException) -> str:
-    """The message of the root cause, without the activity or child workflow wrappers."""
-    while isinstance(err, ActivityError | ChildWorkflowError) and err.cause is not None:
-        err = err.cause
-    return err.message if isinstance(err, ApplicationError) else str(err)
-
-
 @workflow.defn
 class ChunkWorkflow:
     """Process one chunk of a batch with one long, heartbeating, resumable activity."""
@@ -75,7 +70,7 @@ class ChunkWorkflow:
             if isinstance(err.cause, CancelledError):
                 raise  # the batch was cancelled: so is its chunk
             raise ApplicationError(
-                f"chunk {chunk.chunk_index} failed: {_reason(err)}",
+                f"chunk {chunk.chunk_index} failed: {failure_reason(err, with_type=False)}",
                 type="ChunkFailed",
                 non_retryable=True,
             ) from err
@@ -171,10 +166,11 @@ class BatchIngestWorkflow:
                 static_summary=f"items {chunk.first_item}+{chunk.item_count}",
             )
         except (ChildWorkflowError, WorkflowAlreadyStartedError) as err:
+            reason = failure_reason(err, with_type=False)
             workflow.logger.warning(
-                "chunk failed", extra={"chunk_index": chunk.chunk_index, "error": _reason(err)}
+                "chunk failed", extra={"chunk_index": chunk.chunk_index, "error": reason}
             )
-            return ChunkFailure(chunk.chunk_index, chunk.first_item, chunk.item_count, _reason(err))
+            return ChunkFailure(chunk.chunk_index, chunk.first_item, chunk.item_count, reason)
 
     @workflow.query
     def progress(self) -> BatchProgress:

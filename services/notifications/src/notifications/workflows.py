@@ -10,6 +10,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workerkit import failure_reason
+
     from notifications.activities import NotifyActivities
     from notifications.ids import idempotency_key
     from notifications.models import (
@@ -38,12 +40,6 @@ TRACK_TIMEOUT = timedelta(seconds=10)
 TRACK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2)
 DIGEST_TIMEOUT = timedelta(seconds=60)
 DIGEST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
-
-
-def _reason(err: BaseException) -> str:
-    if isinstance(err, ActivityError) and err.cause is not None:
-        return str(err.cause)
-    return str(err)
 
 
 @workflow.defn
@@ -79,7 +75,7 @@ class NotifyWorkflow:
             if isinstance(outcome, Delivery):
                 delivered.append(outcome)
             elif isinstance(outcome, ActivityError):
-                failed[request.channel] = _reason(outcome)
+                failed[request.channel] = failure_reason(outcome)
             else:
                 raise outcome  # a bug, or the workflow's cancellation: not a delivery result
 
@@ -124,7 +120,7 @@ class NotifyWorkflow:
         except ActivityError as err:
             workflow.logger.warning(
                 "analytics tracking failed; continuing without it",
-                extra={"message_id": event.message_id, "error": _reason(err)},
+                extra={"message_id": event.message_id, "error": failure_reason(err)},
             )
             return False
         return True

@@ -9,6 +9,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workerkit import failure_reason
+
     from orders.activities import OrderActivities
     from orders.models import (
         Address,
@@ -53,12 +55,6 @@ NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attemp
 COMPENSATE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60)
 )
-
-
-def _reason(err: BaseException) -> str:
-    if isinstance(err, ActivityError) and err.cause is not None:
-        return str(err.cause)
-    return str(err)
 
 
 @workflow.defn
@@ -149,12 +145,12 @@ class OrderWorkflow:
             )
             self._status.tracking_number = tracking
         except (ActivityError, ApplicationError) as err:
-            await self._compensate(compensations, _reason(err))
+            await self._compensate(compensations, failure_reason(err))
             outcome = f"compensated: {', '.join(self._status.compensations) or 'nothing to undo'}"
             if self._status.uncompensated:
                 outcome += f"; NOT compensated: {'; '.join(self._status.uncompensated)}"
             raise ApplicationError(
-                f"order {order.order_id} failed: {_reason(err)}; {outcome}",
+                f"order {order.order_id} failed: {failure_reason(err)}; {outcome}",
                 type="OrderFailed",
                 non_retryable=True,
             ) from err
@@ -169,7 +165,7 @@ class OrderWorkflow:
             )
         except ActivityError as err:
             # The order has shipped: a lost notification is not worth undoing it.
-            workflow.logger.warning("notification failed", extra={"error": _reason(err)})
+            workflow.logger.warning("notification failed", extra={"error": failure_reason(err)})
         self._status.stage = Stage.COMPLETED
         return OrderResult(
             order.order_id, payment_id, order.total_cents, tracking, self._status.shipping_address
@@ -188,7 +184,7 @@ class OrderWorkflow:
             except ActivityError as err:
                 # Only a refusal ends the retries (e.g. nothing recorded to undo): say so,
                 # and still undo the other steps.
-                self._status.uncompensated.append(f"{name} ({_reason(err)})")
+                self._status.uncompensated.append(f"{name} ({failure_reason(err)})")
                 continue
             self._status.compensations.append(name)
         self._status.stage = Stage.FAILED
