@@ -10,6 +10,7 @@ from workerkit import (
     Queue,
     UnknownQueueError,
     UnknownWorkflowError,
+    activities_of,
     discover_queues,
     get_queue,
 )
@@ -68,3 +69,48 @@ def test_workflow_ids_are_deterministic() -> None:
     assert first == plain.workflow_id("OrderWorkflow", [{"b": [2], "a": 1}])
     assert first != plain.workflow_id("OrderWorkflow", [{"a": 2, "b": [2]}])
     assert first.startswith("plain-OrderWorkflow-")
+
+
+class Steps:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    @activity.defn
+    async def second(self) -> str:
+        return f"{self.prefix}: 2"
+
+    @activity.defn
+    async def first(self) -> str:
+        return f"{self.prefix}: 1"
+
+    async def helper(self) -> str:
+        return "not an activity"
+
+
+class MoreSteps(Steps):
+    @activity.defn
+    async def third(self) -> str:
+        return "3"
+
+    @activity.defn
+    async def first(self) -> str:
+        return "overridden"
+
+
+async def test_activities_are_the_bound_defn_methods_in_declaration_order() -> None:
+    steps = Steps("a")
+    found = activities_of(steps)
+    assert [a.__name__ for a in found] == ["second", "first"]
+    assert [await a() for a in found] == ["a: 2", "a: 1"]
+    more = activities_of(MoreSteps("b"))
+    assert [a.__name__ for a in more] == ["second", "first", "third"]
+    assert await more[1]() == "overridden"
+    queue = Queue(name="steps", activities=lambda: activities_of(steps))
+    assert [a.__name__ for a in queue.build_activities()] == ["second", "first"]
+
+
+def test_activities_of_refuses_a_class_or_an_instance_without_activities() -> None:
+    with pytest.raises(ConfigurationError, match="pass an instance"):
+        activities_of(Steps)
+    with pytest.raises(ConfigurationError, match="object has no methods declared with @activity"):
+        activities_of(object())

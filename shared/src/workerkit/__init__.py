@@ -9,6 +9,7 @@ tracing and metrics interceptors, one HTTP port for ``/metrics``, ``/healthz`` a
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from workerkit._activities import activities_of
 from workerkit._connection import connect, load_connect_config
 from workerkit._converter import data_converter
 from workerkit._env import Accepts, EnvSettings, parse_duration, setting
@@ -112,6 +113,7 @@ __all__ = [
     "WorkerSettings",
     "WorkerkitError",
     "WorkerkitPlugin",
+    "activities_of",
     "build_worker",
     "configure_logging",
     "configure_tracing",

@@ -59,7 +59,8 @@ class Queue:
             queue becomes ``<name>-v<version>``.
         workflows: Workflow classes the worker registers.
         activities: Activity callables, or a zero-argument factory returning them
-            (for activities bound to a resource opened when the worker starts).
+            (for activities bound to a resource opened when the worker starts: the
+            methods of one instance, :func:`activities_of`).
         tuning: Concurrency defaults; ``WORKER_*`` variables override them.
         workflow_ids: For a workflow class, a function of its (typed) arguments that
             returns its deterministic workflow id, e.g. ``order-<order_id>``. Workflows

@@ -22,6 +22,7 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
+from workerkit import activities_of
 
 from agent.activities import AgentActivities
 from agent.client import approve, start_task
@@ -359,7 +360,7 @@ async def scripted(client: Client, outbox: Outbox) -> AsyncIterator[Scripted]:
     """AgentWorkflow with a scripted model, on a task queue of its own."""
     provider = ScriptedProvider()
     task_queue = f"agent-scripted-{uuid.uuid4().hex[:8]}"
-    activities = AgentActivities(provider, Toolbox(outbox)).all()
+    activities = activities_of(AgentActivities(provider, Toolbox(outbox)))
     async with Worker(
         client, task_queue=task_queue, workflows=[AgentWorkflow], activities=activities
     ):

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import Client
-from workerkit import Database, WorkerSettings, build_worker
+from workerkit import Database, WorkerSettings, activities_of, build_worker
 
 from notifications.activities import NotifyActivities, open_outbox
 from notifications.outbox import Outbox
@@ -48,6 +48,6 @@ def notify_activities(outbox: Outbox) -> NotifyActivities:
 async def notifications_worker(
     client: Client, notify_activities: NotifyActivities
 ) -> AsyncIterator[None]:
-    queue = dataclasses.replace(QUEUE, activities=notify_activities.all)
+    queue = dataclasses.replace(QUEUE, activities=lambda: activities_of(notify_activities))
     async with build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning)):
         yield

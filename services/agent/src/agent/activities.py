@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from workerkit import database_call, open_database
+from workerkit import activities_of, database_call, open_database
 
 from agent.models import ModelReply, ModelRequest, ToolRequest
 from agent.providers import Provider, ProviderError, RateLimited, make_provider
@@ -64,16 +64,10 @@ class AgentActivities:
             result = result[:MAX_TOOL_RESULT_CHARS] + " …(truncated)"
         return result
 
-    def all(self) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-        """Every activity, for the worker to register."""
-        return [self.call_model, self.run_tool]
 
-
-def create_activities(
-    settings: AgentSettings | None = None,
-) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+def create_activities(settings: AgentSettings | None = None) -> list[Callable[..., Any]]:
     """Bind the activities to the provider ``settings`` name (default: read from the
     environment) and to a toolbox on the process's database."""
     settings = settings or AgentSettings.from_env()
     toolbox = Toolbox(Outbox(open_database(application_name="agent")))
-    return AgentActivities(make_provider(settings), toolbox).all()
+    return activities_of(AgentActivities(make_provider(settings), toolbox))

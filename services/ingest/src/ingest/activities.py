@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 from temporalio import activity
 from temporalio.converter import value_to_type
-from workerkit import database_errors, open_database
+from workerkit import activities_of, database_errors, open_database
 
 from ingest.models import ChunkProgress, ChunkRequest, ChunkResult, ItemStatus, item_value
 from ingest.settings import IngestSettings
@@ -114,16 +114,10 @@ class IngestActivities:
             resumed_from=resumed_from,
         )
 
-    def all(self) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-        """Every activity, for the worker to register."""
-        return [self.process_chunk]
 
-
-def create_activities(
-    settings: IngestSettings | None = None,
-) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+def create_activities(settings: IngestSettings | None = None) -> list[Callable[..., Any]]:
     """Open the store in the process's database; bind the activities to it and ``settings``
     (default: read from the environment)."""
     settings = settings or IngestSettings.from_env()
     store = IngestStore(open_database(application_name="ingest"))
-    return IngestActivities(store, seconds_per_item=settings.seconds_per_item).all()
+    return activities_of(IngestActivities(store, seconds_per_item=settings.seconds_per_item))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from workerkit import Database, database_call, open_database
+from workerkit import Database, activities_of, database_call, open_database
 
 from notifications.models import Channel, Delivery, DeliveryRequest, Digest, DigestJob, TrackEvent
 from notifications.outbox import Outbox, RateLimit, RateLimited
@@ -83,10 +83,6 @@ class NotifyActivities:
         """Summarise the deliveries since the previous digest into a digest row."""
         return await database_call(self.outbox.compile_digest, job)
 
-    def all(self) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-        """Every activity, for the worker to register."""
-        return [self.deliver, self.track, self.compile_digest]
-
 
 def open_outbox(settings: NotificationsSettings, db: Database) -> Outbox:
     """The outbox in ``db``, with the SMS provider's rate limit from the settings."""
@@ -94,11 +90,9 @@ def open_outbox(settings: NotificationsSettings, db: Database) -> Outbox:
     return Outbox(db, rate_limits={Channel.SMS.value: sms})
 
 
-def create_activities(
-    settings: NotificationsSettings | None = None,
-) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+def create_activities(settings: NotificationsSettings | None = None) -> list[Callable[..., Any]]:
     """Open the outbox in the process's database; bind the activities to it and ``settings``
     (default: read from the environment)."""
     settings = settings or NotificationsSettings.from_env()
     db = open_database(application_name="notifications")
-    return NotifyActivities(open_outbox(settings, db)).all()
+    return activities_of(NotifyActivities(open_outbox(settings, db)))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from workerkit import database_call, open_database
+from workerkit import activities_of, database_call, open_database
 
 from orders.ledger import Ledger, LedgerError
 from orders.models import ChargeRequest, Notification, ReserveRequest, ScreenRequest, ShipRequest
@@ -82,28 +82,15 @@ class OrderActivities:
     async def notify_customer(self, note: Notification) -> bool:
         return await _call(self.ledger.notify, note.order_id, note.kind, note.message)
 
-    def all(self) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
-        """Every activity, for the worker to register."""
-        return [
-            self.reserve_inventory,
-            self.release_inventory,
-            self.screen_order,
-            self.charge_payment,
-            self.refund_payment,
-            self.ship_order,
-            self.notify_customer,
-        ]
 
-
-def create_activities(
-    settings: OrdersSettings | None = None,
-) -> list[Callable[..., Coroutine[Any, Any, Any]]]:
+def create_activities(settings: OrdersSettings | None = None) -> list[Callable[..., Any]]:
     """Open the ledger in the process's database; bind the activities to it and ``settings``
     (default: read from the environment)."""
     settings = settings or OrdersSettings.from_env()
     ledger = Ledger(open_database(application_name="orders"))
-    return OrderActivities(
+    activities = OrderActivities(
         ledger,
         pack_seconds_per_item=settings.pack_seconds_per_item,
         fraud_limit_cents=settings.fraud_limit_cents,
-    ).all()
+    )
+    return activities_of(activities)
