@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
+from temporalio import workflow as wf
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
-from workerkit._errors import LaunchError
+from temporalio.types import MethodAsyncSingleParam, ParamType, SelfType
+from workerkit._errors import LaunchError, UnknownWorkflowError
 from workerkit._registry import Queue
 
 __all__ = ["Launched", "launch"]
 
+_R = TypeVar("_R")
+_REUSE = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+
 
 @dataclass(frozen=True)
-class Launched:
-    """The outcome of :func:`launch`.
+class Launched(Generic[_R]):
+    """The outcome of :func:`launch`; ``_R`` is the workflow's result type.
 
     Attributes:
         handle: Handle to the execution, bound to its run id.
@@ -26,7 +31,7 @@ class Launched:
             completed) and was returned instead of starting another.
     """
 
-    handle: WorkflowHandle[Any, Any]
+    handle: WorkflowHandle[Any, _R]
     started: bool
 
     @property
@@ -42,26 +47,66 @@ class Launched:
         return run_id
 
 
+@overload
 async def launch(
     client: Client,
     queue: Queue,
-    workflow_type: str,
+    workflow: MethodAsyncSingleParam[SelfType, ParamType, _R],
+    arg: ParamType,
+    /,
+    *,
+    id: str | None = None,
+    memo: Mapping[str, Any] | None = None,
+    id_reuse_policy: WorkflowIDReusePolicy = _REUSE,
+) -> Launched[_R]: ...
+
+
+@overload
+async def launch(
+    client: Client,
+    queue: Queue,
+    workflow: str,
+    /,
     *args: Any,
     id: str | None = None,
     memo: Mapping[str, Any] | None = None,
-    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-) -> Launched:
-    """Start ``workflow_type`` on ``queue``'s task queue.
+    id_reuse_policy: WorkflowIDReusePolicy = _REUSE,
+) -> Launched[Any]: ...
+
+
+async def launch(
+    client: Client,
+    queue: Queue,
+    workflow: str | Callable[..., Awaitable[Any]],
+    /,
+    *args: Any,
+    id: str | None = None,
+    memo: Mapping[str, Any] | None = None,
+    id_reuse_policy: WorkflowIDReusePolicy = _REUSE,
+) -> Launched[Any]:
+    """Start a workflow of ``queue`` on its task queue.
 
     The workflow id is ``id`` if given, else the queue's deterministic id for these
     arguments (:meth:`Queue.workflow_id`). Submitting the same thing again returns the
     existing execution instead of starting a duplicate, while it runs and, by default,
     after it completed; only a failed, cancelled or terminated one may run again.
 
+    Args:
+        client: A connected client.
+        queue: The queue whose workers run the workflow.
+        workflow: The workflow's ``@workflow.run`` method (``OrderWorkflow.run``: its
+            argument and result are typed; a run method without exactly one parameter is
+            started by name), or its type name (``"OrderWorkflow"``, untyped).
+        *args: The workflow's arguments.
+        id: The workflow id, instead of the queue's deterministic one.
+        memo: The execution's memo.
+        id_reuse_policy: When an id already used may start again.
+
     Raises:
         UnknownWorkflowError: The queue registers no such workflow type.
         LaunchError: The server refused the start for another reason.
     """
+    workflow_type = workflow if isinstance(workflow, str) else _workflow_type(queue, workflow)
     run = queue.workflow_run_method(workflow_type)
     if id is None:
         id = queue.workflow_id(workflow_type, args)
@@ -81,3 +126,12 @@ async def launch(
         return Launched(handle=existing, started=False)
     except RPCError as err:
         raise LaunchError(f"could not start {workflow_type} with id {id!r}: {err}") from err
+
+
+def _workflow_type(queue: Queue, run: Callable[..., Awaitable[Any]]) -> str:
+    """The type name of the workflow whose ``@workflow.run`` method ``run`` is."""
+    defn = wf._Definition.from_run_fn(run)
+    if defn is None or defn.name is None:
+        name = getattr(run, "__qualname__", repr(run))
+        raise UnknownWorkflowError(queue.name, name, sorted(queue.workflow_types()))
+    return defn.name

@@ -6,17 +6,17 @@ from temporalio.client import Client
 from workerkit import Launched, launch
 
 from agent.ids import task_workflow_id
-from agent.models import AgentTask, Approval, ApprovalRecord
+from agent.models import AgentResult, AgentTask, Approval, ApprovalRecord
 from agent.queue import QUEUE
 from agent.workflows import AgentWorkflow
 
 
-async def start_task(client: Client, task: AgentTask) -> Launched:
+async def start_task(client: Client, task: AgentTask) -> Launched[AgentResult]:
     """Start the task's workflow; a second call for the same task returns the first run."""
     return await launch(
         client,
         QUEUE,
-        "AgentWorkflow",
+        AgentWorkflow.run,
         task,
         memo={"max_turns": task.max_turns, "tools": task.tools},
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from temporalio.client import Client
 from workerkit import Launched, launch
 
-from notifications.models import Notification
+from notifications.models import Notification, NotifyResult
 from notifications.queue import QUEUE
+from notifications.workflows import NotifyWorkflow
 
 
-async def send_notification(client: Client, notification: Notification) -> Launched:
+async def send_notification(client: Client, notification: Notification) -> Launched[NotifyResult]:
     """Start the message's fan-out; a second call for the same message returns the first run.
 
     A message whose workflow failed (a channel could not be delivered) may be sent again:
@@ -18,7 +19,7 @@ async def send_notification(client: Client, notification: Notification) -> Launc
     return await launch(
         client,
         QUEUE,
-        "NotifyWorkflow",
+        NotifyWorkflow.run,
         notification,
         memo={"recipient": notification.recipient, "channels": list(notification.channels)},
     )

@@ -5,16 +5,17 @@ from __future__ import annotations
 from temporalio.client import Client
 from workerkit import Launched, launch
 
-from orders.models import Order
+from orders.models import Order, OrderResult
 from orders.queue import QUEUE
+from orders.workflows import OrderWorkflow
 
 
-async def start_order(client: Client, order: Order) -> Launched:
+async def start_order(client: Client, order: Order) -> Launched[OrderResult]:
     """Start the order's workflow; a second call for the same order returns the first run."""
     return await launch(
         client,
         QUEUE,
-        "OrderWorkflow",
+        OrderWorkflow.run,
         order,
         memo={
             "customer_id": order.customer_id,
