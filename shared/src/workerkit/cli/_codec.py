@@ -11,7 +11,7 @@ from pathlib import Path
 
 from workerkit._codec import KEYS_VARIABLE, EncryptionCodec, load_keyring, new_key
 from workerkit._codec_server import CodecServer, parse_origins
-from workerkit.cli._common import _UsageError
+from workerkit.cli._common import Subparsers, _UsageError
 
 TOKEN_VARIABLE = "FLEET_CODEC_TOKEN"
 TOKEN_FILE_VARIABLE = "FLEET_CODEC_TOKEN_FILE"
@@ -68,7 +68,7 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``fleet codec`` and its actions to the CLI."""
     codec = sub.add_parser("codec", help="payload encryption keys")
     actions = codec.add_subparsers(dest="codec_command", required=True, metavar="ACTION")

@@ -1,4 +1,5 @@
-"""What every command shares: JSON arguments and output, usage errors, a connected client."""
+"""What every command shares: JSON arguments and output, usage errors, a connected client,
+and the options declared once for every command that takes them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import uvloop
 from temporalio.client import (
@@ -20,8 +21,21 @@ from workerkit._env import parse_duration
 from workerkit._errors import ConfigurationError
 from workerkit._tracing import configure_tracing
 
-EXIT_USAGE = 2
 _T = TypeVar("_T")
+# What each command module's register() adds its commands to.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_connect_timeout(parser: argparse.ArgumentParser, default: str = "10s") -> None:
+    """Add ``--connect-timeout`` (read by :func:`_with_client`) to a command's parser."""
+    parser.add_argument("--connect-timeout", default=default, help="give up connecting after this")
+
+
+def client_command(sub: Subparsers, name: str, help: str) -> argparse.ArgumentParser:
+    """Add a command that connects to the server: its ``help`` is also its description."""
+    parser = sub.add_parser(name, help=help, description=help)
+    add_connect_timeout(parser)
+    return parser
 
 
 class _UsageError(ConfigurationError):
@@ -86,6 +100,3 @@ def _with_client(args: argparse.Namespace, body: Callable[[Client], Awaitable[_T
     finally:
         if provider is not None:
             provider.shutdown()
-
-
-# -- commands -----------------------------------------------------------------------------

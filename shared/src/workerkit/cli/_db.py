@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from workerkit._env import parse_duration
 from workerkit._registry import Queue, discover_queues, get_queue
-from workerkit.cli._common import _print_json, _UsageError
+from workerkit.cli._common import Subparsers, _print_json, _UsageError
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic load when a `fleet db` command runs
     from workerkit._database import Database
@@ -98,7 +98,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 1 if any(s.behind for s in states) else 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``fleet db`` and its actions to the CLI."""
     db = sub.add_parser(
         "db",

@@ -35,7 +35,13 @@ from workerkit._env import parse_duration
 from workerkit._registry import Queue, get_queue
 from workerkit._replay_gate import replay_gate
 from workerkit._versioning import BUILD_ID_VARIABLE, WorkerVersion, resolve_version
-from workerkit.cli._common import _print_json, _UsageError, _with_client
+from workerkit.cli._common import (
+    Subparsers,
+    _print_json,
+    _UsageError,
+    _with_client,
+    add_connect_timeout,
+)
 
 EXIT_NOT_READY = 1
 EXIT_REFUSED = 3
@@ -277,7 +283,7 @@ def _cmd_retire(args: argparse.Namespace) -> int:
     return _with_client(args, body)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``fleet deploy`` and its actions to the CLI."""
     dp = sub.add_parser(
         "deploy",
@@ -290,7 +296,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p = dp_sub.add_parser(name, help=help, description=help)
         p.add_argument("queue")
         if client:
-            p.add_argument("--connect-timeout", default="10s", help="give up connecting after this")
+            add_connect_timeout(p)
         return p
 
     p = action("build-id", "print the build id of the code installed here", client=False)

@@ -15,10 +15,9 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 from workerkit._registry import discover_queues, get_queue
 from workerkit._schedules import declared_schedules, find_schedule, sync_schedules
-from workerkit.cli._common import (
-    _print_json,
-    _with_client,
-)
+from workerkit.cli._common import Subparsers, _print_json, _with_client, client_command
+
+__all__ = ["register"]
 
 
 def _cmd_schedules_sync(args: argparse.Namespace) -> int:
@@ -121,4 +120,25 @@ def _cmd_schedules_trigger(args: argparse.Namespace) -> int:
     return _on_schedule(args, "triggered", lambda h: h.trigger())
 
 
-# -- parser -------------------------------------------------------------------------------
+def register(sub: Subparsers) -> None:
+    """Add ``fleet schedules`` and its actions to the CLI."""
+    sc = sub.add_parser("schedules", help="sync and operate the queues' declared schedules")
+    actions = sc.add_subparsers(dest="schedules_command", required=True, metavar="ACTION")
+
+    p = client_command(actions, "sync", "create or update declared schedules (idempotent)")
+    p.add_argument("queues", nargs="*", metavar="QUEUE", help="default: every installed queue")
+    p.set_defaults(func=_cmd_schedules_sync)
+    p = client_command(actions, "list", "list declared schedules and their state on the server")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_schedules_list)
+    for name, func, what, default_note in (
+        ("pause", _cmd_schedules_pause, "pause a schedule", "paused with fleet"),
+        ("unpause", _cmd_schedules_unpause, "unpause a schedule", "unpaused with fleet"),
+    ):
+        p = client_command(actions, name, what)
+        p.add_argument("schedule_id", help="e.g. notifications-digest")
+        p.add_argument("--note", default=default_note, help="why (shown by list and the UI)")
+        p.set_defaults(func=func)
+    p = client_command(actions, "trigger", "start a schedule's workflow now")
+    p.add_argument("schedule_id", help="e.g. notifications-digest")
+    p.set_defaults(func=_cmd_schedules_trigger)

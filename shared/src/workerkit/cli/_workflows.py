@@ -18,12 +18,16 @@ from workerkit._launcher import launch
 from workerkit._registry import discover_queues, get_queue
 from workerkit._strict import InputMismatch, convert
 from workerkit.cli._common import (
+    Subparsers,
     _json_arg,
     _json_args,
     _print_json,
     _UsageError,
     _with_client,
+    client_command,
 )
+
+__all__ = ["register"]
 
 
 def _fit(types: Sequence[Any] | None, values: list[Any], what: str) -> list[Any]:
@@ -163,3 +167,34 @@ def _cmd_update(args: argparse.Namespace) -> int:
 
 def _cmd_result(args: argparse.Namespace) -> int:
     return _on_workflow(args, _print_result)
+
+
+def register(sub: Subparsers) -> None:
+    """Add ``fleet start``, ``signal``, ``query``, ``update`` and ``result`` to the CLI."""
+    p = client_command(sub, "start", "start a workflow (idempotent per workflow id)")
+    p.add_argument("queue")
+    p.add_argument("workflow", help="workflow type, e.g. OrderWorkflow")
+    p.add_argument(
+        "args", nargs="*", metavar="JSON", help="workflow arguments as JSON, @FILE or - (stdin)"
+    )
+    p.add_argument(
+        "--id", help="workflow id (default: the queue's deterministic id for these args)"
+    )
+    p.add_argument("--memo", help="memo as a JSON object")
+    p.add_argument("--wait", action="store_true", help="wait and print the result")
+    p.set_defaults(func=_cmd_start)
+
+    for name, func, what in (
+        ("signal", _cmd_signal, "send a signal"),
+        ("query", _cmd_query, "run a query and print its answer"),
+        ("update", _cmd_update, "run an update and print its result"),
+    ):
+        p = client_command(sub, name, f"{what} to a running workflow")
+        p.add_argument("workflow_id")
+        p.add_argument("name")
+        p.add_argument("args", nargs="*", metavar="JSON", help="JSON, @FILE or - (stdin)")
+        p.set_defaults(func=func)
+
+    p = client_command(sub, "result", "wait for a workflow's result and print it")
+    p.add_argument("workflow_id")
+    p.set_defaults(func=_cmd_result)

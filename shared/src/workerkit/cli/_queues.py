@@ -1,0 +1,67 @@
+"""Commands on the installed queues: list them, run their workers, list the worker settings."""
+
+from __future__ import annotations
+
+import argparse
+
+from workerkit._registry import discover_queues, get_queue
+from workerkit._runner import run_queues
+from workerkit._settings import WorkerSettings
+from workerkit.cli._common import Subparsers, _print_json, _UsageError
+
+__all__ = ["register"]
+
+
+def _cmd_queues(args: argparse.Namespace) -> int:
+    queues = discover_queues()
+    if args.json:
+        _print_json(
+            [
+                {
+                    "name": q.name,
+                    "version": q.version,
+                    "task_queue": q.task_queue,
+                    "workflows": sorted(q.workflow_types()),
+                    "description": q.description,
+                    # Its activities keep state in DATABASE_URL (migrated by `fleet db migrate`).
+                    "keeps_state": q.migrations is not None,
+                    # How its work behaves (Queue.shape): the chart's scaling defaults.
+                    "shape": q.shape,
+                }
+                for q in queues.values()
+            ]
+        )
+        return 0
+    for q in queues.values():
+        print(f"{q.name:<16} {q.task_queue:<20} {', '.join(sorted(q.workflow_types()))}")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    if args.all == bool(args.queues):
+        raise _UsageError("name one or more queues, or pass --all (not both)")
+    queues = list(discover_queues().values()) if args.all else [get_queue(n) for n in args.queues]
+    if not queues:
+        raise _UsageError("no queues are installed")
+    return run_queues(queues)
+
+
+def _cmd_settings(args: argparse.Namespace) -> int:
+    for variable, accepted, doc in WorkerSettings.describe():
+        print(f"{variable:<36} {doc} ({accepted})")
+    return 0
+
+
+def register(sub: Subparsers) -> None:
+    """Add ``fleet queues``, ``worker`` and ``settings`` to the CLI."""
+    p = sub.add_parser("queues", help="list installed queues")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_queues)
+
+    p = sub.add_parser("worker", help="run the worker of one or more queues")
+    p.add_argument("queues", nargs="*", metavar="QUEUE")
+    p.add_argument("--all", action="store_true", help="every installed queue in one process")
+    p.set_defaults(func=_cmd_worker)
+
+    p = sub.add_parser("settings", help="list the WORKER_* environment variables")
+    p.set_defaults(func=_cmd_settings)
