@@ -66,8 +66,8 @@ class AgentActivities:
 
 
 def create_activities(settings: AgentSettings | None = None) -> list[Callable[..., Any]]:
-    """Bind the activities to the provider ``settings`` name (default: read from the
-    environment) and to a toolbox on the process's database."""
+    """Bind the activities to a toolbox on the process's database and to the model provider
+    ``settings`` choose (default: read from the environment)."""
     settings = settings or AgentSettings.from_env()
     toolbox = Toolbox(Outbox(open_database(application_name="agent")))
     return activities_of(AgentActivities(make_provider(settings), toolbox))
