@@ -20,7 +20,7 @@ Variants (``--variants`` picks some; a comparison needs both of its variants):
                  logs at info to a file; no OTLP endpoint, so no span is exported.
   project+trace  the same, exporting every span (``OTEL_TRACES_SAMPLER=always_on``) over
                  OTLP/HTTP to a sink in this process that drops them.
-  project-fast   the fast mode: ``WORKER_WORKFLOW_SANDBOX=off``.
+  project-fast   the fast mode: ``WORKER_WORKFLOW_SANDBOX=false``.
   project-16q    16 bench queues (16 workers) in one process, the workflows spread over them.
   *-chain        ``ChainWorkflow``: 20 activities in a row (history growth).
   *-saga         the orders saga (``OrderWorkflow`` with its activities on a fresh SQLite
@@ -147,7 +147,7 @@ VARIANTS = {
         Variant("bare", "bare"),
         Variant("project", "project"),
         Variant("project+trace", "project", trace_export=True),
-        Variant("project-fast", "project", env={"WORKER_WORKFLOW_SANDBOX": "off"}),
+        Variant("project-fast", "project", env={"WORKER_WORKFLOW_SANDBOX": "false"}),
         Variant("project-16q", "project", queues=16),
         Variant("bare-chain", "bare", "chain"),
         Variant("project-chain", "project", "chain"),

@@ -11,7 +11,7 @@ re-imports a workflow's module for every run and intercepts calls such as
 ``datetime.now()`` or ``random.random()`` that would make a replay diverge; workerkit is
 passed through (it has no state a workflow could leak between runs, and re-importing it
 per run would only cost CPU). ``sandbox=False`` runs workflows unsandboxed, the worker's
-fast mode (``WORKER_WORKFLOW_SANDBOX=off``): a replayer always keeps the sandbox, so the
+fast mode (``WORKER_WORKFLOW_SANDBOX=false``): a replayer always keeps the sandbox, so the
 replay gate and the tests catch a non-deterministic call before a build runs.
 """
 

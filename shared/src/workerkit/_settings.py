@@ -181,10 +181,11 @@ class WorkerSettings:
         _duration(),
         "how often a ready worker checks the server; 2 failed checks turn /readyz to 503",
     )
-    workflow_sandbox: Literal["on", "off"] = _setting(
-        "on",
-        _choice("on", "off"),
-        "run workflows in the SDK sandbox; off saves CPU (tests and the replay gate keep it on)",
+    workflow_sandbox: bool = _setting(
+        True,
+        _bool(),
+        "run workflows in the SDK sandbox; false is the fast mode (tests and the replay gate "
+        "keep the sandbox)",
     )
     versioning: Literal["auto", "on", "off"] = _setting(
         "auto",

@@ -68,7 +68,7 @@ def build_worker(
     versioned = version is not None and version.versioned
     plugin = WorkerkitPlugin(
         interceptors=queue.interceptors,
-        sandbox=settings.workflow_sandbox == "on",
+        sandbox=settings.workflow_sandbox,
         versioning_behaviors=queue.versioning_behaviors() if versioned else None,
     )
     config = client.config()
