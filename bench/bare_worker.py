@@ -1,8 +1,10 @@
-"""Side B of the bench: a bare ``temporalio.worker.Worker`` with default SDK options.
+"""The bare SDK's side of the bench: a ``temporalio.worker.Worker`` with default SDK options.
 
-Usage: ``python bare_worker.py TASK_QUEUE``. It reads ``TEMPORAL_ADDRESS`` and the same
-``WORKER_*`` slot and poller counts the project worker gets, so both sides run with the
-same concurrency. No interceptors, no custom runtime, the stdlib event loop.
+Usage: ``python bare_worker.py TASK_QUEUE WORKLOAD``. It reads ``TEMPORAL_ADDRESS`` and the
+same ``WORKER_*`` slot and poller counts the project worker gets, so both sides run with the
+same concurrency. No plugin, no interceptors, no custom runtime, the stdlib event loop, the
+SDK's default sandbox and data converter. For ``saga`` it registers the orders queue's
+workflow and the activities its factory builds (the same code the project worker runs).
 
 Readiness is detected the way workerkit does it: ``worker.is_running`` is checked every
 50 ms, and when it turns true the line ``ready`` is printed to stdout.
@@ -14,11 +16,13 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
-from workload import BenchWorkflow, echo
+from workload import BenchWorkflow, ChainWorkflow, echo
 
 READY_LINE = "ready"
 
@@ -27,16 +31,26 @@ def _setting(name: str) -> int:
     return int(os.environ[f"WORKER_{name.upper()}"])
 
 
-async def serve(task_queue: str) -> None:
+def registered(workload: str) -> tuple[list[type], list[Callable[..., Any]]]:
+    if workload == "saga":
+        from orders.activities import create_activities
+        from orders.workflows import OrderWorkflow
+
+        return [OrderWorkflow], create_activities()
+    return [BenchWorkflow if workload == "echo" else ChainWorkflow], [echo]
+
+
+async def serve(task_queue: str, workload: str) -> None:
     client = await Client.connect(
         os.environ["TEMPORAL_ADDRESS"], namespace=os.environ.get("TEMPORAL_NAMESPACE", "default")
     )
+    workflows, activities = registered(workload)
     pollers = PollerBehaviorSimpleMaximum(maximum=_setting("max_pollers"))
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[BenchWorkflow],
-        activities=[echo],
+        workflows=workflows,
+        activities=activities,
         max_concurrent_activities=_setting("max_concurrent_activities"),
         max_concurrent_workflow_tasks=_setting("max_concurrent_workflow_tasks"),
         max_concurrent_local_activities=_setting("max_concurrent_local_activities"),
@@ -60,4 +74,4 @@ async def serve(task_queue: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1]))
+    asyncio.run(serve(sys.argv[1], sys.argv[2]))

@@ -1,56 +1,67 @@
-"""Benchmark the project's worker against a bare SDK worker, interleaved in one run.
+"""Benchmark the project's worker against a bare SDK worker: variants interleaved in one run.
 
-    uv run python bench/run.py [--rounds 3] [--workflows 300] [--concurrency 50] [--json PATH]
-    (also --partitions, --log-dir, --no-trace-export, --temporal; see --help)
+    uv run python bench/run.py [--rounds 6] [--max-rounds 12] [--workflows 200] [--json PATH]
+    (also --variants, --spread, --concurrency, --partitions, --profile, --log-dir; --help)
 
-The bench starts its own Temporal dev server on free 127.0.0.1 ports, then runs one
-warm-up round per side (discarded) and ``--rounds`` measured rounds per side, alternating
-project, bare, project, bare... Each round starts a fresh worker subprocess on a fresh task
-queue, runs ``--workflows`` workflows of ``workload.BenchWorkflow`` (one trivial activity)
-with at most ``--concurrency`` in flight, reads the worker's memory, then sends SIGTERM.
+The bench starts its own Temporal dev server on free 127.0.0.1 ports, runs one warm-up
+run of every variant (discarded), then measured rounds: each round runs every variant
+once, in an order shuffled per round, so the variants of a comparison ran under the same
+machine load. After ``--rounds`` rounds it stops as soon as every comparison's spread is
+within ``--spread`` percent, else after ``--max-rounds``. Each run starts a fresh worker
+subprocess on a fresh task queue, runs its workflows with at most ``--concurrency`` in
+flight, reads the worker's CPU time and memory, then sends SIGTERM.
 
-Sides:
-  project  ``project_worker.py``: ``workerkit.run_queues`` with every interceptor (logging,
-           tracing, metrics), the SDK Prometheus runtime, the HTTP port serving /readyz and
-           uvloop, all as deployed. Logs stay at the default level (info) in JSON, written to
-           a file: formatting and the write calls are measured as in production, but no
-           terminal or pipe reader can slow the worker down, and the log is kept for errors.
-           Spans are exported over OTLP/HTTP to a sink in this process that drops them
-           (``--no-trace-export`` leaves the interceptor on with export off).
-  bare     ``bare_worker.py``: ``temporalio.worker.Worker`` with the same workflow and
-           activity, default SDK options and the stdlib event loop; stderr goes to a file.
-Both get the same slot, cache and poller counts (``TUNING``) and the same interpreter.
-The dev server gives each task queue one partition (``--partitions``): with the server's
-default of four, a new workflow task could wait seconds for a poller to reach its partition,
-which put server dispatch noise rather than worker cost into p99.
+Variants (``--variants`` picks some; a comparison needs both of its variants):
+  bare           ``bare_worker.py``: ``temporalio.worker.Worker`` with default SDK options
+                 (sandbox, converter), no interceptors, the stdlib event loop.
+  project        ``project_worker.py``: ``workerkit.run_queues`` with the project's defaults,
+                 as deployed: the plugin (strict converter, tracing, logging and metrics
+                 interceptors, sandbox), the SDK Prometheus runtime, /readyz, uvloop; JSON
+                 logs at info to a file; no OTLP endpoint, so no span is exported.
+  project+trace  the same, exporting every span (``OTEL_TRACES_SAMPLER=always_on``) over
+                 OTLP/HTTP to a sink in this process that drops them.
+  project-fast   the fast mode: ``WORKER_WORKFLOW_SANDBOX=false``.
+  project-16q    16 bench queues (16 workers) in one process, the workflows spread over them.
+  *-chain        ``ChainWorkflow``: 20 activities in a row (history growth).
+  *-saga         the orders saga (``OrderWorkflow`` with its activities on a fresh SQLite
+                 ledger per run, confirmed by a signal sent with the start).
+Every worker gets the same slot, cache and poller counts (``TUNING``), the same interpreter,
+and compiled bytecode as in the images. The dev server gives each task queue one partition
+(``--partitions``), so that server dispatch noise stays out of the figures.
 
-Per round:
+Per run:
   CPU/wf      the worker process's CPU time (user + system, /proc/<pid>/stat) from ready to
               its last result, per workflow: the headline, far steadier than wall-clock
-              figures on a shared machine where the dev server takes most of the CPU. Its
-              project/bare ratio is given per pair of rounds too (round i of each side), with
-              the spread of those ratios.
+              figures on a shared machine where the dev server takes most of the CPU.
   throughput  workflows / wall time from the first start call to the last result.
   p50, p99    per-workflow latency from the start call to its result.
-  ready       subprocess launch to ready. Both workers check ``is_running`` every 50 ms
-              (workerkit's runner; the bare worker copies it). The project then answers 200
-              on /readyz, probed every 10 ms; the bare worker prints a line on a pipe. The
-              probe adds up to 10 ms to the project's figure.
-  RSS         VmRSS (after the round) and VmHWM (peak) from /proc/<pid>/status.
-The table shows per-side medians over the measured rounds, and project/bare ratios; the
-verdict checks throughput ratio >= 0.97 and p99 ratio <= 1.10. A MISS still exits 0 (the
-machine may be noisy); any error (a failed workflow, a worker that does not start or stop
-cleanly) exits 1. temporalio may crash at interpreter exit after a clean shutdown, so a
-signal exit of the bare worker is accepted; the project worker must exit 0.
+  ready       subprocess launch to ready: ``is_running`` checked every 50 ms by both (the
+              bare worker then prints a line; the project answers 200 on /readyz, probed
+              every 10 ms, which adds up to 10 ms).
+  RSS         VmRSS after the run and VmHWM (peak), from /proc/<pid>/status.
+A comparison divides CPU per workflow of two variants in the same round, round by round;
+its figure is the median of those ratios and its spread the half-width of the median's
+distribution-free 95% confidence interval (order statistics; min to max below 6 rounds),
+as a percentage of the median. Targets are checked on those medians, and on the medians of
+start-to-ready and RSS of ``project`` against ``bare``. A MISS still exits 0 (the figures
+are the output); an error (a failed workflow, a worker that does not start or stop cleanly)
+exits 1. temporalio may crash at interpreter exit after a clean shutdown, so a signal exit
+of the bare worker is accepted; the project worker must exit 0.
+
+``--profile`` then samples one more run of each variant with py-spy (``--gil``, so only
+the thread holding the interpreter counts) and prints the functions on top of the stack.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
+import math
 import os
 import platform
+import random
 import shutil
 import signal
 import socket
@@ -61,9 +72,9 @@ import threading
 import time
 import urllib.request
 from asyncio.subprocess import DEVNULL, PIPE
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -71,15 +82,14 @@ from typing import Any, Literal
 
 import temporalio
 from temporalio.client import Client
-from temporalio.common import VersioningBehavior
-from workerkit import Queue, exit_process
+from workerkit import exit_process
 
-from workload import BenchWorkflow
+from project_worker import queues
+from workload import BenchWorkflow, ChainWorkflow, Workload
 
 BENCH_DIR = Path(__file__).resolve().parent
-Side = Literal["project", "bare"]
-SIDES: tuple[Side, Side] = ("project", "bare")
-SCRIPTS: dict[Side, Path] = {
+Worker = Literal["project", "bare"]
+SCRIPTS: dict[Worker, Path] = {
     "project": BENCH_DIR / "project_worker.py",
     "bare": BENCH_DIR / "bare_worker.py",
 }
@@ -91,22 +101,79 @@ TUNING = {
     "WORKER_MAX_CACHED_WORKFLOWS": "1000",
     "WORKER_MAX_POLLERS": "5",
 }
-THROUGHPUT_TARGET = 0.97  # project/bare, at least
-P99_TARGET = 1.10  # project/bare, at most
+# The saga's settings on both sides: no simulated packing time, so a run measures the
+# worker and the ledger, not a sleep.
+SAGA_ENV = {"ORDERS_PACK_SECONDS_PER_ITEM": "0"}
 READY_LINE = b"ready"  # what bare_worker.py prints
 SERVER_START_TIMEOUT_S = 60.0
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 PROBE_INTERVAL_S = 0.01
 WORKFLOW_TIMEOUT = timedelta(minutes=2)
-METRICS = (  # RoundResult field, table label, number format
-    ("cpu_ms_per_wf", "CPU per workflow (ms)", ".2f"),
-    ("throughput_wf_s", "throughput (wf/s)", ".1f"),
-    ("p50_ms", "p50 latency (ms)", ".1f"),
-    ("p99_ms", "p99 latency (ms)", ".1f"),
-    ("ready_s", "start to ready (s)", ".3f"),
-    ("rss_mib", "RSS after round (MiB)", ".1f"),
-    ("peak_rss_mib", "peak RSS (MiB)", ".1f"),
+READY_DELTA_TARGET_S = 0.25  # project - bare start to ready, at most
+RSS_TARGET = 1.10  # project / bare RSS after a run, at most
+PROFILE_ROUND = 99  # the index of the profiled runs, which no figure includes
+METRICS = (  # RunResult field, table label, number format
+    ("cpu_ms_per_wf", "CPU/wf ms", ".2f"),
+    ("throughput_wf_s", "wf/s", ".1f"),
+    ("p50_ms", "p50 ms", ".1f"),
+    ("p99_ms", "p99 ms", ".1f"),
+    ("ready_s", "ready s", ".3f"),
+    ("rss_mib", "RSS MiB", ".1f"),
+    ("peak_rss_mib", "peak MiB", ".1f"),
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running a worker."""
+
+    name: str
+    worker: Worker
+    workload: Workload = "echo"
+    queues: int = 1
+    env: Mapping[str, str] = field(default_factory=dict)
+    trace_export: bool = False
+
+    @property
+    def share(self) -> float:
+        """Its part of ``--workflows``: a chain runs 20 activities, a saga 6 steps."""
+        return {"echo": 1.0, "chain": 0.2, "saga": 0.5}[self.workload]
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("bare", "bare"),
+        Variant("project", "project"),
+        Variant("project+trace", "project", trace_export=True),
+        Variant("project-fast", "project", env={"WORKER_WORKFLOW_SANDBOX": "false"}),
+        Variant("project-16q", "project", queues=16),
+        Variant("bare-chain", "bare", "chain"),
+        Variant("project-chain", "project", "chain"),
+        Variant("bare-saga", "bare", "saga", env=SAGA_ENV),
+        Variant("project-saga", "project", "saga", env=SAGA_ENV),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """CPU per workflow of ``numerator`` over ``denominator``, at most ``target``."""
+
+    label: str
+    numerator: str
+    denominator: str
+    target: float | None
+
+
+COMPARISONS = (
+    Comparison("project / bare SDK, 1 activity", "project", "bare", 0.90),
+    Comparison("project / bare SDK, orders saga", "project-saga", "bare-saga", 0.90),
+    Comparison("project / bare SDK, 20 activities", "project-chain", "bare-chain", None),
+    Comparison("trace export at 100% / project", "project+trace", "project", 1.05),
+    Comparison("fast mode / bare SDK", "project-fast", "bare", 0.70),
+    Comparison("16 queues / 1 queue", "project-16q", "project", 1.10),
 )
 
 
@@ -115,10 +182,11 @@ class BenchError(Exception):
 
 
 @dataclass(frozen=True)
-class RoundResult:
-    side: Side
+class RunResult:
+    variant: str
     round: int  # 0 is the warm-up
-    task_queue: str
+    task_queues: list[str]
+    workflows: int
     cpu_ms_per_wf: float
     throughput_wf_s: float
     p50_ms: float
@@ -162,11 +230,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def base_env() -> dict[str, str]:
-    """This process's environment without Temporal/worker/OTel settings, plus the bench dir."""
-    scrubbed = ("TEMPORAL_", "WORKER_", "OTEL_")
+def base_env(pycache: Path | None = None) -> dict[str, str]:
+    """This process's environment without Temporal/worker/OTel/database/service settings.
+
+    With ``pycache``, workers write and read compiled bytecode there, as the images ship it
+    (``UV_COMPILE_BYTECODE``): the sandbox re-imports a workflow's module for every run, and
+    without bytecode it would compile the source each time, a cost production never pays.
+    """
+    scrubbed = ("TEMPORAL_", "WORKER_", "OTEL_", "DATABASE_", "ORDERS_", "FLEET_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(scrubbed)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH_DIR), env.get("PYTHONPATH")]))
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     return env
 
 
@@ -239,8 +315,8 @@ def probe(url: str) -> bool:
         return False
 
 
-async def wait_ready(side: Side, proc: asyncio.subprocess.Process, http_port: int) -> None:
-    if side == "bare":
+async def wait_ready(worker: Worker, proc: asyncio.subprocess.Process, http_port: int) -> None:
+    if worker == "bare":
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S)
         if line.strip() != READY_LINE:
@@ -256,169 +332,296 @@ async def wait_ready(side: Side, proc: asyncio.subprocess.Process, http_port: in
         await asyncio.sleep(PROBE_INTERVAL_S)
 
 
+def saga_order(order_id: str) -> Any:
+    from orders.models import Address, LineItem, Order
+
+    return Order(
+        order_id=order_id,
+        customer_id="bench",
+        items=[LineItem("sku-widget", 1, 500)],
+        shipping_address=Address("Bench", "1 Rue de Rivoli", "Paris", "75001", "FR"),
+        payment_token="tok_visa",
+    )
+
+
+async def run_workflow(client: Client, workload: Workload, task_queue: str, wf_id: str) -> None:
+    """Run one workflow of ``workload`` to its end and check its result."""
+    if workload == "saga":
+        from orders.models import Confirmation
+        from orders.workflows import OrderWorkflow
+
+        handle = await client.start_workflow(
+            OrderWorkflow.run,
+            saga_order(wf_id),
+            id=wf_id,
+            task_queue=task_queue,
+            execution_timeout=WORKFLOW_TIMEOUT,
+            start_signal="confirm",
+            start_signal_args=[Confirmation("bench")],
+        )
+        result: str = (await handle.result()).order_id
+    else:
+        result = await client.execute_workflow(
+            BenchWorkflow.run if workload == "echo" else ChainWorkflow.run,
+            wf_id,
+            id=wf_id,
+            task_queue=task_queue,
+            execution_timeout=WORKFLOW_TIMEOUT,
+        )
+    if result != wf_id:
+        raise BenchError(f"workflow {wf_id} returned {result!r}, expected {wf_id!r}")
+
+
 async def drive(
-    client: Client, task_queue: str, count: int, concurrency: int
+    client: Client, workload: Workload, task_queues: list[str], count: int, concurrency: int
 ) -> tuple[float, list[float]]:
-    """Run ``count`` workflows, ``concurrency`` at a time; return (workflows/s, latencies s)."""
+    """Run ``count`` workflows over ``task_queues``, ``concurrency`` at a time.
+
+    Returns:
+        Workflows per second, and each workflow's latency in seconds.
+    """
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> float:
-        text = f"wf-{i}"
+        task_queue = task_queues[i % len(task_queues)]
         async with gate:
             begin = time.perf_counter()
-            result = await client.execute_workflow(
-                BenchWorkflow.run,
-                text,
-                id=f"{task_queue}-{i}",
-                task_queue=task_queue,
-                execution_timeout=WORKFLOW_TIMEOUT,
-            )
-            elapsed = time.perf_counter() - begin
-        if result != text:
-            raise BenchError(f"workflow {i} returned {result!r}, expected {text!r}")
-        return elapsed
+            await run_workflow(client, workload, task_queue, f"{task_queue}-{i}")
+            return time.perf_counter() - begin
 
     begin = time.perf_counter()
     latencies = await asyncio.gather(*(one(i) for i in range(count)))
     return count / (time.perf_counter() - begin), list(latencies)
 
 
-async def run_round(
-    side: Side,
-    index: int,
-    *,
-    client: Client,
-    env: dict[str, str],
-    log_dir: Path,
-    workflows: int,
-    concurrency: int,
-) -> RoundResult:
-    name = f"bench{index}{side}"
-    task_queue = Queue(
-        name=name, workflows=[BenchWorkflow], versioning=VersioningBehavior.PINNED
-    ).task_queue
-    log = log_dir / f"{name}.log"
-    if side == "project":
-        http_port = free_port()
-        env = env | {"WORKER_HTTP_HOST": "127.0.0.1", "WORKER_HTTP_PORT": str(http_port)}
-        command, stdout = [str(SCRIPTS[side]), name], DEVNULL
-    else:
-        http_port, command, stdout = 0, [str(SCRIPTS[side]), task_queue], PIPE
-    with log.open("wb") as stderr:
-        launched = time.perf_counter()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, *command, env=env, stdin=DEVNULL, stdout=stdout, stderr=stderr
-        )
+def prepare_saga_state(state_dir: Path, name: str) -> None:
+    """A fresh SQLite ledger for one saga run, migrated to the orders queue's head."""
+    from workerkit import open_database
+    from workerkit._migrations import migrate
+
+    from orders.queue import QUEUE
+
+    state_dir.mkdir(parents=True)
+    db = open_database({"WORKER_STATE_DIR": str(state_dir)})
     try:
-        await wait_ready(side, proc, http_port)
-        ready_s = time.perf_counter() - launched
-        cpu_before = read_cpu_s(proc.pid)
-        throughput, latencies = await drive(client, task_queue, workflows, concurrency)
-        cpu_ms_per_wf = (read_cpu_s(proc.pid) - cpu_before) * 1000 / workflows
-        rss, peak = read_rss_mib(proc.pid)
-        code = await stop(proc)
-        if code != 0 and (side == "project" or code > 0):
-            raise BenchError(f"exited with code {code} after SIGTERM")
-    except Exception as err:
-        raise BenchError(f"{side} worker, round {index}: {err}{log_tail(log)}") from err
+        migrate(db, [dataclasses.replace(QUEUE, name=name)])
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    centiles = statistics.quantiles(latencies, n=100, method="inclusive")
-    return RoundResult(
-        side=side,
-        round=index,
-        task_queue=task_queue,
-        cpu_ms_per_wf=cpu_ms_per_wf,
-        throughput_wf_s=throughput,
-        p50_ms=centiles[49] * 1000,
-        p99_ms=centiles[98] * 1000,
-        ready_s=ready_s,
-        rss_mib=rss,
-        peak_rss_mib=peak,
-        exit_code=code,
+        db.dispose()
+
+
+async def start_profiler(pid: int, output: Path) -> asyncio.subprocess.Process:
+    """Sample ``pid`` with py-spy until it exits, writing collapsed stacks to ``output``.
+
+    Non-blocking sampling never pauses the worker; ``--gil`` counts only the thread that
+    holds the interpreter, which is where CPU time goes in a Python worker.
+    """
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        raise BenchError("--profile needs py-spy on PATH (pip install py-spy)")
+    argv = ["record", "--pid", str(pid), "--nonblocking", "--gil", "--rate", "250"]
+    argv += ["--format", "raw", "--output", str(output)]
+    return await asyncio.create_subprocess_exec(
+        py_spy, *argv, stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL
     )
 
 
-def describe(r: RoundResult) -> str:
+def hottest(collapsed: Path, count: int = 12) -> list[tuple[float, str]]:
+    """The frames with the most samples on top of the stack, as (share, frame)."""
+    own: dict[str, int] = {}
+    for line in collapsed.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        frame = stack.rsplit(";", 1)[-1]
+        own[frame] = own.get(frame, 0) + int(samples)
+    total = max(sum(own.values()), 1)
+    return [(n / total, frame) for frame, n in sorted(own.items(), key=lambda kv: -kv[1])][:count]
+
+
+@dataclass
+class Bench:
+    """What every run shares: the server's client, the environment, logs, the OTLP sink."""
+
+    client: Client
+    env: dict[str, str]
+    log_dir: Path
+    workflows: int
+    concurrency: int
+    sink: OtlpSink
+
+    def env_for(self, variant: Variant) -> dict[str, str]:
+        env = self.env | dict(variant.env)
+        if variant.worker == "project":
+            env |= {"WORKER_LOG_LEVEL": "info", "WORKER_LOG_FORMAT": "json"}
+        if variant.trace_export:
+            env |= {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": self.sink.endpoint,
+                "OTEL_SERVICE_NAME": "bench",
+                "OTEL_TRACES_SAMPLER": "always_on",
+            }
+        return env
+
+    async def run(self, variant: Variant, index: int, profile: Path | None = None) -> RunResult:
+        name = f"b{index}" + "".join(ch for ch in variant.name if ch.isalnum())
+        count = max(2, round(self.workflows * variant.share))
+        env = self.env_for(variant)
+        if variant.workload == "saga":
+            state = self.log_dir / "state" / name
+            prepare_saga_state(state, name)
+            env["WORKER_STATE_DIR"] = str(state)
+        task_queues = [q.task_queue for q in queues(name, variant.workload, variant.queues)]
+        log = self.log_dir / f"{name}.log"
+        if variant.worker == "project":
+            http_port = free_port()
+            env |= {"WORKER_HTTP_HOST": "127.0.0.1", "WORKER_HTTP_PORT": str(http_port)}
+            argv, stdout = [name, variant.workload, str(variant.queues)], DEVNULL
+        else:
+            http_port, argv, stdout = 0, [task_queues[0], variant.workload], PIPE
+        with log.open("wb") as stderr:
+            launched = time.perf_counter()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(SCRIPTS[variant.worker]),
+                *argv,
+                env=env,
+                stdin=DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        try:
+            await wait_ready(variant.worker, proc, http_port)
+            ready_s = time.perf_counter() - launched
+            spy = None if profile is None else await start_profiler(proc.pid, profile)
+            cpu_before = read_cpu_s(proc.pid)
+            throughput, latencies = await drive(
+                self.client, variant.workload, task_queues, count, self.concurrency
+            )
+            cpu_ms_per_wf = (read_cpu_s(proc.pid) - cpu_before) * 1000 / count
+            rss, peak = read_rss_mib(proc.pid)
+            code = await stop(proc)
+            if spy is not None:
+                await spy.wait()
+            if code != 0 and (variant.worker == "project" or code > 0):
+                raise BenchError(f"exited with code {code} after SIGTERM")
+        except Exception as err:
+            raise BenchError(f"{variant.name}, round {index}: {err}{log_tail(log)}") from err
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        centiles = statistics.quantiles(latencies, n=100, method="inclusive")
+        return RunResult(
+            variant=variant.name,
+            round=index,
+            task_queues=task_queues,
+            workflows=count,
+            cpu_ms_per_wf=cpu_ms_per_wf,
+            throughput_wf_s=throughput,
+            p50_ms=centiles[49] * 1000,
+            p99_ms=centiles[98] * 1000,
+            ready_s=ready_s,
+            rss_mib=rss,
+            peak_rss_mib=peak,
+            exit_code=code,
+        )
+
+
+def describe(r: RunResult) -> str:
     label = "warm-up" if r.round == 0 else f"round {r.round}"
     return (
-        f"{label:>8} {r.side:<7} CPU {r.cpu_ms_per_wf:6.2f} ms/wf  "
-        f"{r.throughput_wf_s:7.1f} wf/s  p50 {r.p50_ms:7.1f} ms  "
-        f"p99 {r.p99_ms:7.1f} ms  ready {r.ready_s:5.2f} s  "
-        f"RSS {r.rss_mib:6.1f} MiB (peak {r.peak_rss_mib:6.1f})  exit {r.exit_code}"
+        f"{label:>8} {r.variant:<14} CPU {r.cpu_ms_per_wf:6.2f} ms/wf  "
+        f"{r.throughput_wf_s:6.1f} wf/s  p50 {r.p50_ms:7.1f} ms  p99 {r.p99_ms:7.1f} ms  "
+        f"ready {r.ready_s:5.2f} s  RSS {r.rss_mib:6.1f} MiB (peak {r.peak_rss_mib:6.1f})"
     )
 
 
-async def bench(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
-    sink = None if args.no_trace_export else OtlpSink()
-    server, client = await start_server(
-        args.temporal, args.partitions, log_dir / "temporal-server.log"
-    )
-    env = base_env() | TUNING | {"TEMPORAL_ADDRESS": client.service_client.config.target_host}
-    project_env = env | {"WORKER_LOG_LEVEL": "info", "WORKER_LOG_FORMAT": "json"}
-    if sink is not None:
-        project_env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_SERVICE_NAME": "bench"}
-    schedule = [(0, side) for side in SIDES]
-    schedule += [(i, side) for i in range(1, args.rounds + 1) for side in SIDES]
-    rounds: list[RoundResult] = []
-    try:
-        for index, side in schedule:
-            result = await run_round(
-                side,
-                index,
-                client=client,
-                env=project_env if side == "project" else env,
-                log_dir=log_dir,
-                workflows=args.workflows,
-                concurrency=args.concurrency,
-            )
-            print(describe(result), flush=True)
-            rounds.append(result)
-    finally:
-        await stop(server, grace_s=10)
-        if sink is not None:
-            sink.close()
-    return summarize(args, rounds, otlp_exports=None if sink is None else sink.exports)
+def median_interval(values: list[float]) -> tuple[float, float]:
+    """The distribution-free ~95% confidence interval of the median of ``values``.
+
+    The k-th smallest and k-th largest values, for the largest k whose coverage
+    (1 - 2 P[Binomial(n, 1/2) < k]) is at least 95%; min and max when n is too small.
+    """
+    ordered, n = sorted(values), len(values)
+    k = 1
+    while k < n // 2:
+        below = sum(math.comb(n, i) for i in range(k + 1)) / 2**n  # P[X <= k]
+        if 1 - 2 * below < 0.95:
+            break
+        k += 1
+    return ordered[k - 1], ordered[n - k]
+
+
+def compare(comparison: Comparison, runs: list[RunResult]) -> dict[str, Any] | None:
+    """The comparison's ratio per round, their median and spread; None if it did not run."""
+    by_round = {(r.variant, r.round): r.cpu_ms_per_wf for r in runs if r.round > 0}
+    rounds = sorted({i for _, i in by_round})
+    ratios = [
+        by_round[(comparison.numerator, i)] / by_round[(comparison.denominator, i)]
+        for i in rounds
+        if (comparison.numerator, i) in by_round and (comparison.denominator, i) in by_round
+    ]
+    if not ratios:
+        return None
+    median = statistics.median(ratios)
+    low, high = median_interval(ratios)
+    return asdict(comparison) | {
+        "ratios": ratios,
+        "median": median,
+        "interval": [low, high],
+        "spread_pct": 100 * max(median - low, high - median) / median,
+        "pass": None if comparison.target is None else median <= comparison.target,
+    }
+
+
+def comparisons(runs: list[RunResult]) -> list[dict[str, Any]]:
+    return [c for c in (compare(c, runs) for c in COMPARISONS) if c is not None]
 
 
 def summarize(
-    args: argparse.Namespace, rounds: list[RoundResult], otlp_exports: int | None
+    args: argparse.Namespace, variants: list[Variant], runs: list[RunResult], exports: int
 ) -> dict[str, Any]:
-    measured = [r for r in rounds if r.round > 0]
+    measured = [r for r in runs if r.round > 0]
     medians = {
-        side: {
-            key: statistics.median(getattr(r, key) for r in measured if r.side == side)
+        v.name: {
+            key: statistics.median(getattr(r, key) for r in measured if r.variant == v.name)
             for key, *_ in METRICS
         }
-        for side in SIDES
+        for v in variants
     }
-    ratios = {key: medians["project"][key] / medians["bare"][key] for key, *_ in METRICS}
-    # CPU per workflow, round by round: the ratio of each pair (rounds interleave, so a pair
-    # ran under the same machine load), and the spread of those ratios around their median.
-    by_round = {(r.side, r.round): r.cpu_ms_per_wf for r in measured}
-    pair_ratios = [
-        by_round[("project", i)] / by_round[("bare", i)]
-        for i in range(1, args.rounds + 1)
-        if ("project", i) in by_round and ("bare", i) in by_round
+    compared = comparisons(runs)
+    checks: list[dict[str, Any]] = []
+    if "project" in medians and "bare" in medians:
+        delta = medians["project"]["ready_s"] - medians["bare"]["ready_s"]
+        rss = medians["project"]["rss_mib"] / medians["bare"]["rss_mib"]
+        checks.append(
+            {
+                "label": "start to ready, project - bare (s)",
+                "value": delta,
+                "target": READY_DELTA_TARGET_S,
+                "pass": delta <= READY_DELTA_TARGET_S,
+            }
+        )
+        checks.append(
+            {
+                "label": "RSS after a run, project / bare",
+                "value": rss,
+                "target": RSS_TARGET,
+                "pass": rss <= RSS_TARGET,
+            }
+        )
+    checks += [
+        {"label": c["label"], "value": c["median"], "target": c["target"], "pass": c["pass"]}
+        for c in compared
+        if c["target"] is not None
     ]
-    cpu_pairs = {
-        "ratios": pair_ratios,
-        "median": statistics.median(pair_ratios),
-        "spread_pct": 100 * max(abs(x / statistics.median(pair_ratios) - 1) for x in pair_ratios),
-    }
-    verdict = {
-        "throughput": ratios["throughput_wf_s"] >= THROUGHPUT_TARGET,
-        "p99": ratios["p99_ms"] <= P99_TARGET,
-    }
     return {
         "config": {
-            "rounds": args.rounds,
+            "rounds": max((r.round for r in measured), default=0),
+            "min_rounds": args.rounds,
+            "max_rounds": args.max_rounds,
+            "spread_target_pct": args.spread,
             "workflows": args.workflows,
             "concurrency": args.concurrency,
-            "trace_export": not args.no_trace_export,
             "partitions": args.partitions,
+            "variants": [asdict(v) | {"env": dict(v.env)} for v in variants],
             "tuning": TUNING,
         },
         "environment": {
@@ -427,44 +630,81 @@ def summarize(
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
         },
-        "rounds": [asdict(r) for r in rounds],
+        "runs": [asdict(r) for r in runs],
         "median": medians,
-        "ratio": ratios,
-        "cpu_per_workflow_pairs": cpu_pairs,
-        "targets": {"throughput_ratio_min": THROUGHPUT_TARGET, "p99_ratio_max": P99_TARGET},
-        "verdict": verdict | {"pass": all(verdict.values())},
-        "otlp_exports": otlp_exports,
+        "comparisons": compared,
+        "checks": checks,
+        "pass": all(c["pass"] for c in checks),
+        "otlp_exports": exports,
     }
+
+
+def settled(args: argparse.Namespace, runs: list[RunResult], rounds: int) -> bool:
+    """Whether enough rounds ran: the minimum, and every spread within the target."""
+    if rounds < args.rounds:
+        return False
+    return all(c["spread_pct"] <= args.spread for c in comparisons(runs))
+
+
+async def bench(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    variants = [VARIANTS[name] for name in args.variants]
+    sink = OtlpSink()
+    server, client = await start_server(
+        args.temporal, args.partitions, log_dir / "temporal-server.log"
+    )
+    env = base_env(log_dir / "pycache") | TUNING
+    env["TEMPORAL_ADDRESS"] = client.service_client.config.target_host
+    runner = Bench(client, env, log_dir, args.workflows, args.concurrency, sink)
+    order = random.Random(args.seed)
+    runs: list[RunResult] = []
+    try:
+        for variant in variants:  # the warm-up, which also writes the bytecode
+            runs.append(await runner.run(variant, 0))
+            print(describe(runs[-1]), flush=True)
+        for index in range(1, args.max_rounds + 1):
+            for variant in order.sample(variants, len(variants)):
+                runs.append(await runner.run(variant, index))
+                print(describe(runs[-1]), flush=True)
+            if settled(args, runs, index):
+                break
+        for variant in variants if args.profile else ():
+            output = log_dir / f"profile-{variant.name}.txt"
+            await runner.run(variant, PROFILE_ROUND, profile=output)
+            print(f"profile of {variant.name} ({output}), samples on top of the stack:")
+            for share, frame in hottest(output):
+                print(f"  {share:6.1%}  {frame}")
+    finally:
+        await stop(server, grace_s=10)
+        sink.close()
+    return summarize(args, variants, runs, sink.exports)
+
+
+def verdict(passed: bool | None) -> str:
+    return "" if passed is None else ("PASS" if passed else "MISS")
 
 
 def table(report: dict[str, Any]) -> str:
-    cfg, med, ratio, ok = report["config"], report["median"], report["ratio"], report["verdict"]
-    targets = {
-        "throughput_wf_s": f">= {THROUGHPUT_TARGET:.2f}  {'PASS' if ok['throughput'] else 'MISS'}",
-        "p99_ms": f"<= {P99_TARGET:.2f}  {'PASS' if ok['p99'] else 'MISS'}",
-    }
+    cfg, med = report["config"], report["median"]
     lines = [
-        f"medians of {cfg['rounds']} rounds per side, {cfg['workflows']} workflows per round, "
-        f"{cfg['concurrency']} in flight (warm-ups excluded)",
-        f"{'':<22} {'project':>9} {'bare':>9} {'project/bare':>13}  target",
+        f"medians of {cfg['rounds']} rounds, {cfg['workflows']} echo workflows per run "
+        f"(chain x0.2, saga x0.5), {cfg['concurrency']} in flight (warm-ups excluded)",
+        f"{'variant':<14}" + "".join(f"{label:>11}" for _, label, _ in METRICS),
     ]
-    for key, label, fmt in METRICS:
+    for name, figures in med.items():
+        lines.append(f"{name:<14}" + "".join(f"{figures[k]:11{fmt}}" for k, _, fmt in METRICS))
+    lines += ["", "CPU per workflow, ratio per round: median, ±spread, rounds, target"]
+    for c in report["comparisons"]:
+        target = "" if c["target"] is None else f"<= {c['target']:.2f} {verdict(c['pass'])}"
         lines.append(
-            f"{label:<22} {med['project'][key]:9{fmt}} {med['bare'][key]:9{fmt}} "
-            f"{ratio[key]:13.3f}  {targets.get(key, '')}".rstrip()
+            f"  {c['label']:<36} {c['median']:6.3f}  ±{c['spread_pct']:4.1f}%  "
+            f"n={len(c['ratios']):<3} {target}".rstrip()
         )
-    pairs = report["cpu_per_workflow_pairs"]
-    lines.append(
-        f"CPU per workflow, project/bare per pair of rounds: median {pairs['median']:.3f}, "
-        f"spread ±{pairs['spread_pct']:.1f}% over {len(pairs['ratios'])} pairs "
-        f"({', '.join(f'{x:.3f}' for x in pairs['ratios'])})"
-    )
-    lines.append(
-        f"verdict: {'PASS' if ok['pass'] else 'MISS'} (throughput ratio "
-        f"{ratio['throughput_wf_s']:.3f} >= {THROUGHPUT_TARGET:.2f}: "
-        f"{'PASS' if ok['throughput'] else 'MISS'}; p99 ratio {ratio['p99_ms']:.3f} "
-        f"<= {P99_TARGET:.2f}: {'PASS' if ok['p99'] else 'MISS'})"
-    )
+    for check in report["checks"][:2] if "project" in med and "bare" in med else ():
+        lines.append(
+            f"  {check['label']:<36} {check['value']:6.3f}  target <= {check['target']:.2f} "
+            f"{verdict(check['pass'])}"
+        )
+    lines.append(f"verdict: {'PASS' if report['pass'] else 'MISS'}")
     return "\n".join(lines)
 
 
@@ -485,27 +725,52 @@ def positive(text: str) -> int:
     return value
 
 
+def variant_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown variant {', '.join(unknown) or '(none)'}; known: {', '.join(VARIANTS)}"
+        )
+    return names
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=positive, default=3, help="measured rounds per side")
-    parser.add_argument("--workflows", type=positive, default=300, help="workflows per round")
+    parser.add_argument("--rounds", type=positive, default=6, help="measured rounds, at least")
+    parser.add_argument("--max-rounds", type=positive, default=12, help="measured rounds, at most")
+    parser.add_argument(
+        "--spread", type=float, default=3.0, help="stop once every spread is within this %%"
+    )
+    parser.add_argument("--workflows", type=positive, default=200, help="echo workflows per run")
     parser.add_argument("--concurrency", type=positive, default=50, help="workflows in flight")
+    parser.add_argument(
+        "--variants",
+        type=variant_names,
+        default=list(VARIANTS),
+        help=f"comma-separated, of: {', '.join(VARIANTS)} (default: all)",
+    )
     parser.add_argument(
         "--partitions", type=positive, default=1, help="dev server partitions per task queue"
     )
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the order within rounds")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--log-dir", type=Path, help="keep worker and server logs here")
-    parser.add_argument("--no-trace-export", action="store_true", help="no OTLP span export")
+    parser.add_argument(
+        "--profile", action="store_true", help="then profile one run per variant with py-spy"
+    )
     parser.add_argument(
         "--temporal",
         default=shutil.which("temporal") or str(Path(sys.executable).parent / "temporal"),
         help="the temporal CLI (default: on PATH, else next to this Python)",
     )
     args = parser.parse_args(argv)
-    if args.workflows < 2:
-        parser.error("--workflows must be at least 2 (for percentiles)")
+    if args.max_rounds < args.rounds:
+        parser.error("--max-rounds must be at least --rounds")
+    if args.workflows < 10:
+        parser.error("--workflows must be at least 10 (for percentiles of every workload)")
     if not Path(args.temporal).is_file():
         parser.error(f"temporal CLI not found: {args.temporal} (use --temporal PATH)")
     return args
@@ -523,8 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     report["runtime_s"] = time.perf_counter() - begin
     print()
     print(table(report))
-    if report["otlp_exports"] is not None:
-        print(f"project spans: {report['otlp_exports']} OTLP exports received")
+    if "project+trace" in args.variants:
+        print(f"project+trace: {report['otlp_exports']} OTLP exports received")
     print(f"total runtime: {report['runtime_s']:.1f} s")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 from workerkit._errors import ConfigurationError, SettingError, WorkerkitError
@@ -168,9 +166,15 @@ class EncryptionCodec(PayloadCodec):
     """
 
     def __init__(self, keyring: Keyring, *, encrypt: bool = True) -> None:
+        # cryptography loads with the first codec, not with workerkit: a worker without a
+        # keyring does not carry its 6 MiB.
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._keyring = keyring
         self._encrypt = encrypt
         self._ciphers = {kid: AESGCM(key) for kid, key in keyring.keys}
+        self._invalid_tag = InvalidTag
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """Encrypt ``payloads`` with the newest key (unchanged when decrypt-only)."""
@@ -207,7 +211,7 @@ class EncryptionCodec(PayloadCodec):
             nonce, sealed = payload.data[:_NONCE_BYTES], payload.data[_NONCE_BYTES:]
             try:
                 plain = self._ciphers[kid].decrypt(nonce, sealed, kid.encode())
-            except InvalidTag:
+            except self._invalid_tag:
                 raise ValueError(
                     f"payload encrypted with key {kid!r} does not decrypt: altered, or "
                     "another key under that id"

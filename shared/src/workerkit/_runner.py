@@ -180,11 +180,24 @@ async def _run_workers(
     except Exception:
         _log.exception("could not create the workers")
         return EXIT_FAILURE
+    interval = settings.server_check_interval.total_seconds()
+    # The first database check runs while the workers start polling, and readiness waits
+    # for it: a worker never reports ready on a schema it has not looked at, and the
+    # one-time cost of loading the migrations is paid at start-up, not under load.
+    database_checked = asyncio.Event()
+    database_watch = asyncio.ensure_future(
+        _watch_database(queues, environ, health, interval, stop, database_checked)
+    )
     running = [asyncio.ensure_future(w.run()) for w in workers]
     await _wait_until_polling(workers, running, stop)
     if settings.versioning_bootstrap and not stop.is_set():
         # Before reporting ready: a first build that is ready is also routed to.
         await _bootstrap(client, versions.values())
+    checked = asyncio.ensure_future(database_checked.wait())
+    await asyncio.wait(
+        {checked, database_watch, stopping, *running}, return_when=asyncio.FIRST_COMPLETED
+    )
+    checked.cancel()
     if not stop.is_set() and not any(t.done() for t in running):
         health.set_ready()
         _log.info(
@@ -192,11 +205,7 @@ async def _run_workers(
             extra={"task_queues": [q.task_queue for q in queues], **_version_fields(versions)},
         )
 
-    interval = settings.server_check_interval.total_seconds()
-    watches = [
-        asyncio.ensure_future(_watch_server(client, health, interval, stop)),
-        asyncio.ensure_future(_watch_database(queues, environ, health, interval, stop)),
-    ]
+    watches = [asyncio.ensure_future(_watch_server(client, health, interval, stop)), database_watch]
     await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
     for watch in watches:
         watch.cancel()
@@ -263,15 +272,18 @@ async def _watch_database(
     health: Health,
     interval: float,
     stop: asyncio.Event,
+    checked: asyncio.Event,
 ) -> None:
     """Turn /readyz to 503 while the database does not answer or its schema is behind.
 
     Activities meanwhile fail retryably and are retried; what Kubernetes must know is that
     this worker cannot do their work. A schema newer than this build (a migration applied
-    ahead of a rollout, expand-and-contract style) is fine.
+    ahead of a rollout, expand-and-contract style) is fine. ``checked`` is set once the
+    first check is done (at once when no queue keeps state).
     """
     stateful = [q for q in queues if q.migrations]
     if not stateful:
+        checked.set()
         return
     from workerkit._database import DatabaseUnavailable, open_database
     from workerkit._migrations import schema_states
@@ -302,6 +314,7 @@ async def _watch_database(
                 )
             else:
                 health.clear_problem("database")
+        checked.set()
         await asyncio.sleep(interval)
 
 

@@ -131,6 +131,12 @@ class WorkerSettings(EnvSettings, prefix=ENV_PREFIX):
         default=timedelta(seconds=5),
         doc="how often a ready worker checks the server; 2 failed checks turn /readyz to 503",
     )
+    workflow_sandbox: bool = setting(
+        Accepts.boolean(),
+        default=True,
+        doc="run workflows in the SDK sandbox; false is the fast mode (tests and the replay "
+        "gate keep the sandbox)",
+    )
     versioning: Literal["auto", "on", "off"] = setting(
         Accepts.choice("auto", "on", "off"),
         default="auto",

@@ -17,7 +17,6 @@ from temporalio.worker import (
     Worker,
     WorkerTuner,
 )
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
@@ -64,11 +63,17 @@ def build_worker(
         version: The Worker Deployment version; ``None`` runs unversioned.
     """
     # Whatever client it is given, the worker goes through the project's plugin with this
-    # queue's interceptors: one place decides how payloads look and what is traced, logged
-    # and counted (see _plugin). The Worker takes the plugin from its client.
+    # queue's interceptors: one place decides how payloads look, what is traced, logged and
+    # counted, and what runs workflows (see _plugin). The Worker takes it from its client.
+    versioned = version is not None and version.versioned
+    plugin = WorkerkitPlugin(
+        interceptors=queue.interceptors,
+        sandbox=settings.workflow_sandbox,
+        versioning_behaviors=queue.versioning_behaviors() if versioned else None,
+    )
     config = client.config()
     others = [p for p in config.get("plugins", []) if not isinstance(p, WorkerkitPlugin)]
-    config["plugins"] = [*others, WorkerkitPlugin(interceptors=queue.interceptors)]
+    config["plugins"] = [*others, plugin]
     client = Client(**config)
     install_dropped_signal_handling()
     with activity_slots(settings.max_concurrent_activities):  # sizes a database pool
@@ -79,12 +84,12 @@ def build_worker(
             max_workers=settings.max_concurrent_activities,
             thread_name_prefix=f"{queue.name}-activity",
         )
-    versioned = version is not None and version.versioned
-    behaviors = queue.versioning_behaviors() if versioned else None
     return Worker(
         client,
-        workflow_runner=VersioningRunner(SandboxedWorkflowRunner(), behaviors),
-        unsandboxed_workflow_runner=VersioningRunner(UnsandboxedWorkflowRunner(), behaviors),
+        # For a workflow declared @workflow.defn(sandboxed=False); the plugin sets the other.
+        unsandboxed_workflow_runner=VersioningRunner(
+            UnsandboxedWorkflowRunner(), queue.versioning_behaviors() if versioned else None
+        ),
         task_queue=queue.task_queue,
         workflows=list(queue.workflows),
         activities=activities,
