@@ -207,6 +207,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "WORKER_STATE_DIR": str(work / "state"),
     }
+    env |= dict(pair.split("=", 1) for pair in args.env)
     fleet = [sys.executable, "-m", "workerkit.cli"]
     log = work / "worker.log"
     proc = None
@@ -258,6 +259,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "rate_per_queue": args.rate,
             "deadline_s": args.deadline.total_seconds(),
             "sample_every_s": args.sample_every,
+            "env": args.env,
         },
         "queues": {queue: asdict(t) for queue, t in tallies.items()},
         "growth": growth(samples, args.duration.total_seconds()),
@@ -324,10 +326,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--deadline", type=duration, default=timedelta(seconds=60), help="per workflow"
     )
     parser.add_argument("--sample-every", type=float, default=5.0, help="seconds")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable for the worker (repeatable), e.g. WORKER_WORKFLOW_SANDBOX=false",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure and sample here")
     parser.add_argument("--log-dir", type=Path, help="keep the worker's and server's logs here")
     parser.add_argument("--temporal", default=None, help="the temporal CLI (default: as bench)")
     args = parser.parse_args(argv)
+    if any("=" not in pair for pair in args.env):
+        parser.error("--env takes NAME=VALUE")
     if not 0 < args.rate <= 50:
         parser.error("--rate must be above 0 and at most 50 per queue")
     orders = args.rate * args.duration.total_seconds()
