@@ -120,7 +120,7 @@ images: ## Build every image (one per queue, Temporal, Prometheus) and print the
 e2e: ## End-to-end test on a real Docker engine: images, stack, workflows, scaling, a killed worker
 	@python3 tests/e2e/run_e2e.py
 
-compose-sync: install ## Regenerate the compose worker services, Prometheus's list and every queue's Dockerfile
+compose-sync: install ## Regenerate the compose worker services and Prometheus's list of them
 	@$(UV) run --frozen python scripts/compose_sync.py
 
 clean: ## Remove local state (.data) and caches

@@ -4,7 +4,8 @@
     uv run python scripts/compose_deploy.py retire orders [--drain-wait 10m]
 
 deploy:
-1. builds the queue's image from the source tree (DIR, default this checkout) and asks the
+1. builds the queue's image from the source tree (DIR, default this checkout; its
+   deploy/docker/worker/Dockerfile with QUEUE=<queue>) and asks the
    image its build id (`fleet deploy build-id`: a hash of its code unless BUILD_ID was set);
    the image is tagged temporal-fleet-<queue>:<build id>. A build that is already current is
    a no-op;
@@ -47,6 +48,9 @@ COMPOSE_SH = ["bash", str(ROOT / "scripts" / "compose.sh")]
 IMAGE_PREFIX = "temporal-fleet-"
 BUILD_LABEL = "io.temporal-fleet.build-id"
 QUEUE_LABEL = "io.temporal-fleet.queue"
+# Worker containers (not the one-shots or the codec server, which run a queue's image too).
+ROLE_LABEL = "io.temporal-fleet.role=worker"
+DOCKERFILE = Path("deploy") / "docker" / "worker" / "Dockerfile"
 EXIT_REFUSED = 3
 
 
@@ -112,6 +116,8 @@ def containers(queue: str) -> list[tuple[str, str]]:
             f"label=com.docker.compose.project={project()}",
             "--filter",
             f"label={QUEUE_LABEL}={queue}",
+            "--filter",
+            f"label={ROLE_LABEL}",
             "--format",
             '{{.ID}}\t{{.Label "com.docker.compose.service"}}',
         ]
@@ -153,7 +159,9 @@ def build_image(queue: str, context: Path) -> str:
             "--network",
             os.environ.get("FLEET_BUILD_NETWORK", "host"),
             "-f",
-            str(context / "services" / queue / "Dockerfile"),
+            str(context / DOCKERFILE),
+            "--build-arg",
+            f"QUEUE={queue}",
             "--build-arg",
             f"PYTHON_IMAGE={base}",
             "--build-arg",
@@ -334,9 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--wait-pollers", default="120s")
     args = parser.parse_args(argv)
-    if not (args.context / "services" / args.queue / "Dockerfile").is_file():
+    if not (args.context / "services" / args.queue / "pyproject.toml").is_file():
         print(
-            f"error: no queue {args.queue!r} in {args.context} (services/{args.queue}/Dockerfile)",
+            f"error: no queue {args.queue!r} in {args.context} (services/{args.queue}/)",
             file=sys.stderr,
         )
         return 2

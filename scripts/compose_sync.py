@@ -1,4 +1,4 @@
-"""Keep the compose stack in step with the queue registry and the scaffold's Dockerfile template.
+"""Keep the compose stack in step with the queue registry.
 
     uv run python scripts/compose_sync.py          # rewrite what is stale (make compose-sync)
     uv run python scripts/compose_sync.py --check  # change nothing; exit 1 naming what is stale
@@ -6,16 +6,15 @@
 The registry (`fleet queues --json`) is the only list of queues. From it this script writes:
 
 - docker-compose.yml, between the GENERATED QUEUES markers: one worker service per queue
-  (image temporal-fleet-<queue>, built from services/<queue>/Dockerfile), and the one-shot
+  (image temporal-fleet-<queue>, built from deploy/docker/worker/Dockerfile with the build
+  argument QUEUE=<queue>), and the one-shot
   namespace-init service, which runs `fleet namespace ensure` from the first queue's image,
   the codec server (`fleet codec-server`, from the same image), and for each queue that
   keeps state a one-shot <queue>-migrate (`fleet db migrate` from
   the queue's own image) that its workers wait for;
 - deploy/prometheus/prometheus-compose.yml, between the same markers: the DNS service
   discovery of job temporal-workers, one name per queue (Docker's DNS answers a service name
-  with every replica's address, so `make scale` needs no change here);
-- services/<queue>/Dockerfile: the scaffold's template (Dockerfile.j2) rendered for the queue,
-  so every queue's image is built the same way and a template change reaches all of them.
+  with every replica's address, so `make scale` needs no change here).
 
 tests/e2e/test_compose_files.py runs the same check, so neither file can drift from the registry.
 """
@@ -25,10 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib.resources import files
 from pathlib import Path
-
-from jinja2 import Environment, StrictUndefined
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helm_sync import RegisteredQueue, registry_queues
@@ -41,6 +37,7 @@ BEGIN = "# BEGIN GENERATED QUEUES"
 END = "# END GENERATED QUEUES"
 IMAGE_PREFIX = "temporal-fleet-"
 METRICS_PORT = 9000
+DOCKERFILE = "deploy/docker/worker/Dockerfile"
 
 
 def image(queue: str) -> str:
@@ -60,6 +57,18 @@ def _replace_block(text: str, lines: Sequence[str], what: str) -> str:
     return text[:line_start] + f"{indent}{BEGIN}\n" + body + indent + text[end:]
 
 
+def _build(queue: str) -> list[str]:
+    """The build section of a service on queue ``queue``'s image: the one worker Dockerfile."""
+    return [
+        "  build:",
+        "    <<: *build",
+        f"    dockerfile: {DOCKERFILE}",
+        "    args:",
+        "      <<: *build-args",
+        f"      QUEUE: {queue}",
+    ]
+
+
 def render_compose(text: str, queues: Sequence[RegisteredQueue]) -> str:
     """Return docker-compose.yml with the generated services rewritten."""
     lines = [
@@ -71,23 +80,14 @@ def render_compose(text: str, queues: Sequence[RegisteredQueue]) -> str:
             f"namespace-init:  # any queue image has the fleet CLI; this one is {first}'s",
             "  <<: *namespace-init",
             f"  image: {image(first)}",
-            "  build:",
-            "    <<: *build",
-            f"    dockerfile: services/{first}/Dockerfile",
+            *_build(first),
             f"codec-server:  # any queue image has the fleet CLI; this one is {first}'s",
             "  <<: *codec-server",
             f"  image: {image(first)}",
-            "  build:",
-            "    <<: *build",
-            f"    dockerfile: services/{first}/Dockerfile",
+            *_build(first),
         ]
     for q in queues:
-        build = [
-            f"  image: {image(q.name)}",
-            "  build:",
-            "    <<: *build",
-            f"    dockerfile: services/{q.name}/Dockerfile",
-        ]
+        build = [f"  image: {image(q.name)}", *_build(q.name)]
         if q.keeps_state:
             # Its own image: an image ships its queue's migrations and no other queue's.
             lines += [
@@ -122,19 +122,6 @@ def render_prometheus(text: str, queues: Sequence[RegisteredQueue]) -> str:
     return _replace_block(text, lines, PROMETHEUS.name)
 
 
-def dockerfile_template() -> str:
-    """The scaffold's Dockerfile template (what `make new-queue` renders)."""
-    template = files("fleet_scaffold") / "template" / "services" / "{{name}}" / "Dockerfile.j2"
-    return template.read_text()
-
-
-def render_dockerfile(name: str, template: str | None = None) -> str:
-    """The Dockerfile of queue ``name``: the template rendered as the scaffold renders it."""
-    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
-    context = {"name": name, "Name": name.capitalize(), "NAME": name.upper()}
-    return env.from_string(template or dockerfile_template()).render(context)
-
-
 def sync(
     *,
     root: Path = ROOT,
@@ -157,12 +144,8 @@ def sync(
     update(compose, render_compose(compose.read_text(), queues), "worker services")
     prometheus = root / PROMETHEUS.relative_to(ROOT)
     update(prometheus, render_prometheus(prometheus.read_text(), queues), "dns_sd_configs")
-    template = dockerfile_template()
     for q in queues:
-        service = root / "services" / q.name
-        if service.is_dir():
-            update(service / "Dockerfile", render_dockerfile(q.name, template), "template")
-        else:
+        if not (root / "services" / q.name).is_dir():
             stale.append(f"services/{q.name}: missing (queue {q.name} is registered)")
     return stale
 

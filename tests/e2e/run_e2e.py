@@ -72,17 +72,9 @@ PROJECT = "temporal-fleet-e2e"
 COMPOSE_FILES = "docker-compose.yml:tests/e2e/compose.e2e.yml"
 OFFICIAL_PYTHON_IMAGE = "python:3.11-slim-bookworm"
 LOCAL_PYTHON_IMAGE = "temporal-fleet/python:3.11-bookworm-local"
-INFRA = {
-    "temporal",
-    "prometheus",
-    "grafana",
-    "namespace-init",
-    "postgres",
-    "postgres-exporter",
-    "codec-server",
-}
-# One-shot services: `fleet db migrate` per queue that keeps state (compose_sync generates them).
-MIGRATE_SUFFIX = "-migrate"
+# Worker containers carry this label (docker-compose.yml's x-worker), the one-shots and the
+# codec server, which run a queue's image too, do not.
+ROLE_LABEL = "io.temporal-fleet.role"
 NAMESPACE = "fleet"
 RUN = uuid.uuid4().hex[:8]
 
@@ -291,11 +283,7 @@ class Stack:
         return out
 
     def workers(self) -> list[dict[str, Any]]:
-        return [
-            c
-            for c in self.containers()
-            if service_of(c) not in INFRA and not service_of(c).endswith(MIGRATE_SUFFIX)
-        ]
+        return [c for c in self.containers() if c["Config"]["Labels"].get(ROLE_LABEL) == "worker"]
 
     def psql(self, sql: str) -> str:
         """Run SQL on the compose database (as its owner, over the container's socket)."""
@@ -884,7 +872,7 @@ def changed_tree() -> Path:
     tree = STATE / "changed"
     shutil.rmtree(tree, ignore_errors=True)
     ignore = shutil.ignore_patterns(".venv", "__pycache__", "*.pyc", ".*_cache")
-    for part in ("shared", "services", "tests/histories"):
+    for part in ("shared", "services", "tests/histories", "deploy/docker/worker"):
         shutil.copytree(ROOT / part, tree / part, ignore=ignore)
     for name in ("pyproject.toml", "uv.lock", ".dockerignore"):
         shutil.copy2(ROOT / name, tree / name)

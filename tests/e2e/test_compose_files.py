@@ -22,21 +22,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "deploy" / "prometheus"
-TEMPLATE = ROOT / "tools/scaffold/src/fleet_scaffold/template/services/{{name}}/Dockerfile.j2"
-INFRA = {
-    "temporal",
-    "namespace-init",
-    "prometheus",
-    "grafana",
-    "postgres",
-    "postgres-exporter",
-    "codec-server",
-}
-MIGRATE = "-migrate"
+DOCKERFILE = "deploy/docker/worker/Dockerfile"
 
 
 def workers(services: dict[str, Any]) -> set[str]:
-    return {s for s in set(services) - INFRA if not s.endswith(MIGRATE)}
+    """The worker services: labelled as such (the one-shots and the codec server are not)."""
+    return {
+        name
+        for name, service in services.items()
+        if (service.get("labels") or {}).get("io.temporal-fleet.role") == "worker"
+    }
 
 
 def compose_sync() -> ModuleType:
@@ -77,9 +72,10 @@ def test_every_registered_queue_has_a_worker_service_and_image(
     for q in registry:
         service = services[q.name]
         assert service["image"] == f"temporal-fleet-{q.name}:${{FLEET_TAG:-dev}}"
+        # Every queue's image from the one worker Dockerfile, the queue a build argument.
         assert service["build"]["context"] == "."
-        assert service["build"]["dockerfile"] == f"services/{q.name}/Dockerfile"
-        assert (ROOT / service["build"]["dockerfile"]).is_file()
+        assert service["build"]["dockerfile"] == DOCKERFILE
+        assert service["build"]["args"]["QUEUE"] == q.name
         waits_for = {
             "temporal": {"condition": "service_healthy"},
             "namespace-init": {"condition": "service_completed_successfully"},
@@ -222,30 +218,48 @@ def test_compose_file_is_valid_for_the_installed_compose() -> None:
     assert {"temporal", "namespace-init", "prometheus", "grafana"} <= set(proc.stdout.split())
 
 
-def test_dockerfile_template_keeps_the_images_promises() -> None:
-    text = compose_sync().render_dockerfile("billing", TEMPLATE.read_text())
+def test_worker_dockerfile_keeps_the_images_promises() -> None:
+    text = (ROOT / DOCKERFILE).read_text()
+    assert not list(ROOT.glob("services/*/Dockerfile")), "one Dockerfile serves every queue"
     stages = re.split(r"^FROM ", text, flags=re.M)
     assert len(stages) == 3, "a builder stage and a final stage"
-    final = stages[2]
+    builder, final = stages[1], stages[2]
     assert stages[0].count("ARG PYTHON_IMAGE=python:3.11-slim-bookworm") == 1
-    assert "uv sync --frozen --no-dev --no-install-workspace --package billing" in stages[1]
-    assert "--no-editable --package billing" in stages[1]
+    # The queue is declared after the shared library's dependencies: the layers before it are
+    # the same in every queue's image (every RUN after an ARG depends on its value).
+    shared = builder.index("uv sync --frozen --no-dev --no-install-workspace --package workerkit")
+    assert shared < builder.index("ARG QUEUE\n")
+    assert builder.index("ARG QUEUE\n") < builder.index(
+        'uv sync --frozen --no-dev --no-install-workspace --package "${QUEUE}"'
+    )
+    assert '--no-editable --package "${QUEUE}"' in builder
+    assert 'fleet queues | grep -q "^${QUEUE} "' in builder
     # The final stage: the virtual environment and the replay gate's stored histories only,
     # no uv, no build tools, not root.
     assert re.findall(r"^COPY .*$", final, flags=re.M) == [
         "COPY --from=builder /app/.venv /app/.venv",
-        "COPY tests/histories/billing /app/histories/billing",
+        "COPY tests/histories/${QUEUE} /app/histories/${QUEUE}",
     ]
     assert "FLEET_HISTORIES_DIR=/app/histories" in final
     assert "ARG BUILD_ID=" in final and "TEMPORAL_WORKER_BUILD_ID=${BUILD_ID}" in final
     assert "/opt/uv" not in final and "apt-get" not in final
     assert re.search(r"^USER 10001:10001$", final, flags=re.M)
-    assert 'ENTRYPOINT ["fleet", "worker", "billing"]' in final
+    # `fleet worker <queue>` as PID 1 (exec), arguments passed on.
+    assert "FLEET_QUEUE=${QUEUE}" in final
+    entrypoint = re.search(r"^ENTRYPOINT (\[.*\])$", final, flags=re.M)
+    assert entrypoint
+    assert json.loads(entrypoint.group(1)) == [
+        "/bin/sh",
+        "-c",
+        'exec fleet worker "$FLEET_QUEUE" "$@"',
+        "fleet-worker",
+    ]
     healthcheck = re.search(r"^HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])$", final, flags=re.M)
     assert healthcheck and "/readyz" in healthcheck.group(1)
     json.loads(healthcheck.group(1))  # exec form: no shell needed in the image
     for label in ("title", "description", "source", "version", "revision", "licenses"):
         assert f"org.opencontainers.image.{label}=" in final
+    assert 'io.temporal-fleet.queue="${QUEUE}"' in final
 
 
 def test_generator_follows_the_registry(tmp_path: Path) -> None:
@@ -269,7 +283,7 @@ def test_generator_follows_the_registry(tmp_path: Path) -> None:
     services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
     assert workers(services) == {"billing", "orders"}
     assert services["namespace-init"]["image"] == "temporal-fleet-billing:${FLEET_TAG:-dev}"
-    assert (root / "services/billing/Dockerfile").read_text().count("fleet worker billing") >= 1
+    assert services["billing"]["build"]["args"]["QUEUE"] == "billing"
     stack = yaml.safe_load((root / "deploy/prometheus/prometheus-compose.yml").read_text())
     assert stack["scrape_configs"][0]["dns_sd_configs"][0]["names"] == ["billing", "orders"]
 
