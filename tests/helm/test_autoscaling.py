@@ -23,7 +23,6 @@ import yaml
 from helm.rendering import (
     CHART,
     DATABASE,
-    ROOT,
     Doc,
     Helm,
     assert_schema_valid,
@@ -560,9 +559,7 @@ def test_the_documented_adapter_rule_serves_that_metric() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["autoscaling"]["prometheusAdapter"]["slotUtilisationMetric"] == rule["name"]["as"]
     # The recording rule exists, with the labels the HPA selects on.
-    rules = yaml.safe_load(
-        (ROOT / "deploy" / "prometheus" / "rules" / "temporal-fleet.yml").read_text()
-    )
+    rules = yaml.safe_load((CHART / "files/prometheus/rules/temporal-fleet.yml").read_text())
     (record,) = [r for g in rules["groups"] for r in g["rules"] if r.get("record") == recording]
     assert "by (namespace, task_queue, worker_type)" in record["expr"]
 

@@ -84,7 +84,7 @@ def mixed_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ]
         )
     )
-    helm_sync().sync(chart=chart, deploy=base / "deploy", registry_json=registry, write=True)
+    helm_sync().sync(chart=chart, registry_json=registry, write=True)
     return chart
 
 

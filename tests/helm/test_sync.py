@@ -1,12 +1,14 @@
-"""The chart cannot drift from its sources: the queue registry, `fleet settings`, and deploy/.
+"""The chart cannot drift from its sources: the queue registry and `fleet settings`; its rules
+and dashboards are the only copy.
 
 scripts/helm_sync.py (make helm-sync) generates the queue list of values.yaml and
-values.schema.json from `fleet queues --json` and copies deploy/'s alert rules and dashboards
-into the chart; these tests fail whenever running it would change anything.
+values.schema.json from `fleet queues --json`; these tests fail whenever running it would
+change anything.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import shutil
 import subprocess
@@ -19,8 +21,6 @@ import yaml
 
 from helm.rendering import (
     CHART,
-    FIXTURE_DEPLOY,
-    FIXTURE_REGISTRY,
     ROOT,
     Helm,
     by_queue,
@@ -28,7 +28,7 @@ from helm.rendering import (
 )
 
 
-def test_chart_is_in_sync_with_registry_and_deploy() -> None:
+def test_chart_is_in_sync_with_the_registry() -> None:
     stale = helm_sync().sync(write=False)
     assert not stale, "run `make helm-sync`:\n" + "\n".join(stale)
 
@@ -89,7 +89,6 @@ def _snake(camel: str) -> str:
 def test_generator_follows_the_registry(tmp_path: Path, helm: Helm) -> None:
     chart = tmp_path / "temporal-fleet"
     shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
-    deploy = tmp_path / "deploy"  # no deploy/ yet: nothing copied, nothing stale
     registry = tmp_path / "registry.json"
 
     def write_registry(*queues: tuple[str, int]) -> None:
@@ -98,8 +97,8 @@ def test_generator_follows_the_registry(tmp_path: Path, helm: Helm) -> None:
         )
 
     write_registry(("orders", 1), ("billing", 2))
-    assert helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=True)
-    assert helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=False) == []
+    assert helm_sync().sync(chart=chart, registry_json=registry, write=True)
+    assert helm_sync().sync(chart=chart, registry_json=registry, write=False) == []
     # A registry without keeps_state (older CLIs): no queue keeps state.
     generated = yaml.safe_load((chart / "values.yaml").read_text())["queues"]
     assert {name: q["keepsState"] for name, q in generated.items()} == {
@@ -122,11 +121,11 @@ def test_generator_follows_the_registry(tmp_path: Path, helm: Helm) -> None:
 
     # A queue leaves the registry: until the chart is regenerated, the check says so ...
     write_registry(("billing", 2))
-    stale = helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=False)
+    stale = helm_sync().sync(chart=chart, registry_json=registry, write=False)
     assert any("values.yaml" in s for s in stale)
     assert any("values.schema.json" in s for s in stale)
     # ... and once regenerated, values naming the removed queue are rejected by helm.
-    helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=True)
+    helm_sync().sync(chart=chart, registry_json=registry, write=True)
     proc = helm.template_proc(chart=chart, values=[{"queues": {"orders": {"replicas": 2}}}])
     assert proc.returncode != 0 and "orders" in proc.stderr
 
@@ -144,7 +143,7 @@ def test_generator_carries_each_shape_and_refuses_an_unknown_one(tmp_path: Path)
             ]
         )
     )
-    helm_sync().sync(chart=chart, deploy=tmp_path / "deploy", registry_json=registry, write=True)
+    helm_sync().sync(chart=chart, registry_json=registry, write=True)
     generated = yaml.safe_load((chart / "values.yaml").read_text())["queues"]
     assert {name: q["shape"] for name, q in generated.items()} == shapes
     schema = json.loads((chart / "values.schema.json").read_text())["properties"]["queues"]
@@ -156,39 +155,38 @@ def test_generator_carries_each_shape_and_refuses_an_unknown_one(tmp_path: Path)
         helm_sync().registry_queues(registry)
 
 
-def test_generator_copies_deploy_files_and_removes_stale_ones(tmp_path: Path) -> None:
-    chart = tmp_path / "temporal-fleet"
-    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
-    deploy = tmp_path / "deploy"
-    shutil.copytree(FIXTURE_DEPLOY, deploy)
-    registry = tmp_path / "registry.json"
-    registry.write_text(json.dumps(FIXTURE_REGISTRY))
-
-    def sync(write: bool) -> list[str]:
-        stale: list[str] = helm_sync().sync(
-            chart=chart, deploy=deploy, registry_json=registry, write=write
-        )
-        return [s for s in stale if s.startswith("temporal-fleet/files/")]
-
-    stale = sync(write=True)
-    copied = sorted(p.relative_to(chart).as_posix() for p in (chart / "files").rglob("*.*"))
-    assert copied == [
-        "files/grafana/dashboards/fleet-overview.json",
-        "files/prometheus/rules/queues.yaml",
-        "files/prometheus/rules/workers.yml",
+def test_rules_and_dashboards_have_one_copy_that_every_stack_uses() -> None:
+    """The chart's files/ is the only copy (Helm reads nothing outside the chart): the compose
+    stack mounts it and `make prometheus` names it; no other tracked file repeats one."""
+    files = CHART / "files"
+    shipped = sorted(files.glob("prometheus/rules/*.y*ml")) + sorted(
+        files.glob("grafana/dashboards/*.json")
+    )
+    assert shipped
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    contents = {p.read_bytes() for p in shipped}
+    copies = [
+        p
+        for p in tracked
+        if not p.startswith("helm/temporal-fleet/files/")
+        and (ROOT / p).is_file()
+        and (ROOT / p).read_bytes() in contents
     ]
-    assert len(stale) == len(copied)
-    for path in copied:
-        source = deploy / Path(path).relative_to("files")
-        assert (chart / path).read_bytes() == source.read_bytes()
-
-    # Edited in deploy/, removed from deploy/: the check notices both; a sync repairs both.
-    (deploy / "prometheus" / "rules" / "workers.yml").write_text("groups: []\n")
-    (deploy / "grafana" / "dashboards" / "fleet-overview.json").unlink()
-    assert len(sync(write=False)) == 2
-    sync(write=True)
-    assert not (chart / "files" / "grafana" / "dashboards" / "fleet-overview.json").exists()
-    assert helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=False) == []
+    assert not copies, f"second copies of the chart's rules or dashboards: {copies}"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    mounted = {str(v).split(":")[0] for s in compose.values() for v in s.get("volumes", [])}
+    assert {
+        "./helm/temporal-fleet/files/prometheus/rules",
+        "./helm/temporal-fleet/files/grafana/dashboards",
+    } <= mounted
+    rules = {p.resolve() for p in files.glob("prometheus/rules/*.yml")}
+    for config in ("prometheus.yml", "prometheus-compose.yml"):
+        where = ROOT / "deploy" / "prometheus"
+        patterns = yaml.safe_load((where / config).read_text())["rule_files"]
+        found = {Path(p).resolve() for pattern in patterns for p in glob.glob(str(where / pattern))}
+        assert found == rules, config
 
 
 def test_check_mode_exits_non_zero_when_stale(tmp_path: Path) -> None:
@@ -197,8 +195,7 @@ def test_check_mode_exits_non_zero_when_stale(tmp_path: Path) -> None:
     registry = tmp_path / "registry.json"
     registry.write_text(json.dumps([{"name": "solo", "version": 1, "task_queue": "solo-v1"}]))
     script = str(ROOT / "scripts" / "helm_sync.py")
-    args = ["--chart", str(chart), "--deploy", str(tmp_path / "deploy")]
-    args += ["--registry-json", str(registry)]
+    args = ["--chart", str(chart), "--registry-json", str(registry)]
     check = subprocess.run(
         [sys.executable, script, "--check", *args], capture_output=True, text=True
     )
