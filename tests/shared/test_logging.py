@@ -15,7 +15,8 @@ from workerkit._logging import _JsonFormatter, _TextFormatter
 from orders.client import start_order
 from orders.models import Address, LineItem, Order, Stage
 
-from support import WorkerProcess, wait_for_stage
+from services.orders.stages import wait_for_stage
+from support import WorkerProcess
 
 SpawnWorker = Callable[..., WorkerProcess]
 

@@ -18,12 +18,12 @@ from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, Stage
 from orders.workflows import OrderWorkflow
 
+from services.orders.stages import wait_for_stage
 from support import (
     WorkerProcess,
     free_port,
     http_get,
     start_dev_server,
-    wait_for_stage,
     workdir_database,
 )
 

@@ -28,7 +28,8 @@ from orders.models import Address, Confirmation, LineItem, Order, OrderResult, S
 from orders.workflows import OrderWorkflow
 
 from postgres import PostgresServer
-from support import WorkerProcess, http_get, migrate_sqlite, run_cli, wait_for_stage
+from services.orders.stages import wait_for_stage
+from support import WorkerProcess, http_get, migrate_sqlite, run_cli
 
 SpawnWorker = Callable[..., WorkerProcess]
 ORDERS = 100
