@@ -65,6 +65,10 @@ pytest: install ## Run the test suite against a real Temporal dev server, in PYT
 
 test: lint check-packages helm-lint pytest ## Lint, package and chart checks, and the whole test suite
 
+.PHONY: test-fast
+test-fast: install ## The fast part of the suite (not marked slow): unit tests and in-process workers, in parallel
+	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not slow"
+
 bench: install ## Benchmark the project's worker against a bare temporalio Worker (CPU per workflow, every variant)
 	@$(UV) run --frozen python bench/run.py
 

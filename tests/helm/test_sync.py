@@ -27,6 +27,9 @@ from helm.rendering import (
     helm_sync,
 )
 
+# slow: the generator and helm run as processes.
+pytestmark = pytest.mark.slow
+
 
 def test_chart_is_in_sync_with_registry_and_deploy() -> None:
     stale = helm_sync().sync(write=False)

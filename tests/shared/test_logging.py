@@ -69,6 +69,7 @@ def test_debug_level_keeps_the_sdks_payload_loggers_at_info() -> None:
         assert logging.getLogger(name).isEnabledFor(logging.INFO), name
 
 
+@pytest.mark.slow
 async def test_a_debug_worker_logs_no_payload_data(
     client: Client, spawn_worker: SpawnWorker
 ) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from orders.ledger import Ledger
@@ -26,6 +27,9 @@ from support import (
     start_dev_server,
     workdir_database,
 )
+
+# slow: fleet worker processes, signalled and killed.
+pytestmark = pytest.mark.slow
 
 SpawnWorker = Callable[..., WorkerProcess]
 

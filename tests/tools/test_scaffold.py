@@ -41,6 +41,7 @@ def test_bad_names_write_nothing(tmp_path: Path, name: str, message: str) -> Non
     assert tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_bad_name_through_the_cli_exits_2() -> None:
     out = subprocess.run(
         [str(Path(sys.executable).parent / "fleet"), "new-queue", "Bad-Name"],
@@ -68,6 +69,7 @@ def repo_copy(dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_generated_queue_passes_its_tests_in_a_copy_of_the_repo(tmp_path: Path) -> None:
     uv = shutil.which("uv")

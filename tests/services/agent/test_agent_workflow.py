@@ -422,6 +422,7 @@ async def test_rejected_model_request_fails_without_retry(
 # -- through the fleet CLI ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_cli_starts_approves_and_reads_the_result(
     temporal_address: str, client: Client, outbox: Outbox
 ) -> None:

@@ -31,6 +31,9 @@ from postgres import PostgresServer
 from services.orders.stages import wait_for_stage
 from support import WorkerProcess, http_get, migrate_sqlite, run_cli
 
+# slow: fleet worker processes (one SIGKILLed) and a PostgreSQL server of its own.
+pytestmark = pytest.mark.slow
+
 SpawnWorker = Callable[..., WorkerProcess]
 ORDERS = 100
 
