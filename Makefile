@@ -9,6 +9,8 @@ TEMPORAL_PORT ?= 7233
 TEMPORAL_UI_PORT ?= 8233
 WORKER_PORT ?= 9000
 DATA_DIR ?= .data
+# Test processes of `make pytest` (pytest-xdist), each with its own Temporal and PostgreSQL.
+PYTEST_WORKERS ?= 2
 HELM_CHART := helm/temporal-fleet
 ENV ?= dev
 COMPOSE_SH := bash scripts/compose.sh
@@ -58,10 +60,14 @@ check-packages: ## Prove each service installs and registers with only its own d
 	    echo "package $$svc: installs alone and registers queue $$svc"; \
 	done
 
-pytest: install ## Run the test suite against a real Temporal dev server
-	@$(UV) run --frozen pytest
+pytest: install ## Run the test suite against a real Temporal dev server, in PYTEST_WORKERS (2) processes
+	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS)
 
 test: lint check-packages helm-lint pytest ## Lint, package and chart checks, and the whole test suite
+
+.PHONY: test-fast
+test-fast: install ## The fast part of the suite (not marked slow): unit tests and in-process workers, in parallel
+	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not slow"
 
 bench: install ## Benchmark the project's worker against a bare temporalio Worker (CPU per workflow, every variant)
 	@$(UV) run --frozen python bench/run.py
@@ -90,7 +96,7 @@ helm-template: ## Render the chart for one environment: make helm-template ENV=p
 	$$helm template fleet-$(ENV) $(HELM_CHART) --namespace fleet-$(ENV) -f $(HELM_CHART)/values-$(ENV).yaml
 
 helm-test: install ## Chart tests: lint, render and validate every environment, drift checks
-	@$(UV) run --frozen pytest tests/helm
+	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS) tests/helm
 
 up: ## Build the images, start the compose stack, wait until healthy, print the URLs
 	@$(COMPOSE_SH) up

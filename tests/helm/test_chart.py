@@ -39,6 +39,9 @@ from helm.rendering import (
     worker_container,
 )
 
+# slow: helm lints and renders the chart.
+pytestmark = pytest.mark.slow
+
 Render = Callable[[str], list[Doc]]
 
 RETENTION = {"dev": "3d", "staging": "7d", "prod": "30d"}

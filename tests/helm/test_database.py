@@ -31,6 +31,9 @@ from helm.rendering import (
     worker_container,
 )
 
+# slow: helm renders the chart.
+pytestmark = pytest.mark.slow
+
 SECRET_REF = {"secretKeyRef": {"name": "fleet-database", "key": "url"}}
 DIGEST = "sha256:" + "cd" * 32
 

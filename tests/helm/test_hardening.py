@@ -26,6 +26,9 @@ from helm.rendering import (
     worker_container,
 )
 
+# slow: helm renders the chart.
+pytestmark = pytest.mark.slow
+
 Render = Callable[[str], list[Doc]]
 
 DIGEST = "sha256:" + "ab" * 32

@@ -29,6 +29,8 @@ from helm.rendering import (
 )
 
 RegisteredQueue = fleet_sync.RegisteredQueue
+# slow: the generator and helm run as processes.
+pytestmark = pytest.mark.slow
 
 
 def test_chart_is_in_sync_with_the_registry() -> None:

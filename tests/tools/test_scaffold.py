@@ -43,6 +43,7 @@ def test_bad_names_write_nothing(tmp_path: Path, name: str, message: str) -> Non
     assert tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_bad_name_through_the_cli_exits_2() -> None:
     out = subprocess.run(
         [str(Path(sys.executable).parent / "fleet"), "new-queue", "Bad-Name"],
@@ -100,6 +101,7 @@ def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> Scaffolded:
     return Scaffolded(root, copy.run("make", "new-queue", "NAME=billing"), env)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_generated_queue_passes_its_tests_in_a_copy_of_the_repo(scaffolded: Scaffolded) -> None:
     uv = shutil.which("uv")
@@ -135,6 +137,7 @@ def test_generated_queue_passes_its_tests_in_a_copy_of_the_repo(scaffolded: Scaf
     run(uv, "run", "--frozen", "mypy", "-p", "billing")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_new_queue_changes_no_file_but_its_own_and_the_derived_ones(
     scaffolded: Scaffolded,
