@@ -9,7 +9,7 @@ takes minutes. What it does, failing at the first check that does not hold:
    no engine answers (`dockerd --iptables=false`, log in .data/e2e/; stopped at the end).
 2. Uses the official base image (PYTHON_IMAGE) if it is present or can be pulled; otherwise
    builds the local stand-in from Debian packages (deploy/docker/build-base-image.sh).
-3. Builds every image and starts the stack (scripts/compose.sh images / up: the code of
+3. Builds every image and starts the stack (scripts/fleet_compose.py images / up: the code of
    `make images` / `make up`) as project temporal-fleet-e2e on free 127.0.0.1 ports, with
    tests/e2e/compose.e2e.yml over docker-compose.yml and docker-compose.queues.yml, and
    without Grafana (a pulled image).
@@ -255,22 +255,20 @@ class Stack:
     env: dict[str, str]
 
     def script(self, *args: str, timeout: float = 1800) -> None:
-        """scripts/compose.sh ARGS (what make runs): its messages shown, the rest logged."""
+        """scripts/fleet_compose.py ARGS (what make runs): its messages shown, the rest logged."""
         STATE.mkdir(parents=True, exist_ok=True)
-        proc = run("bash", "scripts/compose.sh", *args, env=self.env, check=False, timeout=timeout)
+        script = "scripts/fleet_compose.py"
+        proc = run(sys.executable, script, *args, env=self.env, check=False, timeout=timeout)
         output = proc.stdout + proc.stderr
         with (STATE / "compose.log").open("a") as log:
-            log.write(f"\n$ scripts/compose.sh {shlex.join(args)}\n{output}")
+            log.write(f"\n$ {script} {shlex.join(args)}\n{output}")
         for line in output.splitlines():
             if "[compose]" in line or re.match(
                 r"(image |temporal-fleet-| +[0-9.]+ MB +\(base)", line
             ):
                 say("   " + re.sub(r"\x1b\[[0-9;]*m", "", line))
         if proc.returncode != 0:
-            raise Failed(
-                f"scripts/compose.sh {shlex.join(args)} exited {proc.returncode}:\n"
-                + output[-3000:]
-            )
+            raise Failed(f"{script} {shlex.join(args)} exited {proc.returncode}:\n{output[-3000:]}")
 
     def containers(self, service: str | None = None) -> list[dict[str, Any]]:
         """`docker inspect` of the project's containers (of one service)."""
@@ -1058,7 +1056,7 @@ def main() -> int:
             "FLEET_UI_PORT": str(free_port()),
             "FLEET_PROMETHEUS_PORT": str(free_port()),
             "FLEET_CODEC_PORT": str(free_port()),
-            # This run's own keyring and codec token (scripts/compose.sh writes them).
+            # This run's own keyring and codec token (scripts/fleet_compose.py writes them).
             "FLEET_SECRETS_DIR": str(STATE / "secrets"),
         }
         stack = Stack(env)
