@@ -115,9 +115,12 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` in the repository; with ``capture`` its output is returned, and its last
     lines are in the error when it fails (``what`` names it there; default its first words)."""
-    done = subprocess.run(
-        list(cmd), cwd=ROOT, env=env, text=True, capture_output=capture, check=False
-    )
+    try:
+        done = subprocess.run(
+            list(cmd), cwd=ROOT, env=env, text=True, capture_output=capture, check=False
+        )
+    except OSError as err:
+        raise Failed(f"{cmd[0]}: {err.strerror or err}") from None
     if check and done.returncode != 0:
         detail = (done.stderr or done.stdout or "").strip().splitlines()[-5:] if capture else []
         raise Failed(
@@ -127,12 +130,18 @@ def run(
     return done
 
 
+def output(*cmd: str) -> str | None:
+    """The output of ``cmd``, None when it fails (or cannot run)."""
+    try:
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
 def succeeds(*cmd: str) -> bool:
     """Whether ``cmd`` exits 0 (its output discarded)."""
-    try:
-        return subprocess.run(cmd, cwd=ROOT, capture_output=True, check=False).returncode == 0
-    except OSError:
-        return False
+    return output(*cmd) is not None
 
 
 # -- containers, by their labels (`docker inspect` documents) -----------------------------------
@@ -383,8 +392,7 @@ class Stack:
             ("FLEET_REVISION", ["rev-parse", "HEAD"], "unknown"),
         ):
             if not self.env.get(name):
-                done = run(["git", *git], check=False)
-                self.env[name] = done.stdout.strip() if done.returncode == 0 else fallback
+                self.env[name] = (output("git", *git) or "").strip() or fallback
 
     def image_sizes(self) -> list[tuple[str, float, float]]:
         """(image, MB, MB added over the base image) of every image the stack builds."""
@@ -483,8 +491,7 @@ def _find_compose() -> tuple[list[str], bool]:
     if succeeds("docker", "compose", "version"):
         found, json_config = ["docker", "compose"], True
     elif shutil.which("docker-compose"):
-        done = run(["docker-compose", "version", "--short"], check=False)
-        version = done.stdout.strip() if done.returncode == 0 else "0"
+        version = (output("docker-compose", "version", "--short") or "").strip() or "0"
         if not re.match(r"(1\.29\.|[2-9]\.)", version):
             raise Failed(
                 f"docker-compose {version} is too old: install Docker Compose v2 (or v1.29)"
@@ -502,8 +509,8 @@ def _find_compose() -> tuple[list[str], bool]:
 
 def _size(image: str) -> int:
     """An image's size in bytes (0 when it is not there)."""
-    done = run(["docker", "image", "inspect", image], check=False)
-    return int(json.loads(done.stdout)[0]["Size"]) if done.returncode == 0 else 0
+    inspected = output("docker", "image", "inspect", image)
+    return int(json.loads(inspected)[0]["Size"]) if inspected else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
