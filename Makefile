@@ -13,7 +13,8 @@ DATA_DIR ?= .data
 PYTEST_WORKERS ?= 2
 HELM_CHART := helm/temporal-fleet
 ENV ?= dev
-COMPOSE_SH := bash scripts/compose.sh
+# The compose stack's commands: Python's standard library only, so no virtual environment.
+COMPOSE := python3 scripts/fleet_compose.py
 SERVICES := $(notdir $(wildcard services/*))
 
 .PHONY: help install dev lint fmt test pytest check-packages bench soak new-queue histories \
@@ -99,20 +100,20 @@ helm-test: install ## Chart tests: lint, render and validate every environment, 
 	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS) tests/helm
 
 up: ## Build the images, start the compose stack, wait until healthy, print the URLs
-	@$(COMPOSE_SH) up
+	@$(COMPOSE) up
 
 down: ## Stop the compose stack (PURGE=1 also deletes its volumes)
-	@$(COMPOSE_SH) down $(if $(filter 1,$(PURGE)),--volumes)
+	@$(COMPOSE) down $(if $(filter 1,$(PURGE)),--volumes)
 
 logs: ## Follow the compose stack's logs (SERVICE=orders for one service)
-	@$(COMPOSE_SH) logs $(SERVICE)
+	@$(COMPOSE) logs $(SERVICE)
 
 ps: ## The compose stack's containers and their health
-	@$(COMPOSE_SH) ps
+	@$(COMPOSE) ps
 
 scale: ## Run N replicas of a queue's worker: make scale QUEUE=orders N=3
 	@if [ -z "$(QUEUE)" ] || [ -z "$(N)" ]; then echo "usage: make scale QUEUE=orders N=3" >&2; exit 2; fi
-	@$(COMPOSE_SH) scale $(QUEUE) $(N)
+	@$(COMPOSE) scale $(QUEUE) $(N)
 
 deploy: install ## Roll out a queue's changed code beside the running build: make deploy QUEUE=orders
 	@if [ -z "$(QUEUE)" ]; then echo "usage: make deploy QUEUE=orders [CONTEXT=dir] [DRAIN_WAIT=5m]" >&2; exit 2; fi
@@ -123,7 +124,7 @@ retire: install ## Remove a queue's older builds once drained: make retire QUEUE
 	@$(UV) run --frozen python scripts/compose_deploy.py retire $(QUEUE)
 
 images: ## Build every image (one per queue, Temporal, Prometheus) and print their sizes
-	@$(COMPOSE_SH) images
+	@$(COMPOSE) images
 
 e2e: ## End-to-end test on a real Docker engine: images, stack, workflows, scaling, a killed worker
 	@python3 tests/e2e/run_e2e.py
