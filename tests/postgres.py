@@ -54,7 +54,16 @@ class PostgresServer:
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        self.start()
+        # The port was free when picked, but another process (a parallel test worker) may take
+        # it before the server binds it: then start again on another.
+        for attempt in range(3):
+            try:
+                self.start()
+                return
+            except subprocess.CalledProcessError:
+                if attempt == 2 or "already in use" not in self.server_log():
+                    raise
+                self.port = free_port()
 
     def _run(self, tool: str, *args: str) -> None:
         command = [str(self.bin / tool), *args]
@@ -81,6 +90,11 @@ class PostgresServer:
             options,
             "start",
         )
+
+    def server_log(self) -> str:
+        """What the server logged (its start-up errors too)."""
+        log = self.root / "log"
+        return log.read_text(errors="replace") if log.exists() else ""
 
     def halt(self) -> None:
         """Stop the server abruptly (connections cut), keeping its data for :meth:`start`."""

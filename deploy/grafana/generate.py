@@ -1,11 +1,15 @@
-"""Generate the fleet's Grafana dashboards: ``make dashboards`` writes deploy/grafana/dashboards/.
+"""Generate the fleet's Grafana dashboards: ``make dashboards`` writes them into the Helm chart.
 
 The dashboards are built with grafana-foundation-sdk (Grafana's typed dashboard builders) so
 that every panel reads as one line of intent here, and the JSON stays consistent: one
 datasource uid, sequential panel ids, the same variables and units everywhere. Queries
 use only the SDK's metrics (``temporal_*``, default naming: no ``_total``, latencies in
 milliseconds), the project's (``workerkit_*``), process metrics and the recording rules
-in deploy/prometheus/rules/. ``tests/deploy`` evaluates every query on a real Prometheus.
+in helm/temporal-fleet/files/prometheus/rules/. ``tests/deploy`` evaluates every query on a
+real Prometheus.
+
+The JSON is written once, to helm/temporal-fleet/files/grafana/dashboards/: the chart ships it
+(Helm reads no file outside the chart) and the compose stack's Grafana mounts the same folder.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-OUT = Path(__file__).parent / "dashboards"
+# The chart's files/ (the only copy: the chart ships them, compose's Grafana mounts them).
+OUT = Path(__file__).resolve().parents[2] / "helm/temporal-fleet/files/grafana/dashboards"
 # The provisioned datasource (provisioning/datasources/prometheus.yml) has this uid.
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
 RATE = "$__rate_interval"

@@ -1,4 +1,5 @@
-"""Static checks of deploy/: generated dashboards are current and well-formed; rules pass promtool.
+"""Static checks of deploy/ and the rules and dashboards it uses (their only copy is the Helm
+chart's files/): generated dashboards are current and well-formed; rules pass promtool.
 
 Grafana itself cannot run here; its view of the JSON is checked for what breaks dashboards
 in practice (a datasource uid that does not exist, duplicate panel ids, a variable that
@@ -22,7 +23,9 @@ import yaml
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 GRAFANA = DEPLOY / "grafana"
-DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+FILES = DEPLOY.parent / "helm" / "temporal-fleet" / "files"
+DASHBOARDS = sorted((FILES / "grafana" / "dashboards").glob("*.json"))
+RULES = sorted((FILES / "prometheus" / "rules").glob("*.yml"))
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range"}
 
 
@@ -42,6 +45,7 @@ def provisioned_datasource_uid() -> str:
 
 
 def test_committed_dashboards_are_generated_and_current() -> None:
+    assert generator().OUT == FILES / "grafana" / "dashboards"  # the chart's, the only copy
     rendered = generator().render()
     assert sorted(rendered) == [p.name for p in DASHBOARDS]
     for path in DASHBOARDS:
@@ -89,7 +93,8 @@ def promtool(*args: str) -> str:
 
 def test_promtool_checks_config_and_rules() -> None:
     assert "SUCCESS" in promtool("check", "config", "prometheus.yml")
-    for rules in sorted((DEPLOY / "prometheus/rules").glob("*.yml")):
+    assert RULES
+    for rules in RULES:
         assert "SUCCESS" in promtool("check", "rules", str(rules))
 
 
@@ -97,7 +102,7 @@ def test_promtool_unit_tests_cover_every_alert() -> None:
     promtool("test", "rules", "tests/temporal-fleet.test.yml")
     alerts = {
         rule["alert"]
-        for path in (DEPLOY / "prometheus/rules").glob("*.yml")
+        for path in RULES
         for group in yaml.safe_load(path.read_text())["groups"]
         for rule in group["rules"]
         if "alert" in rule

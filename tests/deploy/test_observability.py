@@ -44,8 +44,10 @@ from support import HISTORIES, WorkerProcess, free_port, http_get, start_worker
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
-DASHBOARDS = sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))
-RULES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
+# The rules and dashboards the chart ships, their only copy.
+FILES = REPO / "helm" / "temporal-fleet" / "files"
+DASHBOARDS = sorted((FILES / "grafana" / "dashboards").glob("*.json"))
+RULES = sorted((FILES / "prometheus" / "rules").glob("*.yml"))
 # Every worker's build: the first of its queue's deployment, so it makes itself current.
 BUILD_ID = "obs-build-1"
 VERSIONED = {"TEMPORAL_WORKER_BUILD_ID": BUILD_ID}
@@ -74,9 +76,14 @@ SDK_DASHBOARD_METRICS = [
     "temporal_sticky_cache_hit",
 ]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus") is None, reason="needs the prometheus binary (.ci/run installs it)"
-)
+# slow: a worker process per queue, one killed, and a Prometheus scraping them.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None,
+        reason="needs the prometheus binary (.ci/run installs it)",
+    ),
+]
 
 
 @dataclass

@@ -8,10 +8,13 @@ takes minutes. What it does, failing at the first check that does not hold:
 1. Installs what is missing (Debian's docker.io and docker-compose) and starts dockerd when
    no engine answers (`dockerd --iptables=false`, log in .data/e2e/; stopped at the end).
 2. Uses the official base image (PYTHON_IMAGE) if it is present or can be pulled; otherwise
-   builds the local stand-in from Debian packages (deploy/docker/build-base-image.sh).
-3. Builds every image and starts the stack (scripts/compose.sh images / up: the code of
+   builds the local stand-in from Debian packages (deploy/docker/build-base-image.sh), as
+   `make images` does (scripts/fleet_compose.py, which this test imports for the stack's
+   files, base image and containers).
+3. Builds every image and starts the stack (scripts/fleet_compose.py images / up: the code of
    `make images` / `make up`) as project temporal-fleet-e2e on free 127.0.0.1 ports, with
-   tests/e2e/compose.e2e.yml over docker-compose.yml and without Grafana (a pulled image).
+   tests/e2e/compose.e2e.yml over docker-compose.yml and docker-compose.queues.yml, and
+   without Grafana (a pulled image).
 4. Runs a workflow on every queue through the `fleet` CLI inside the worker containers,
    against the containerized server, and checks each result.
 5. Payload encryption (on in the stack, a keyring of the run's own): the server's history of an
@@ -67,27 +70,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+# The stack's files, base image and containers, as make up | scale | images | deploy know them.
+sys.path.insert(0, str(ROOT / "scripts"))
+import fleet_compose  # noqa: E402
+from fleet_compose import health_of, queue_of, service_of  # noqa: E402
+
 STATE = ROOT / ".data" / "e2e"
 PROJECT = "temporal-fleet-e2e"
-COMPOSE_FILES = "docker-compose.yml:tests/e2e/compose.e2e.yml"
-OFFICIAL_PYTHON_IMAGE = "python:3.11-slim-bookworm"
-LOCAL_PYTHON_IMAGE = "temporal-fleet/python:3.11-bookworm-local"
-INFRA = {
-    "temporal",
-    "prometheus",
-    "grafana",
-    "namespace-init",
-    "postgres",
-    "postgres-exporter",
-    "codec-server",
-}
-# One-shot services: `fleet db migrate` per queue that keeps state (compose_sync generates them).
-MIGRATE_SUFFIX = "-migrate"
+COMPOSE_FILES = ":".join([*fleet_compose.COMPOSE_FILES, "tests/e2e/compose.e2e.yml"])
 NAMESPACE = "fleet"
 RUN = uuid.uuid4().hex[:8]
 
 
-class Failed(Exception):
+class Failed(fleet_compose.Failed):
     """A check that does not hold."""
 
 
@@ -239,63 +234,34 @@ def stop_engine(proc: subprocess.Popen[bytes]) -> None:
 
 
 def base_image(report: Report) -> str:
-    """The official base image if present or pullable, else the local stand-in."""
-    image = os.environ.get("PYTHON_IMAGE") or OFFICIAL_PYTHON_IMAGE
-    if ok("docker", "image", "inspect", image) or ok("docker", "pull", "-q", image):
-        report.check("base image", True, image)
-        return image
-    if image != OFFICIAL_PYTHON_IMAGE:
-        raise Failed(f"PYTHON_IMAGE={image} is neither present nor pullable")
-    say(f"   {image} cannot be pulled: the local stand-in {LOCAL_PYTHON_IMAGE}")
-    if not ok("docker", "image", "inspect", LOCAL_PYTHON_IMAGE):
-        with report.phase("build the stand-in base image (debootstrap)"):
-            run("bash", "deploy/docker/build-base-image.sh", LOCAL_PYTHON_IMAGE, quiet=False)
-    report.check("base image", True, f"{LOCAL_PYTHON_IMAGE} (stand-in)")
-    return LOCAL_PYTHON_IMAGE
+    """The official base image if present or pullable, else the local stand-in (built once)."""
+    image = fleet_compose.Stack.from_env().base_image()
+    stand_in = image == fleet_compose.LOCAL_PYTHON_IMAGE
+    report.check("base image", True, f"{image} (stand-in)" if stand_in else image)
+    return image
 
 
 # -- the stack ------------------------------------------------------------------------------
 
 
-@dataclass
-class Stack:
-    env: dict[str, str]
+class Stack(fleet_compose.Stack):
+    """The e2e's compose project (its containers: ``containers()``, ``workers()``)."""
 
     def script(self, *args: str, timeout: float = 1800) -> None:
-        """scripts/compose.sh ARGS (what make runs): its messages shown, the rest logged."""
+        """scripts/fleet_compose.py ARGS (what make runs): its messages shown, the rest logged."""
         STATE.mkdir(parents=True, exist_ok=True)
-        proc = run("bash", "scripts/compose.sh", *args, env=self.env, check=False, timeout=timeout)
+        script = "scripts/fleet_compose.py"
+        proc = run(sys.executable, script, *args, env=self.env, check=False, timeout=timeout)
         output = proc.stdout + proc.stderr
         with (STATE / "compose.log").open("a") as log:
-            log.write(f"\n$ scripts/compose.sh {shlex.join(args)}\n{output}")
+            log.write(f"\n$ {script} {shlex.join(args)}\n{output}")
         for line in output.splitlines():
             if "[compose]" in line or re.match(
                 r"(image |temporal-fleet-| +[0-9.]+ MB +\(base)", line
             ):
                 say("   " + re.sub(r"\x1b\[[0-9;]*m", "", line))
         if proc.returncode != 0:
-            raise Failed(
-                f"scripts/compose.sh {shlex.join(args)} exited {proc.returncode}:\n"
-                + output[-3000:]
-            )
-
-    def containers(self, service: str | None = None) -> list[dict[str, Any]]:
-        """`docker inspect` of the project's containers (of one service)."""
-        flt = [f"label=com.docker.compose.project={PROJECT}"]
-        if service:
-            flt.append(f"label=com.docker.compose.service={service}")
-        ids = run("docker", "ps", "-aq", *(a for f in flt for a in ("--filter", f))).stdout
-        if not ids.split():
-            return []
-        out: list[dict[str, Any]] = json.loads(run("docker", "inspect", *ids.split()).stdout)
-        return out
-
-    def workers(self) -> list[dict[str, Any]]:
-        return [
-            c
-            for c in self.containers()
-            if service_of(c) not in INFRA and not service_of(c).endswith(MIGRATE_SUFFIX)
-        ]
+            raise Failed(f"{script} {shlex.join(args)} exited {proc.returncode}:\n{output[-3000:]}")
 
     def psql(self, sql: str) -> str:
         """Run SQL on the compose database (as its owner, over the container's socket)."""
@@ -324,15 +290,6 @@ class Stack:
         if payload.get("status") != "success":
             raise Failed(f"Prometheus {path}: {payload}")
         return payload["data"]
-
-
-def service_of(container: dict[str, Any]) -> str:
-    return str(container["Config"]["Labels"].get("com.docker.compose.service", ""))
-
-
-def health_of(container: dict[str, Any]) -> str:
-    state = container["State"]
-    return str(state.get("Health", {}).get("Status", "none")) if state["Running"] else "down"
 
 
 def ip_of(container: dict[str, Any]) -> str:
@@ -504,13 +461,6 @@ def worker_targets(stack: Stack) -> dict[tuple[str, str], str]:
         for t in data["activeTargets"]
         if t["labels"].get("job") == "temporal-workers"
     }
-
-
-def queue_of(container: dict[str, Any]) -> str:
-    """The queue a worker container serves (its image's label; a deployed build's service
-    is <queue>-<build id>)."""
-    labels = container["Config"]["Labels"]
-    return str(labels.get("io.temporal-fleet.queue") or service_of(container))
 
 
 def check_targets(stack: Stack, report: Report, what: str) -> None:
@@ -884,7 +834,7 @@ def changed_tree() -> Path:
     tree = STATE / "changed"
     shutil.rmtree(tree, ignore_errors=True)
     ignore = shutil.ignore_patterns(".venv", "__pycache__", "*.pyc", ".*_cache")
-    for part in ("shared", "services", "tests/histories"):
+    for part in ("shared", "services", "tests/histories", "deploy/docker/worker"):
         shutil.copytree(ROOT / part, tree / part, ignore=ignore)
     for name in ("pyproject.toml", "uv.lock", ".dockerignore"):
         shutil.copy2(ROOT / name, tree / name)
@@ -1024,23 +974,6 @@ def _scheduled_type(events: list[dict[str, Any]], started: dict[str, Any]) -> st
     return ""
 
 
-def image_sizes(base: str) -> list[tuple[str, float, float]]:
-    refs = run(
-        "docker",
-        "images",
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-        "--filter",
-        "reference=temporal-fleet-*",
-    ).stdout.split()
-    base_size = int(run("docker", "image", "inspect", "-f", "{{.Size}}", base).stdout)
-    sizes = []
-    for ref in sorted(r for r in refs if r.endswith(":dev")):
-        size = int(run("docker", "image", "inspect", "-f", "{{.Size}}", ref).stdout)
-        sizes.append((ref, size / 1e6, (size - base_size) / 1e6))
-    return sizes
-
-
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -1050,7 +983,8 @@ def main() -> int:
     stack: Stack | None = None
     keep = os.environ.get("E2E_KEEP") == "1"
     failure: str | None = None
-    base = OFFICIAL_PYTHON_IMAGE
+    base = fleet_compose.OFFICIAL_PYTHON_IMAGE
+    sizes: list[tuple[str, float, float]] = []
     try:
         with report.phase("tools, engine and base image"):
             ensure_tools()
@@ -1069,10 +1003,10 @@ def main() -> int:
             "FLEET_UI_PORT": str(free_port()),
             "FLEET_PROMETHEUS_PORT": str(free_port()),
             "FLEET_CODEC_PORT": str(free_port()),
-            # This run's own keyring and codec token (scripts/compose.sh writes them).
+            # This run's own keyring and codec token (scripts/fleet_compose.py writes them).
             "FLEET_SECRETS_DIR": str(STATE / "secrets"),
         }
-        stack = Stack(env)
+        stack = Stack.from_env(env)
         with report.phase("build every image (make images)"):
             stack.script("down", "--volumes")  # leftovers of an interrupted run
             stack.script("images")
@@ -1107,7 +1041,7 @@ def main() -> int:
             check_restart(stack, report)
         with report.phase("deploy a changed orders image beside the running one (make deploy)"):
             check_deploy(stack, report)
-    except Failed as err:
+    except fleet_compose.Failed as err:
         failure = str(err)
     except KeyboardInterrupt:
         failure = "interrupted"
@@ -1122,7 +1056,11 @@ def main() -> int:
                     stack.script("down", "--volumes")
                 except Failed as err:
                     failure = failure or str(err)
-        sizes = image_sizes(base) if engine is not None or ok("docker", "info") else []
+        if stack is not None and ok("docker", "info"):
+            try:
+                sizes = stack.image_sizes()
+            except fleet_compose.Failed as err:
+                say(f"   no image sizes: {err}")
         if engine is not None and not keep:
             stop_engine(engine)
 

@@ -3,7 +3,6 @@ copy of the chart generated for a made-up two-queue registry."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,14 +10,14 @@ from typing import Any
 
 import pytest
 
+from fleet_scaffold import sync as fleet_sync
 from helm.rendering import (
-    CHART,
     FIXTURE_DEPLOY,
     FIXTURE_REGISTRY,
     Doc,
     Helm,
+    chart_for,
     find_helm,
-    helm_sync,
 )
 
 
@@ -43,20 +42,16 @@ def rendered(helm: Helm) -> Callable[[str], list[Doc]]:
 
 @pytest.fixture(scope="session")
 def registry() -> list[Any]:
-    """The registered queues, from `fleet queues --json` (RegisteredQueue objects)."""
-    queues: list[Any] = helm_sync().registry_queues()
-    assert queues, "fleet queues --json lists no queue"
+    """The registered queues (RegisteredQueue objects, as the chart's queue list is made of)."""
+    queues: list[Any] = fleet_sync.registry()
+    assert queues, "no queue is registered"
     return queues
 
 
 @pytest.fixture(scope="session")
 def fixture_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the chart generated for FIXTURE_REGISTRY, with tests/helm/fixtures/deploy's
-    alert rules and dashboard copied in by the generator (as `make helm-sync` does)."""
-    base = tmp_path_factory.mktemp("fixture-chart")
-    chart = base / "temporal-fleet"
-    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
-    registry_json = base / "registry.json"
-    registry_json.write_text(json.dumps(FIXTURE_REGISTRY))
-    helm_sync().sync(chart=chart, deploy=FIXTURE_DEPLOY, registry_json=registry_json, write=True)
+    alert rules and dashboard as its files/ (the chart's own rules and dashboards)."""
+    chart = chart_for(tmp_path_factory.mktemp("fixture-chart"), FIXTURE_REGISTRY)
+    shutil.copytree(FIXTURE_DEPLOY, chart / "files", dirs_exist_ok=True)
     return chart

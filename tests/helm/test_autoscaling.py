@@ -1,10 +1,10 @@
 """Autoscaling by queue shape, and KEDA exactly as the workers connect.
 
 Each queue declares its shape in the registry (Queue.shape: short, long-activities, batch);
-helm_sync carries it into the chart, which derives from it whether a queue may scale to zero,
-its triggers, its cooldown and its scale-down behavior. KEDA's Temporal scaler connects to
-Temporal as the workers do, or the chart refuses; and the chart renders only what the KEDA
-version of autoscaling.keda.version can do.
+`make sync` carries it into the chart (files/queues.yaml), which derives from it whether a
+queue may scale to zero, its triggers, its cooldown and its scale-down behavior. KEDA's
+Temporal scaler connects to Temporal as the workers do, or the chart refuses; and the chart
+renders only what the KEDA version of autoscaling.keda.version can do.
 
 The parameter names below are KEDA's own, read from its source (pkg/scalers/temporal_scaler.go
 and prometheus_scaler.go, the `keda:"name=..."` tags of each release); every rendered object is
@@ -20,18 +20,20 @@ from typing import Any
 import pytest
 import yaml
 
+from fleet_scaffold import sync as fleet_sync
 from helm.rendering import (
     CHART,
     DATABASE,
-    ROOT,
     Doc,
     Helm,
     assert_schema_valid,
     by_queue,
-    helm_sync,
     of_kind,
     queue_of,
 )
+
+# slow: helm renders the chart.
+pytestmark = pytest.mark.slow
 
 # The Temporal scaler's trigger metadata, per KEDA release (new names only).
 TEMPORAL_METADATA = {
@@ -140,14 +142,11 @@ def test_each_queue_declares_its_shape(registry: list[Any]) -> None:
         "orders": "long-activities",
     }
     assert {n: q.shape for n, q in discover_queues().items()} == {q.name: q.shape for q in registry}
-    values = yaml.safe_load((CHART / "values.yaml").read_text())["queues"]
+    generated = yaml.safe_load((CHART / "files" / "queues.yaml").read_text())
     schema = json.loads((CHART / "values.schema.json").read_text())
     for q in registry:
-        assert values[q.name]["shape"] == q.shape
-        section = schema["properties"]["queues"]["properties"][q.name]
-        assert section["properties"]["shape"] == {"const": q.shape}
-        assert "shape" in section["required"]
-    assert schema["definitions"]["queue"]["properties"]["shape"]["enum"] == list(helm_sync().SHAPES)
+        assert generated[q.name]["shape"] == q.shape
+    assert schema["definitions"]["queue"]["properties"]["shape"]["enum"] == list(fleet_sync.SHAPES)
 
 
 def test_the_shape_is_validated_and_defaults_to_long_activities() -> None:
@@ -160,8 +159,8 @@ def test_the_shape_is_validated_and_defaults_to_long_activities() -> None:
         """An activity for declarations under test."""
 
     assert Queue(name="plain", activities=[noop]).shape == "long-activities"
-    assert helm_sync().DEFAULT_SHAPE == "long-activities"
-    assert tuple(SHAPES) == tuple(helm_sync().SHAPES)
+    assert fleet_sync.DEFAULT_SHAPE == "long-activities"
+    assert tuple(SHAPES) == tuple(fleet_sync.SHAPES)
     with pytest.raises(ConfigurationError, match="shape 'huge' is not one of short"):
         Queue(name="plain", activities=[noop], shape="huge")  # type: ignore[arg-type]
 
@@ -560,9 +559,7 @@ def test_the_documented_adapter_rule_serves_that_metric() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["autoscaling"]["prometheusAdapter"]["slotUtilisationMetric"] == rule["name"]["as"]
     # The recording rule exists, with the labels the HPA selects on.
-    rules = yaml.safe_load(
-        (ROOT / "deploy" / "prometheus" / "rules" / "temporal-fleet.yml").read_text()
-    )
+    rules = yaml.safe_load((CHART / "files/prometheus/rules/temporal-fleet.yml").read_text())
     (record,) = [r for g in rules["groups"] for r in g["rules"] if r.get("record") == recording]
     assert "by (namespace, task_queue, worker_type)" in record["expr"]
 

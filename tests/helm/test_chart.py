@@ -39,6 +39,9 @@ from helm.rendering import (
     worker_container,
 )
 
+# slow: helm lints and renders the chart.
+pytestmark = pytest.mark.slow
+
 Render = Callable[[str], list[Doc]]
 
 RETENTION = {"dev": "3d", "staging": "7d", "prod": "30d"}
@@ -483,8 +486,8 @@ def test_rules_and_dashboards_come_from_the_deploy_files(helm: Helm, fixture_cha
 
 
 def test_chart_rules_and_dashboards_are_its_copied_files(rendered: Render) -> None:
-    """The PrometheusRule and dashboards hold exactly files/ (deploy/'s copies); with no files,
-    as before deploy/ existed, enabling them renders nothing."""
+    """The PrometheusRule and dashboards hold exactly files/ (the rules' and dashboards' only
+    copy); with no files, enabling them renders nothing."""
     docs = rendered("prod")
     rule_files = sorted((CHART / "files" / "prometheus" / "rules").glob("*.y*ml"))
     groups = []

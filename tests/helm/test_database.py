@@ -6,24 +6,22 @@ the NetworkPolicy's way to the database.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fleet_scaffold import sync as fleet_sync
 from helm.rendering import (
-    CHART,
     DATABASE,
     Doc,
     Helm,
     HelmFailed,
     assert_schema_valid,
     by_queue,
+    chart_for,
     component,
     config_of,
-    helm_sync,
     hook_annotations,
     jobs_of,
     named,
@@ -32,6 +30,9 @@ from helm.rendering import (
     release_policy,
     worker_container,
 )
+
+# slow: helm renders the chart.
+pytestmark = pytest.mark.slow
 
 SECRET_REF = {"secretKeyRef": {"name": "fleet-database", "key": "url"}}
 DIGEST = "sha256:" + "cd" * 32
@@ -59,7 +60,7 @@ def _database_rules(policy: Doc) -> list[Doc]:
 
 def test_keeps_state_comes_from_the_registry(helm: Helm, registry: list[Any]) -> None:
     assert all(q.keeps_state for q in registry), "today every registered queue keeps state"
-    # The schema pins it: values cannot pretend a stateful queue keeps none.
+    # The chart pins it: values cannot pretend a stateful queue keeps none.
     proc = helm.template_proc("prod", values=[{"queues": {"orders": {"keepsState": False}}}])
     assert proc.returncode != 0 and "keepsState" in proc.stderr
 
@@ -67,25 +68,13 @@ def test_keeps_state_comes_from_the_registry(helm: Helm, registry: list[Any]) ->
 @pytest.fixture(scope="module")
 def mixed_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The chart generated for a registry where alpha keeps state and beta does not."""
-    base = tmp_path_factory.mktemp("mixed-chart")
-    chart = base / "temporal-fleet"
-    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
-    registry = base / "registry.json"
-    registry.write_text(
-        json.dumps(
-            [
-                {
-                    "name": "alpha",
-                    "task_queue": "alpha-v1",
-                    "workflows": ["A"],
-                    "keeps_state": True,
-                },
-                {"name": "beta", "task_queue": "beta-v1", "workflows": ["B"], "keeps_state": False},
-            ]
-        )
+    return chart_for(
+        tmp_path_factory.mktemp("mixed-chart"),
+        [
+            fleet_sync.RegisteredQueue("alpha", "alpha-v1", ("A",), keeps_state=True),
+            fleet_sync.RegisteredQueue("beta", "beta-v1", ("B",), keeps_state=False),
+        ],
     )
-    helm_sync().sync(chart=chart, deploy=base / "deploy", registry_json=registry, write=True)
-    return chart
 
 
 def test_only_stateful_queues_get_the_database(helm: Helm, mixed_chart: Path) -> None:

@@ -38,6 +38,9 @@ from helm.rendering import (
     worker_container,
 )
 
+# slow: helm renders the chart.
+pytestmark = pytest.mark.slow
+
 KEYRING = {"encryption": {"existingSecret": "fleet-encryption-keys"}}
 KEYS_FILE = "/etc/fleet/encryption/keys"
 TOKEN_FILE = "/etc/fleet/codec-token/token"

@@ -12,6 +12,9 @@ import pytest
 
 from helm.rendering import CODEC_SERVER, DATABASE, ENVIRONMENTS, Doc, Helm, pod_specs
 
+# slow: helm renders the chart.
+pytestmark = pytest.mark.slow
+
 BUILDS = {
     "defaults": {
         "builds": [

@@ -12,9 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from helm.rendering import CODEC_SERVER, ENVIRONMENTS, Helm
+
+# slow: helm renders the chart and checkov checks it.
+pytestmark = pytest.mark.slow
 
 SKIPS = Path(__file__).resolve().parent / "checkov-skips.yaml"
 

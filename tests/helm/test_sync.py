@@ -1,12 +1,14 @@
-"""The chart cannot drift from its sources: the queue registry, `fleet settings`, and deploy/.
+"""The chart cannot drift from its sources: the queue registry and `fleet settings`; its rules
+and dashboards are the only copy.
 
-scripts/helm_sync.py (make helm-sync) generates the queue list of values.yaml and
-values.schema.json from `fleet queues --json` and copies deploy/'s alert rules and dashboards
-into the chart; these tests fail whenever running it would change anything.
+`make sync` (python -m fleet_scaffold.sync) writes the chart's queue list, files/queues.yaml,
+from the registry; values.yaml and values.schema.json are written by hand. These tests fail
+whenever running it would change anything.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import shutil
 import subprocess
@@ -17,42 +19,52 @@ from typing import Any
 import pytest
 import yaml
 
+from fleet_scaffold import sync as fleet_sync
 from helm.rendering import (
     CHART,
-    FIXTURE_DEPLOY,
-    FIXTURE_REGISTRY,
     ROOT,
     Helm,
     by_queue,
-    helm_sync,
+    chart_for,
 )
 
+RegisteredQueue = fleet_sync.RegisteredQueue
+# slow: the generator and helm run as processes.
+pytestmark = pytest.mark.slow
 
-def test_chart_is_in_sync_with_registry_and_deploy() -> None:
-    stale = helm_sync().sync(write=False)
-    assert not stale, "run `make helm-sync`:\n" + "\n".join(stale)
+
+def test_chart_is_in_sync_with_the_registry() -> None:
+    stale = [s for s in fleet_sync.sync(ROOT, write=False) if s == fleet_sync.CHART_QUEUES]
+    assert not stale, "run `make sync`:\n" + "\n".join(stale)
 
 
-def test_every_registered_queue_has_values_and_schema_entries(registry: list[Any]) -> None:
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    schema = json.loads((CHART / "values.schema.json").read_text())["properties"]["queues"]
+def test_every_registered_queue_is_in_the_chart_with_its_registry_fields(
+    registry: list[Any], helm: Helm
+) -> None:
+    generated = yaml.safe_load((CHART / "files" / "queues.yaml").read_text())
     names = [q.name for q in registry]
-    assert sorted(values["queues"]) == names
-    assert schema["propertyNames"] == {"enum": names}
-    assert schema["required"] == names
-    assert schema["additionalProperties"] is False
+    assert sorted(generated) == names
     for q in registry:
-        assert values["queues"][q.name]["taskQueue"] == q.task_queue
-        assert schema["properties"][q.name]["properties"]["taskQueue"] == {"const": q.task_queue}
+        assert generated[q.name]["taskQueue"] == q.task_queue
         assert q.workflow_types, f"{q.name}: the registry lists no workflow type"
-        assert values["queues"][q.name]["workflowTypes"] == list(q.workflow_types)
-        assert schema["properties"][q.name]["properties"]["workflowTypes"] == {
-            "const": list(q.workflow_types)
-        }
+        assert generated[q.name]["workflowTypes"] == list(q.workflow_types)
         # Whether it keeps state (`keeps_state`): DATABASE_URL, migrations, the replica check.
-        assert values["queues"][q.name]["keepsState"] is q.keeps_state
-        assert schema["properties"][q.name]["properties"]["keepsState"] == {"const": q.keeps_state}
-        assert "keepsState" in schema["properties"][q.name]["required"]
+        assert generated[q.name]["keepsState"] is q.keeps_state
+    # The hand-written files name no queue: values hold overrides only, the schema any name
+    # (the chart refuses one the registry lacks, and a registry field changed).
+    assert yaml.safe_load((CHART / "values.yaml").read_text())["queues"] == {}
+    schema = json.loads((CHART / "values.schema.json").read_text())["properties"]["queues"]
+    assert "properties" not in schema and "required" not in schema
+    assert schema["additionalProperties"] == {"$ref": "#/definitions/queue"}
+    # Every registered queue runs, with its task queue.
+    deployments = by_queue(helm.template(), "Deployment")
+    assert sorted(deployments) == names
+    for q in registry:
+        annotations = deployments[q.name]["metadata"]["annotations"]
+        assert annotations["temporal-fleet/task-queue"] == q.task_queue
+    for key, value in (("taskQueue", "other-v1"), ("workflowTypes", ["Other"])):
+        proc = helm.template_proc(values=[{"queues": {names[0]: {key: value}}}])
+        assert proc.returncode != 0 and f"queues.{names[0]}.{key}" in proc.stderr
 
 
 def test_worker_settings_are_the_cli_settings() -> None:
@@ -87,26 +99,22 @@ def _snake(camel: str) -> str:
 
 
 def test_generator_follows_the_registry(tmp_path: Path, helm: Helm) -> None:
-    chart = tmp_path / "temporal-fleet"
-    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
-    deploy = tmp_path / "deploy"  # no deploy/ yet: nothing copied, nothing stale
-    registry = tmp_path / "registry.json"
-
-    def write_registry(*queues: tuple[str, int]) -> None:
-        registry.write_text(
-            json.dumps([{"name": n, "version": v, "task_queue": f"{n}-v{v}"} for n, v in queues])
-        )
-
-    write_registry(("orders", 1), ("billing", 2))
-    assert helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=True)
-    assert helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=False) == []
-    # A registry without keeps_state (older CLIs): no queue keeps state.
-    generated = yaml.safe_load((chart / "values.yaml").read_text())["queues"]
+    root = tmp_path / "repo"
+    shutil.copytree(CHART, root / "helm" / "temporal-fleet", ignore=shutil.ignore_patterns("files"))
+    shutil.copy(ROOT / "docker-compose.yml", root / "docker-compose.yml")
+    for name in ("orders", "billing"):
+        (root / "services" / name).mkdir(parents=True)
+    chart = root / "helm" / "temporal-fleet"
+    # Neither keeps_state nor shape given: no state, the registry's default shape.
+    both = [RegisteredQueue("orders", "orders-v1"), RegisteredQueue("billing", "billing-v2")]
+    assert fleet_sync.sync(root, both, write=True)
+    assert fleet_sync.sync(root, both, write=False) == []
+    generated = yaml.safe_load((chart / "files" / "queues.yaml").read_text())
     assert {name: q["keepsState"] for name, q in generated.items()} == {
         "billing": False,
         "orders": False,
     }
-    # ... and without shape: the registry's default, long-activities (never cut in-flight work).
+    # ... the registry's default, long-activities (never cut in-flight work).
     assert {name: q["shape"] for name, q in generated.items()} == {
         "billing": "long-activities",
         "orders": "long-activities",
@@ -121,94 +129,55 @@ def test_generator_follows_the_registry(tmp_path: Path, helm: Helm) -> None:
     )
 
     # A queue leaves the registry: until the chart is regenerated, the check says so ...
-    write_registry(("billing", 2))
-    stale = helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=False)
-    assert any("values.yaml" in s for s in stale)
-    assert any("values.schema.json" in s for s in stale)
+    billing = [RegisteredQueue("billing", "billing-v2")]
+    assert fleet_sync.CHART_QUEUES in fleet_sync.sync(root, billing, write=False)
     # ... and once regenerated, values naming the removed queue are rejected by helm.
-    helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=True)
+    fleet_sync.sync(root, billing, write=True)
     proc = helm.template_proc(chart=chart, values=[{"queues": {"orders": {"replicas": 2}}}])
     assert proc.returncode != 0 and "orders" in proc.stderr
 
 
 def test_generator_carries_each_shape_and_refuses_an_unknown_one(tmp_path: Path) -> None:
-    chart = tmp_path / "temporal-fleet"
-    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
-    registry = tmp_path / "registry.json"
     shapes = {"alpha": "short", "beta": "batch", "gamma": "long-activities"}
-    registry.write_text(
-        json.dumps(
-            [
-                {"name": n, "version": 1, "task_queue": f"{n}-v1", "shape": s}
-                for n, s in shapes.items()
-            ]
-        )
-    )
-    helm_sync().sync(chart=chart, deploy=tmp_path / "deploy", registry_json=registry, write=True)
-    generated = yaml.safe_load((chart / "values.yaml").read_text())["queues"]
+    chart = chart_for(tmp_path, [RegisteredQueue(n, f"{n}-v1", shape=s) for n, s in shapes.items()])
+    generated = yaml.safe_load((chart / "files" / "queues.yaml").read_text())
     assert {name: q["shape"] for name, q in generated.items()} == shapes
-    schema = json.loads((chart / "values.schema.json").read_text())["properties"]["queues"]
-    assert {n: q["properties"]["shape"] for n, q in schema["properties"].items()} == {
-        n: {"const": s} for n, s in shapes.items()
-    }
-    registry.write_text(json.dumps([{"name": "solo", "task_queue": "solo-v1", "shape": "huge"}]))
-    with pytest.raises(SystemExit, match="queue solo: shape 'huge' is not one of short"):
-        helm_sync().registry_queues(registry)
+    with pytest.raises(ValueError, match="queue solo: shape 'huge' is not one of short"):
+        RegisteredQueue("solo", "solo-v1", shape="huge")
 
 
-def test_generator_copies_deploy_files_and_removes_stale_ones(tmp_path: Path) -> None:
-    chart = tmp_path / "temporal-fleet"
-    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
-    deploy = tmp_path / "deploy"
-    shutil.copytree(FIXTURE_DEPLOY, deploy)
-    registry = tmp_path / "registry.json"
-    registry.write_text(json.dumps(FIXTURE_REGISTRY))
-
-    def sync(write: bool) -> list[str]:
-        stale: list[str] = helm_sync().sync(
-            chart=chart, deploy=deploy, registry_json=registry, write=write
-        )
-        return [s for s in stale if s.startswith("temporal-fleet/files/")]
-
-    stale = sync(write=True)
-    copied = sorted(p.relative_to(chart).as_posix() for p in (chart / "files").rglob("*.*"))
-    assert copied == [
-        "files/grafana/dashboards/fleet-overview.json",
-        "files/prometheus/rules/queues.yaml",
-        "files/prometheus/rules/workers.yml",
+def test_rules_and_dashboards_have_one_copy_that_every_stack_uses() -> None:
+    """The chart's files/ is the only copy (Helm reads nothing outside the chart): the compose
+    stack mounts it and `make prometheus` names it; no other tracked file repeats one."""
+    files = CHART / "files"
+    shipped = sorted(files.glob("prometheus/rules/*.y*ml")) + sorted(
+        files.glob("grafana/dashboards/*.json")
+    )
+    assert shipped
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    contents = {p.read_bytes() for p in shipped}
+    copies = [
+        p
+        for p in tracked
+        if not p.startswith("helm/temporal-fleet/files/")
+        and (ROOT / p).is_file()
+        and (ROOT / p).read_bytes() in contents
     ]
-    assert len(stale) == len(copied)
-    for path in copied:
-        source = deploy / Path(path).relative_to("files")
-        assert (chart / path).read_bytes() == source.read_bytes()
-
-    # Edited in deploy/, removed from deploy/: the check notices both; a sync repairs both.
-    (deploy / "prometheus" / "rules" / "workers.yml").write_text("groups: []\n")
-    (deploy / "grafana" / "dashboards" / "fleet-overview.json").unlink()
-    assert len(sync(write=False)) == 2
-    sync(write=True)
-    assert not (chart / "files" / "grafana" / "dashboards" / "fleet-overview.json").exists()
-    assert helm_sync().sync(chart=chart, deploy=deploy, registry_json=registry, write=False) == []
-
-
-def test_check_mode_exits_non_zero_when_stale(tmp_path: Path) -> None:
-    chart = tmp_path / "temporal-fleet"
-    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
-    registry = tmp_path / "registry.json"
-    registry.write_text(json.dumps([{"name": "solo", "version": 1, "task_queue": "solo-v1"}]))
-    script = str(ROOT / "scripts" / "helm_sync.py")
-    args = ["--chart", str(chart), "--deploy", str(tmp_path / "deploy")]
-    args += ["--registry-json", str(registry)]
-    check = subprocess.run(
-        [sys.executable, script, "--check", *args], capture_output=True, text=True
-    )
-    assert check.returncode == 1 and "make helm-sync" in check.stderr
-    write = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
-    assert write.returncode == 0, write.stderr
-    check = subprocess.run(
-        [sys.executable, script, "--check", *args], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert not copies, f"second copies of the chart's rules or dashboards: {copies}"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    mounted = {str(v).split(":")[0] for s in compose.values() for v in s.get("volumes", [])}
+    assert {
+        "./helm/temporal-fleet/files/prometheus/rules",
+        "./helm/temporal-fleet/files/grafana/dashboards",
+    } <= mounted
+    rules = {p.resolve() for p in files.glob("prometheus/rules/*.yml")}
+    for config in ("prometheus.yml", "prometheus-compose.yml"):
+        where = ROOT / "deploy" / "prometheus"
+        patterns = yaml.safe_load((where / config).read_text())["rule_files"]
+        found = {Path(p).resolve() for pattern in patterns for p in glob.glob(str(where / pattern))}
+        assert found == rules, config
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])

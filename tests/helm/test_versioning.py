@@ -40,6 +40,9 @@ from helm.rendering import (
     worker_container,
 )
 
+# slow: helm renders the chart.
+pytestmark = pytest.mark.slow
+
 BUILD_LABEL = "temporal-fleet/build-id"
 OLD, NEW = "2024.06.01-a1b2c3", "d4e5f6"
 DIGEST = "sha256:" + "0123456789abcdef" * 4

@@ -17,6 +17,9 @@ from temporalio.client import Client
 
 from support import WorkerProcess, http_get, temporal_run, temporal_start, workflow_events
 
+# slow: fleet worker processes, driven by the temporal CLI.
+pytestmark = pytest.mark.slow
+
 ADDRESS = {"name": "A", "line1": "1 Rd", "city": "C", "postal_code": "1", "country": "GB"}
 ORDER: dict[str, Any] = {
     "customer_id": "c",

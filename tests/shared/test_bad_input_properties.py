@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,9 @@ from support import (
     temporal_start,
     workflow_events,
 )
+
+# slow: fleet and temporal CLI processes per example.
+pytestmark = pytest.mark.slow
 
 ADDRESS = {"name": "A", "line1": "1 Rd", "city": "C", "postal_code": "1", "country": "GB"}
 ORDER: dict[str, Any] = {

@@ -18,6 +18,9 @@ from workerkit import discover_queues
 
 from support import WorkerProcess, fleet_cli, run_cli
 
+# slow: each test runs fleet as a process, many against fleet worker processes.
+pytestmark = pytest.mark.slow
+
 ORDER: dict[str, Any] = {
     "customer_id": "cust-cli",
     "items": [{"sku": "sku-widget", "quantity": 1, "unit_price_cents": 999}],

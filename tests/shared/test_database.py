@@ -93,6 +93,7 @@ async def test_other_database_errors_are_retryable_one_liners_without_values(
     assert "run `fleet db migrate`" in message and "4242" not in message and "\n" not in message
 
 
+@pytest.mark.slow
 def test_fleet_db_migrate_and_status(tmp_path: Path) -> None:
     env = {"WORKER_STATE_DIR": str(tmp_path), "DATABASE_URL": ""}
     behind = run_cli("db", "status", env=env)
@@ -118,6 +119,7 @@ def test_fleet_db_migrate_and_status(tmp_path: Path) -> None:
     assert status.returncode == 0 and "newer than this build" in status.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "env", "code", "message"),
     [
@@ -141,6 +143,7 @@ def test_fleet_db_errors_are_one_line(
     assert "pw-9f3k" not in done.stderr
 
 
+@pytest.mark.slow
 async def test_readyz_says_when_the_schema_is_behind(
     spawn_worker: SpawnWorker, tmp_path: Path
 ) -> None:

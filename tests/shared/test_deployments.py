@@ -26,6 +26,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from support import WorkerProcess, http_get, run_cli
 
+# slow: each build runs as fleet worker and fleet deploy processes.
+pytestmark = pytest.mark.slow
+
 _WORKFLOWS = """
 from datetime import timedelta
 

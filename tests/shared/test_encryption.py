@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
@@ -29,6 +30,9 @@ from workerkit._codec import EncryptionCodec, load_keyring, new_key
 from orders.workflows import OrderWorkflow
 
 from support import WorkerProcess, fleet_cli, free_port, http_get, run_cli, temporal_run
+
+# slow: fleet worker, codec server and CLI processes.
+pytestmark = pytest.mark.slow
 
 K1, K2, K3 = new_key("k1"), new_key("k2"), new_key("k3")
 ADDRESS = {

@@ -15,7 +15,8 @@ from workerkit._logging import _JsonFormatter, _TextFormatter
 from orders.client import start_order
 from orders.models import Address, LineItem, Order, Stage
 
-from support import WorkerProcess, wait_for_stage
+from services.orders.stages import wait_for_stage
+from support import WorkerProcess
 
 SpawnWorker = Callable[..., WorkerProcess]
 
@@ -68,6 +69,7 @@ def test_debug_level_keeps_the_sdks_payload_loggers_at_info() -> None:
         assert logging.getLogger(name).isEnabledFor(logging.INFO), name
 
 
+@pytest.mark.slow
 async def test_a_debug_worker_logs_no_payload_data(
     client: Client, spawn_worker: SpawnWorker
 ) -> None:

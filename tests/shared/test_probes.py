@@ -23,6 +23,9 @@ from temporalio.client import Client
 
 from support import WorkerProcess, free_port, http_get, start_dev_server
 
+# slow: fleet worker processes, and a dev server of its own stopped.
+pytestmark = pytest.mark.slow
+
 SpawnWorker = Callable[..., WorkerProcess]
 
 # A queue whose one activity blocks the event loop: `time.sleep` in an `async def`.

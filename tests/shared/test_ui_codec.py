@@ -47,6 +47,9 @@ from support import (
     temporal_run,
 )
 
+# slow: a dev server with its UI, a codec server, a worker and Chromium.
+pytestmark = pytest.mark.slow
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".data" / "test-artifacts" / "ui-codec"
 KEYS = new_key("ui1")
 TOKEN = "ui-codec-token-0123456789"

@@ -134,6 +134,7 @@ def test_the_code_build_id_follows_the_code(package: Path) -> None:
     assert code_build_id(("buildidpkg",)) == first
 
 
+@pytest.mark.slow
 def test_a_worker_with_a_bad_build_id_exits_2(spawn_worker: Callable[..., WorkerProcess]) -> None:
     worker = spawn_worker("orders", env={"TEMPORAL_WORKER_BUILD_ID": "not a build id"})
     assert worker.wait_exit() == 2

@@ -12,20 +12,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, Stage
 from orders.workflows import OrderWorkflow
 
+from services.orders.stages import wait_for_stage
 from support import (
     WorkerProcess,
     free_port,
     http_get,
     start_dev_server,
-    wait_for_stage,
     workdir_database,
 )
+
+# slow: fleet worker processes, signalled and killed.
+pytestmark = pytest.mark.slow
 
 SpawnWorker = Callable[..., WorkerProcess]
 

@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from fleet_scaffold import ScaffoldError, write_queue
+from fleet_scaffold import sync as fleet_sync
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,6 +43,7 @@ def test_bad_names_write_nothing(tmp_path: Path, name: str, message: str) -> Non
     assert tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_bad_name_through_the_cli_exits_2() -> None:
     out = subprocess.run(
         [str(Path(sys.executable).parent / "fleet"), "new-queue", "Bad-Name"],
@@ -68,19 +71,43 @@ def repo_copy(dest: Path) -> Path:
     return dest
 
 
-@pytest.mark.timeout(600)
-def test_generated_queue_passes_its_tests_in_a_copy_of_the_repo(tmp_path: Path) -> None:
-    uv = shutil.which("uv")
-    assert uv, "uv must be on PATH (the README's prerequisites)"
-    root = repo_copy(tmp_path / "repo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
+@dataclass(frozen=True)
+class Scaffolded:
+    """A copy of the repository (a git repository of its own) after `make new-queue
+    NAME=billing`."""
 
-    def run(*cmd: str) -> str:
-        out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+    root: Path
+    made: str
+    env: dict[str, str]
+
+    def run(self, *cmd: str) -> str:
+        out = subprocess.run(
+            cmd, cwd=self.root, env=self.env, capture_output=True, text=True, check=False
+        )
         assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}"
         return out.stdout
 
-    made = run("make", "new-queue", "NAME=billing")
+
+@pytest.fixture(scope="module")
+def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> Scaffolded:
+    assert shutil.which("uv"), "uv must be on PATH (the README's prerequisites)"
+    root = repo_copy(tmp_path_factory.mktemp("scaffolded") / "repo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_", "GIT_"))}
+    copy = Scaffolded(root, "", env)
+    git = ("git", "-c", "user.name=test", "-c", "user.email=test@example.com")
+    copy.run(*git, "init", "--quiet")
+    copy.run(*git, "add", "--all")
+    copy.run(*git, "commit", "--quiet", "--no-verify", "-m", "the repository before new-queue")
+    return Scaffolded(root, copy.run("make", "new-queue", "NAME=billing"), env)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_generated_queue_passes_its_tests_in_a_copy_of_the_repo(scaffolded: Scaffolded) -> None:
+    uv = shutil.which("uv")
+    assert uv, "uv must be on PATH (the README's prerequisites)"
+    root, run = scaffolded.root, scaffolded.run
+    made = scaffolded.made
     assert "queue billing: registered (billing " in made
     assert (root / "tests/histories/billing/processed.json").exists()
     assert "billing-v1" in run(uv, "run", "--frozen", "fleet", "queues")
@@ -108,3 +135,28 @@ def test_generated_queue_passes_its_tests_in_a_copy_of_the_repo(tmp_path: Path) 
         "tests/services/billing",
     )
     run(uv, "run", "--frozen", "mypy", "-p", "billing")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_new_queue_changes_no_file_but_its_own_and_the_derived_ones(
+    scaffolded: Scaffolded,
+) -> None:
+    status = scaffolded.run("git", "status", "--porcelain", "--untracked-files=all")
+    changed = {line[3:]: line[:2] for line in status.splitlines()}
+    added = {path for path, how in changed.items() if how == "??"}
+    modified = {path for path, how in changed.items() if how != "??"}
+    own = ("services/billing/", "tests/services/billing/", "tests/histories/billing/")
+    assert added and all(path.startswith(own) for path in added), sorted(added)
+    assert "services/billing/src/billing/queue.py" in added
+    assert any(path.startswith("tests/histories/billing/") for path in added)
+    # Of the files that existed, only the derived ones change (and uv's lock, which gains the
+    # new workspace member): no hand-written infrastructure file is rewritten.
+    derived = {fleet_sync.COMPOSE_QUEUES, fleet_sync.PROMETHEUS_COMPOSE, fleet_sync.CHART_QUEUES}
+    assert modified == {*derived, "uv.lock"}, sorted(modified)
+    for rel in derived:
+        assert "billing" in (scaffolded.root / rel).read_text(), rel
+    checked = scaffolded.run(
+        "uv", "run", "--frozen", "python", "-m", "fleet_scaffold.sync", "--check"
+    )
+    assert "up to date" in checked

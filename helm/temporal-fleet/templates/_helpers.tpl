@@ -168,7 +168,38 @@ A build id as a DNS label fragment: lower case, every run of other characters a 
 {{- end }}
 
 {{/*
-One queue's effective settings, as JSON: .Values.defaults deep-merged with .Values.queues.<name>,
+The registered queues, as JSON: a map from name to the queue's registry fields (files/queues.yaml,
+generated from the queue registry by `make sync`: taskQueue, workflowTypes, keepsState, shape)
+and its values (.Values.queues.<name>). Fails for a queue in values the registry lacks, and for a
+registry field that values set to anything but the registry's value.
+*/}}
+{{- define "temporal-fleet.queues" -}}
+{{- $registry := .Files.Get "files/queues.yaml" | fromYaml -}}
+{{- if hasKey $registry "Error" -}}
+{{- fail (printf "files/queues.yaml is not valid YAML: %s" $registry.Error) -}}
+{{- end -}}
+{{- $values := .Values.queues | default dict -}}
+{{- range $name := keys $values | sortAlpha -}}
+{{- if not (hasKey $registry $name) -}}
+{{- fail (printf "queues.%s: no queue %s is registered (files/queues.yaml, from the registry: %s); run `make sync` after adding or removing a queue" $name $name (keys $registry | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- end -}}
+{{- $queues := dict -}}
+{{- range $name, $registered := $registry -}}
+{{- $own := get $values $name | default dict -}}
+{{- range $key, $value := $registered -}}
+{{- if and (hasKey $own $key) (ne (toJson (get $own $key)) (toJson $value)) -}}
+{{- fail (printf "queues.%s.%s: %s is not the registry's %s (files/queues.yaml); values cannot change it" $name $key (toJson (get $own $key)) (toJson $value)) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $queues $name (merge (deepCopy $own) $registered) -}}
+{{- end -}}
+{{- toJson $queues -}}
+{{- end }}
+
+{{/*
+One queue's effective settings, as JSON: .Values.defaults deep-merged with the queue's entry of
+temporal-fleet.queues (its registry fields and .Values.queues.<name>),
 plus name, objectName, imageRef, imageTag and the default command, and the queue's workloads:
 
 - versioned: whether its workers run with Worker Deployment Versioning (a builds list, or
@@ -196,7 +227,7 @@ Arguments: dict "root" $ "name" queue.
 {{- $name := .name -}}
 {{- $who := printf "queue %s" $name -}}
 {{- $wc := $root.Values.workerController.enabled -}}
-{{- $q := include "temporal-fleet.deepMerge" (list $root.Values.defaults (get $root.Values.queues $name)) | fromJson -}}
+{{- $q := include "temporal-fleet.deepMerge" (list $root.Values.defaults (get (include "temporal-fleet.queues" $root | fromJson) $name)) | fromJson -}}
 {{- $_ := set $q "name" $name -}}
 {{- $_ := set $q "objectName" (include "temporal-fleet.queueObjectName" (dict "root" $root "name" $name)) -}}
 {{- include "temporal-fleet.checkKeyringEnv" (dict "root" $root "q" $q) -}}
@@ -361,8 +392,9 @@ Names of the enabled queues, sorted, as JSON (a list).
 */}}
 {{- define "temporal-fleet.enabledQueues" -}}
 {{- $names := list -}}
-{{- range $name := keys .Values.queues | sortAlpha -}}
-{{- $q := get $.Values.queues $name -}}
+{{- $queues := include "temporal-fleet.queues" . | fromJson -}}
+{{- range $name := keys $queues | sortAlpha -}}
+{{- $q := get $queues $name -}}
 {{- if not (and (hasKey $q "enabled") (kindIs "bool" $q.enabled)) -}}
 {{- if $.Values.defaults.enabled -}}
 {{- $names = append $names $name -}}
@@ -596,8 +628,9 @@ get DATABASE_URL and whose schemas the migration hook applies.
 */}}
 {{- define "temporal-fleet.statefulQueues" -}}
 {{- $names := list -}}
+{{- $queues := include "temporal-fleet.queues" . | fromJson -}}
 {{- range $name := include "temporal-fleet.enabledQueues" . | fromJsonArray -}}
-{{- $q := get $.Values.queues $name -}}
+{{- $q := get $queues $name -}}
 {{- if $q.keepsState -}}
 {{- $names = append $names $name -}}
 {{- end -}}

@@ -163,7 +163,10 @@ class FakeOpenAI:
 @pytest.fixture
 def fake_openai() -> Iterator[FakeOpenAI]:
     fake = FakeOpenAI()
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next poll: 0.5 s per test by default.
+    thread = threading.Thread(
+        target=fake.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     yield fake
     fake.server.shutdown()

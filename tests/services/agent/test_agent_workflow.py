@@ -43,7 +43,7 @@ from agent.providers import ProviderError, ProviderRejected
 from agent.tools import Outbox, Toolbox
 from agent.workflows import AgentWorkflow
 
-from support import RecordHistory, run_cli
+from support import RecordHistory, run_cli, wait_for_query
 
 pytestmark = pytest.mark.usefixtures("agent_worker")
 
@@ -55,13 +55,13 @@ async def wait_for_state(
     handle: WorkflowHandle[Any, Any], state: AgentState, timeout: float = 20
 ) -> AgentStatus:
     """Poll the agent's ``status`` query until it reaches ``state``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status: AgentStatus = await handle.query(AgentWorkflow.status)
-        if status.state == state:
-            return status
-        assert time.monotonic() < deadline, f"never reached {state}: {status}"
-        await asyncio.sleep(0.05)
+    return await wait_for_query(
+        handle,
+        AgentWorkflow.status,
+        lambda status: status.state == state,
+        what=str(state),
+        timeout=timeout,
+    )
 
 
 async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
@@ -422,6 +422,7 @@ async def test_rejected_model_request_fails_without_retry(
 # -- through the fleet CLI ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_cli_starts_approves_and_reads_the_result(
     temporal_address: str, client: Client, outbox: Outbox
 ) -> None:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError
 from workerkit import Database
@@ -24,6 +25,9 @@ from ingest.store import IngestStore
 from ingest.workflows import ChunkWorkflow
 
 from support import RecordHistory, WorkerProcess
+
+# slow: a fleet worker process SIGKILLed mid-chunk.
+pytestmark = pytest.mark.slow
 
 SpawnWorker = Callable[..., WorkerProcess]
 

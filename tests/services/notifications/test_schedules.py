@@ -72,6 +72,7 @@ def listed(env: dict[str, str]) -> dict[str, Any]:
     return {row["id"]: row for row in json.loads(fleet(env, "schedules", "list", "--json"))}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("no_digest_schedule")
 async def test_sync_creates_then_leaves_alone_then_repairs_drift(
     client: Client, server_env: dict[str, str]
@@ -159,6 +160,7 @@ async def test_declaration_changes_update_the_schedule(client: Client) -> None:
         await delete_schedule(client, sid)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("no_digest_schedule")
 def test_pause_and_unpause_show_in_list(server_env: dict[str, str]) -> None:
     text = fleet(server_env, "schedules", "list")
@@ -181,6 +183,7 @@ def test_pause_and_unpause_show_in_list(server_env: dict[str, str]) -> None:
     assert row["paused"] is False and row["note"] == "unpaused with fleet"
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("no_digest_schedule", "notifications_worker")
 async def test_trigger_runs_a_digest_of_the_deliveries_since_the_last_one(
     client: Client, outbox: Outbox, server_env: dict[str, str], record_history: RecordHistory
@@ -212,6 +215,7 @@ async def test_trigger_runs_a_digest_of_the_deliveries_since_the_last_one(
     await record_history("notifications", "scheduled_digest", run)
 
 
+@pytest.mark.slow
 def test_unknown_schedule_is_bad_input(server_env: dict[str, str]) -> None:
     out = run_cli("schedules", "pause", "nightly-report", env=server_env)
     assert out.returncode == 2, out
@@ -221,6 +225,7 @@ def test_unknown_schedule_is_bad_input(server_env: dict[str, str]) -> None:
     assert out.returncode == 2 and "unknown queue 'billing'" in out.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("no_digest_schedule")
 def test_a_declared_schedule_missing_on_the_server_exits_1(server_env: dict[str, str]) -> None:
     out = run_cli("schedules", "trigger", DIGEST_ID, env=server_env)

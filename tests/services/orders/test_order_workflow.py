@@ -21,7 +21,8 @@ from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, OrderResult, Stage
 from orders.workflows import OrderWorkflow
 
-from support import RecordHistory, wait_for_stage
+from services.orders.stages import wait_for_stage
+from support import RecordHistory
 
 pytestmark = pytest.mark.usefixtures("orders_worker")
 

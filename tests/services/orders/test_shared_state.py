@@ -28,7 +28,11 @@ from orders.models import Address, Confirmation, LineItem, Order, OrderResult, S
 from orders.workflows import OrderWorkflow
 
 from postgres import PostgresServer
-from support import WorkerProcess, http_get, migrate_sqlite, run_cli, wait_for_stage
+from services.orders.stages import wait_for_stage
+from support import WorkerProcess, http_get, migrate_sqlite, run_cli
+
+# slow: fleet worker processes (one SIGKILLed) and a PostgreSQL server of its own.
+pytestmark = pytest.mark.slow
 
 SpawnWorker = Callable[..., WorkerProcess]
 ORDERS = 100

@@ -11,7 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, StrictUndefined
 from workerkit import NAME_PATTERN
 
-__all__ = ["ScaffoldError", "plan_queue", "write_queue"]
+__all__ = ["ScaffoldError", "plan_queue", "workspace_root", "write_queue"]
 
 _TEMPLATE = files("fleet_scaffold") / "template"
 # Names that would shadow the project's own packages or test modules.
@@ -19,7 +19,16 @@ _RESERVED = {"workerkit", "services", "shared", "tests", "test", "support", "con
 
 
 class ScaffoldError(Exception):
-    """The queue cannot be generated; nothing was written."""
+    """The queue cannot be generated, or the derived files written; nothing was written."""
+
+
+def workspace_root(start: Path) -> Path:
+    """The uv workspace (the repository) that ``start`` is in."""
+    for folder in (start, *start.parents):
+        pyproject = folder / "pyproject.toml"
+        if pyproject.exists() and "[tool.uv.workspace]" in pyproject.read_text():
+            return folder
+    raise ScaffoldError(f"no uv workspace (pyproject.toml with [tool.uv.workspace]) above {start}")
 
 
 def _check_name(name: str, root: Path) -> None:

@@ -7,20 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fleet_scaffold._scaffold import ScaffoldError, write_queue
-
-
-def _workspace_root(start: Path) -> Path:
-    for folder in (start, *start.parents):
-        pyproject = folder / "pyproject.toml"
-        if pyproject.exists() and "[tool.uv.workspace]" in pyproject.read_text():
-            return folder
-    raise ScaffoldError(f"no uv workspace (pyproject.toml with [tool.uv.workspace]) above {start}")
+from fleet_scaffold._scaffold import ScaffoldError, workspace_root, write_queue
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        root = args.root.resolve() if args.root else _workspace_root(Path.cwd())
+        root = args.root.resolve() if args.root else workspace_root(Path.cwd())
         written = write_queue(args.name, root)
     except ScaffoldError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -29,7 +21,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"created {path.relative_to(root)}")
     print(
         f"\nNext: `uv sync` registers queue {args.name!r}; `make histories QUEUE={args.name}` "
-        "records its replay histories (`make new-queue` does both)."
+        "records its replay histories; `make sync` adds it to the compose stack and the chart "
+        "(`make new-queue` does all three)."
     )
     return 0
 

@@ -1,0 +1,67 @@
+"""Helpers for tests that drive real processes, by concern; none knows about any one service.
+
+- :mod:`support.net`: free ports and HTTP probes
+- :mod:`support.processes`: stopping a subprocess
+- :mod:`support.temporal`: the ``temporal`` CLI, dev servers of a test's own, polling a query
+- :mod:`support.fleet`: the ``fleet`` CLI, its worker and codec-server subprocesses
+- :mod:`support.history`: stored workflow histories (the replay tests)
+- :mod:`support.browser`: the system Chromium the browser tests drive
+
+Everything is re-exported here, so ``from support import X`` works for any of them.
+A service's own helpers live beside its tests (``tests/services/<queue>/``).
+"""
+
+from __future__ import annotations
+
+from support.browser import SYSTEM_CHROMIUM, system_chromium
+from support.fleet import (
+    CodecServerProcess,
+    WorkerProcess,
+    fleet_cli,
+    migrate_sqlite,
+    run_cli,
+    start_codec_server,
+    start_worker,
+    workdir_database,
+)
+from support.history import HISTORIES, RecordHistory, history_path
+from support.net import distinct_free_ports, free_port, http_get
+from support.processes import stop_process
+from support.temporal import (
+    DevServerWithUI,
+    start_dev_server,
+    start_dev_server_with_ui,
+    temporal_cli,
+    temporal_run,
+    temporal_start,
+    wait_for_query,
+    workflow_events,
+)
+
+__all__ = [
+    "HISTORIES",
+    "SYSTEM_CHROMIUM",
+    "CodecServerProcess",
+    "DevServerWithUI",
+    "RecordHistory",
+    "WorkerProcess",
+    "distinct_free_ports",
+    "fleet_cli",
+    "free_port",
+    "history_path",
+    "http_get",
+    "migrate_sqlite",
+    "run_cli",
+    "start_codec_server",
+    "start_dev_server",
+    "start_dev_server_with_ui",
+    "start_worker",
+    "stop_process",
+    "system_chromium",
+    "temporal_cli",
+    "temporal_run",
+    "temporal_start",
+    "wait_for_query",
+    "workdir_database",
+    "workflow_events",
+]
