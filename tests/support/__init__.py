@@ -4,6 +4,7 @@
 - :mod:`support.processes`: stopping a subprocess
 - :mod:`support.temporal`: the ``temporal`` CLI, dev servers of a test's own, polling a query
 - :mod:`support.fleet`: the ``fleet`` CLI, its worker and codec-server subprocesses
+- :mod:`support.workers`: a queue's worker in the test process
 - :mod:`support.history`: stored workflow histories (the replay tests)
 - :mod:`support.browser`: the system Chromium the browser tests drive
 
@@ -37,6 +38,7 @@ from support.temporal import (
     wait_for_query,
     workflow_events,
 )
+from support.workers import in_process_worker
 
 __all__ = [
     "HISTORIES",
@@ -50,6 +52,7 @@ __all__ = [
     "free_port",
     "history_path",
     "http_get",
+    "in_process_worker",
     "migrate_sqlite",
     "run_cli",
     "start_codec_server",

@@ -22,7 +22,7 @@ from workerkit._errors import (
     UnknownWorkflowError,
     WorkerkitError,
 )
-from workerkit._failures import failure_reason
+from workerkit._failures import failure_reason, invalid_input
 from workerkit._ids import derived_id
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._launcher import Launched, launch
@@ -130,6 +130,7 @@ __all__ = [
     "failure_reason",
     "find_schedule",
     "get_queue",
+    "invalid_input",
     "launch",
     "load_connect_config",
     "migrate",

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from temporalio.client import Client
-from workerkit import Database, WorkerSettings, build_worker
+from workerkit import Database
 
 from agent.activities import create_activities
 from agent.models import AgentTask
 from agent.queue import QUEUE
 from agent.settings import AgentSettings
 from agent.tools import Outbox
+
+from support import in_process_worker
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +29,9 @@ def outbox(postgres_database: Database) -> Outbox:
 async def agent_worker(client: Client, postgres_url: str) -> AsyncIterator[None]:
     """The queue's worker and activities, with the local provider and a test outbox."""
     settings = AgentSettings.from_env({"AGENT_PROVIDER": "local"})
-    queue = dataclasses.replace(QUEUE, activities=lambda: create_activities(settings))
-    # The activities open DATABASE_URL when the worker builds them.
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DATABASE_URL", postgres_url)
-        worker = build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning))
-    async with worker:
+    async with in_process_worker(
+        client, QUEUE, lambda: create_activities(settings), database_url=postgres_url
+    ):
         yield
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import Client
-from workerkit import Database, WorkerSettings, build_worker
+from workerkit import Database
 
 from ingest.activities import create_activities
 from ingest.queue import QUEUE
 from ingest.settings import IngestSettings
 from ingest.store import IngestStore
+
+from support import in_process_worker
 
 SECONDS_PER_ITEM = 0.02
 
@@ -26,10 +27,7 @@ def store(postgres_database: Database) -> IngestStore:
 @pytest.fixture(scope="module")
 async def ingest_worker(client: Client, postgres_url: str) -> AsyncIterator[None]:
     settings = IngestSettings.from_env({"INGEST_SECONDS_PER_ITEM": str(SECONDS_PER_ITEM)})
-    queue = dataclasses.replace(QUEUE, activities=lambda: create_activities(settings))
-    # The activities open DATABASE_URL when the worker builds them.
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DATABASE_URL", postgres_url)
-        worker = build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning))
-    async with worker:
+    async with in_process_worker(
+        client, QUEUE, lambda: create_activities(settings), database_url=postgres_url
+    ):
         yield

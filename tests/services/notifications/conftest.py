@@ -6,17 +6,18 @@ them differently (e.g. with injected faults) while keeping the real outbox behin
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import Client
-from workerkit import Database, WorkerSettings, activities_of, build_worker
+from workerkit import Database, activities_of
 
 from notifications.activities import NotifyActivities, open_outbox
 from notifications.outbox import Outbox
 from notifications.queue import QUEUE
 from notifications.settings import NotificationsSettings
+
+from support import in_process_worker
 
 # A short SMS window keeps the rate-limit test quick: 5 deliveries per 3 s.
 SMS_RATE_LIMIT = 5
@@ -48,6 +49,5 @@ def notify_activities(outbox: Outbox) -> NotifyActivities:
 async def notifications_worker(
     client: Client, notify_activities: NotifyActivities
 ) -> AsyncIterator[None]:
-    queue = dataclasses.replace(QUEUE, activities=lambda: activities_of(notify_activities))
-    async with build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning)):
+    async with in_process_worker(client, QUEUE, lambda: activities_of(notify_activities)):
         yield

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 from temporalio.client import Client
-from workerkit import Database, WorkerSettings, build_worker
+from workerkit import Database
 
 from orders.activities import create_activities
 from orders.ledger import Ledger
 from orders.models import Address, LineItem, Order
 from orders.queue import QUEUE
 from orders.settings import OrdersSettings
+
+from support import in_process_worker
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +27,9 @@ def ledger(postgres_database: Database) -> Ledger:
 @pytest.fixture(scope="module")
 async def orders_worker(client: Client, postgres_url: str) -> AsyncIterator[None]:
     settings = OrdersSettings.from_env({"ORDERS_PACK_SECONDS_PER_ITEM": "0.01"})
-    queue = dataclasses.replace(QUEUE, activities=lambda: create_activities(settings))
-    # The activities open DATABASE_URL when the worker builds them.
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DATABASE_URL", postgres_url)
-        worker = build_worker(client, queue, WorkerSettings.from_env({}, tuning=QUEUE.tuning))
-    async with worker:
+    async with in_process_worker(
+        client, QUEUE, lambda: create_activities(settings), database_url=postgres_url
+    ):
         yield
 
 

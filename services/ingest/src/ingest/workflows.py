@@ -17,7 +17,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from workerkit import failure_reason
+    from workerkit import failure_reason, invalid_input
 
     from ingest.activities import IngestActivities
     from ingest.ids import chunk_workflow_id
@@ -55,9 +55,7 @@ class ChunkWorkflow:
     async def run(self, chunk: ChunkRequest) -> ChunkResult:
         problem = chunk_problem(chunk)
         if problem:
-            raise ApplicationError(
-                f"invalid chunk: {problem}", type="InvalidChunk", non_retryable=True
-            )
+            raise invalid_input("chunk", problem)
         try:
             return await workflow.execute_activity_method(
                 IngestActivities.process_chunk,
@@ -105,9 +103,7 @@ class BatchIngestWorkflow:
     async def run(self, request: BatchRequest) -> BatchResult:
         problem = batch_problem(request)
         if problem:
-            raise ApplicationError(
-                f"invalid batch: {problem}", type="InvalidBatch", non_retryable=True
-            )
+            raise invalid_input("batch", problem)
         self._chunk_count = chunk_count(request)
         started = 0
         while True:

@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workerkit import failure_reason
+    from workerkit import failure_reason, invalid_input
 
     from notifications.activities import NotifyActivities
     from notifications.ids import idempotency_key
@@ -50,9 +50,7 @@ class NotifyWorkflow:
     async def run(self, notification: Notification) -> NotifyResult:
         problem = notification_problem(notification)
         if problem:
-            raise ApplicationError(
-                f"invalid notification: {problem}", type="InvalidNotification", non_retryable=True
-            )
+            raise invalid_input("notification", problem)
         requests = [
             DeliveryRequest(
                 idempotency_key(notification.message_id, channel),

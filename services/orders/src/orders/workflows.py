@@ -9,7 +9,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workerkit import failure_reason
+    from workerkit import failure_reason, invalid_input
 
     from orders.activities import OrderActivities
     from orders.models import (
@@ -74,9 +74,7 @@ class OrderWorkflow:
         problem = order_problem(order)
         if problem:
             self._status.stage, self._status.error = Stage.FAILED, problem
-            raise ApplicationError(
-                f"invalid order: {problem}", type="InvalidOrder", non_retryable=True
-            )
+            raise invalid_input("order", problem)
         compensations: list[tuple[str, object]] = []
         try:
             self._status.stage = Stage.RESERVING
