@@ -84,6 +84,12 @@ def wait_closed(address: str, workflow_id: str, timeout: float = 15) -> list[dic
         ("orders-v1", "OrderWorkflow", order(colour="red"), "unknown field 'colour' for Order"),
         (
             "orders-v1",
+            "NoSuchWorkflow",
+            "{}",
+            "queue 'orders' has no workflow 'NoSuchWorkflow'; known workflows: OrderWorkflow",
+        ),
+        (
+            "orders-v1",
             "OrderWorkflow",
             order(confirmation_timeout_seconds=1e300),
             "confirmation_timeout_seconds must be positive and at most",
@@ -96,6 +102,7 @@ def wait_closed(address: str, workflow_id: str, timeout: float = 15) -> list[dic
         "fraction",
         "boolean",
         "unknown-field",
+        "unknown-type",
         "huge-timeout",
     ],
 )

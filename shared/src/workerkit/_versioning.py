@@ -181,7 +181,9 @@ class VersioningRunner(WorkflowRunner):
         """Wrap the wrapped runner's instance."""
         behavior = ProtoBehavior.VERSIONING_BEHAVIOR_UNSPECIFIED
         if self._behaviors is not None:
-            declared = self._behaviors.get(det.defn.name or "", VersioningBehavior.UNSPECIFIED)
+            # A type the queue does not declare (its catch-all) reports its own behavior.
+            own = det.defn.versioning_behavior or VersioningBehavior.UNSPECIFIED
+            declared = self._behaviors.get(det.defn.name or "", own)
             behavior = ProtoBehavior.ValueType(declared.value)
         return _ReportedBehavior(self._inner.create_instance(det), behavior)
 

@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import (
     FixedSizeSlotSupplier,
@@ -22,6 +23,7 @@ from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._signals import install_dropped_signal_handling
 from workerkit._slots import activity_slots
+from workerkit._unknown import UnknownWorkflowType, declare_known
 from workerkit._versioning import VersioningRunner, WorkerVersion
 
 __all__ = ["build_worker"]
@@ -49,6 +51,14 @@ def _pollers(settings: WorkerSettings) -> PollerBehavior:
 
 def _needs_thread_pool(activities: list[Callable[..., Any]]) -> bool:
     return any(not inspect.iscoroutinefunction(a) for a in activities)
+
+
+def _catch_all(queue: Queue) -> list[type]:
+    # A queue that declares a dynamic workflow of its own handles unknown types itself.
+    if any(workflow._Definition.must_from_class(w).name is None for w in queue.workflows):
+        return []
+    declare_known(queue.task_queue, queue.name, list(queue.workflow_types()))
+    return [UnknownWorkflowType]
 
 
 def build_worker(
@@ -91,7 +101,7 @@ def build_worker(
             UnsandboxedWorkflowRunner(), queue.versioning_behaviors() if versioned else None
         ),
         task_queue=queue.task_queue,
-        workflows=list(queue.workflows),
+        workflows=[*queue.workflows, *_catch_all(queue)],
         activities=activities,
         activity_executor=executor,
         tuner=_tuner(settings),
