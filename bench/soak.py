@@ -45,7 +45,6 @@ from run import (
     log_tail,
     probe,
     read_cpu_s,
-    read_rss_mib,
     start_server,
     stop,
 )
@@ -127,13 +126,16 @@ class Tally:
 
 
 def sample(pid: int, at_s: float) -> Sample:
-    status = Path(f"/proc/{pid}/status").read_text()
-    threads = int(status.split("Threads:")[1].split()[0])
+    status = Path(f"/proc/{pid}/status").read_text()  # one read for RSS and threads
+
+    def field(name: str) -> int:
+        return int(status.split(f"\n{name}:")[1].split()[0])
+
     return Sample(
         at_s=at_s,
-        rss_mib=read_rss_mib(pid)[0],
+        rss_mib=field("VmRSS") / 1024,  # kB
         open_files=len(os.listdir(f"/proc/{pid}/fd")),
-        threads=threads,
+        threads=field("Threads"),
         cpu_s=read_cpu_s(pid),
     )
 

@@ -76,10 +76,11 @@ def build_worker(
     # queue's interceptors: one place decides how payloads look, what is traced, logged and
     # counted, and what runs workflows (see _plugin). The Worker takes it from its client.
     versioned = version is not None and version.versioned
+    behaviors = queue.versioning_behaviors() if versioned else None
     plugin = WorkerkitPlugin(
         interceptors=queue.interceptors,
         sandbox=settings.workflow_sandbox,
-        versioning_behaviors=queue.versioning_behaviors() if versioned else None,
+        versioning_behaviors=behaviors,
     )
     config = client.config()
     others = [p for p in config.get("plugins", []) if not isinstance(p, WorkerkitPlugin)]
@@ -97,9 +98,7 @@ def build_worker(
     return Worker(
         client,
         # For a workflow declared @workflow.defn(sandboxed=False); the plugin sets the other.
-        unsandboxed_workflow_runner=VersioningRunner(
-            UnsandboxedWorkflowRunner(), queue.versioning_behaviors() if versioned else None
-        ),
+        unsandboxed_workflow_runner=VersioningRunner(UnsandboxedWorkflowRunner(), behaviors),
         task_queue=queue.task_queue,
         workflows=[*queue.workflows, *_catch_all(queue)],
         activities=activities,
