@@ -64,7 +64,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,13 @@ STATE = ROOT / ".data" / "e2e"
 PROJECT = "temporal-fleet-e2e"
 COMPOSE_FILES = ":".join([*fleet_compose.COMPOSE_FILES, "tests/e2e/compose.e2e.yml"])
 NAMESPACE = "fleet"
+# The host ports the stack publishes on 127.0.0.1, each a free one of its own for the run.
+PUBLISHED_PORTS = (
+    "FLEET_TEMPORAL_PORT",
+    "FLEET_UI_PORT",
+    "FLEET_PROMETHEUS_PORT",
+    "FLEET_CODEC_PORT",
+)
 RUN = uuid.uuid4().hex[:8]
 
 
@@ -165,10 +172,15 @@ def http_json(url: str) -> Any:
         return json.loads(resp.read())
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """``count`` different ports nothing listens on: every socket stays bound until all are
+    picked, as two binds to port 0 in a row can hand out the same one (and Docker then refuses
+    the second publication with "port is already allocated")."""
+    with ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def apt_install(*packages: str) -> None:
@@ -999,10 +1011,7 @@ def main() -> int:
             "FLEET_GRAFANA": "0",
             "FLEET_NAMESPACE": NAMESPACE,
             "PYTHON_IMAGE": base,
-            "FLEET_TEMPORAL_PORT": str(free_port()),
-            "FLEET_UI_PORT": str(free_port()),
-            "FLEET_PROMETHEUS_PORT": str(free_port()),
-            "FLEET_CODEC_PORT": str(free_port()),
+            **dict(zip(PUBLISHED_PORTS, map(str, free_ports(len(PUBLISHED_PORTS))), strict=True)),
             # This run's own keyring and codec token (scripts/fleet_compose.py writes them).
             "FLEET_SECRETS_DIR": str(STATE / "secrets"),
         }
