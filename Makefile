@@ -9,6 +9,9 @@ TEMPORAL_PORT ?= 7233
 TEMPORAL_UI_PORT ?= 8233
 WORKER_PORT ?= 9000
 DATA_DIR ?= .data
+# make dev runs workflows in the SDK sandbox, as the tests do: a non-deterministic call fails
+# at once where its author is looking (production runs unsandboxed, see README: Benchmark).
+WORKFLOW_SANDBOX ?= true
 # Test processes of `make pytest` (pytest-xdist), each with its own Temporal and PostgreSQL.
 PYTEST_WORKERS ?= 2
 HELM_CHART := helm/temporal-fleet
@@ -36,7 +39,7 @@ dev: install ## Run a local Temporal dev server (UI on :8233) and every queue's 
 	$(UV) run --frozen temporal server start-dev --ip 127.0.0.1 --port $(TEMPORAL_PORT) \
 	    --ui-port $(TEMPORAL_UI_PORT) --db-filename $(DATA_DIR)/temporal.sqlite \
 	    --log-level error & \
-	WORKER_LOG_FORMAT=text WORKER_HTTP_PORT=$(WORKER_PORT) $(UV) run --frozen fleet worker --all & \
+	WORKER_LOG_FORMAT=text WORKER_HTTP_PORT=$(WORKER_PORT) WORKER_WORKFLOW_SANDBOX=$(WORKFLOW_SANDBOX) $(UV) run --frozen fleet worker --all & \
 	$(UV) run --frozen fleet schedules sync --connect-timeout 60s; \
 	wait -n
 

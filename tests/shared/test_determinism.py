@@ -1,10 +1,11 @@
 """The determinism safety net: a workflow that reads the wall clock or the process's random
-generator is caught before production, whether or not production runs the sandbox.
+generator is caught before production, though production runs workflows unsandboxed.
 
-By default a worker runs workflows in the SDK sandbox, which fails such a workflow task at
-once. In the fast mode (``WORKER_WORKFLOW_SANDBOX=false``) the worker runs it, so what stops
-the code from reaching production is what runs sandboxed whatever the mode: the test suite
-(this very worker fixture, with the default settings) and the replay gate.
+A production worker (``WORKER_WORKFLOW_SANDBOX`` unset) runs such a workflow, so what stops
+the code from reaching production is what runs sandboxed whatever the worker's setting: the
+test suite's worker (``support.in_process_worker``, which records the stored histories too)
+fails the workflow task that makes the call at once, and so does ``make dev``'s; the replay
+gate a build passes before it becomes current fails on the call too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from workerkit import Queue, WorkerSettings, build_worker
 from workerkit._replay_gate import replay_gate
 
 from nondeterministic import DiceWorkflow, WallClockWorkflow
+
+from support import in_process_worker
 
 QUEUE = Queue(
     name="determinism",
@@ -43,11 +46,11 @@ async def first_task_failure(client: Client, workflow_id: str, within_s: float =
 
 
 @pytest.mark.parametrize(("workflow_class", "call"), CASES)
-async def test_the_default_worker_fails_the_task_that_makes_the_call(
+async def test_the_test_suites_worker_fails_the_task_that_makes_the_call(
     client: Client, workflow_class: type, call: str
 ) -> None:
     workflow_id = f"det-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, QUEUE, WorkerSettings.from_env({})):
+    async with in_process_worker(client, QUEUE, list):
         await client.start_workflow(
             workflow_class.run,  # type: ignore[attr-defined]
             id=workflow_id,
@@ -59,12 +62,11 @@ async def test_the_default_worker_fails_the_task_that_makes_the_call(
 
 
 @pytest.mark.parametrize(("workflow_class", "call"), CASES)
-async def test_the_fast_mode_runs_it_and_the_replay_gate_stops_it(
+async def test_a_production_worker_runs_it_and_the_replay_gate_stops_it(
     client: Client, workflow_class: type, call: str, tmp_path: Path
 ) -> None:
     workflow_id = f"det-{uuid.uuid4().hex[:8]}"
-    fast = WorkerSettings.from_env({"WORKER_WORKFLOW_SANDBOX": "false"})
-    async with build_worker(client, QUEUE, fast):
+    async with build_worker(client, QUEUE, WorkerSettings.from_env({})):
         # Unsandboxed, nothing stops the call: the workflow completes.
         await client.execute_workflow(
             workflow_class.run,  # type: ignore[attr-defined]

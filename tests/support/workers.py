@@ -1,4 +1,9 @@
-"""A queue's worker in the test process, with every workerkit interceptor, on the test server."""
+"""A queue's worker in the test process, with every workerkit interceptor, on the test server.
+
+It runs workflows in the SDK sandbox, whatever a production worker's default: the scenarios
+it runs are the test suite's determinism check, and the histories ``make histories`` keeps
+for the replay gate are recorded by it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 from workerkit import Queue, WorkerSettings, build_worker
+
+SANDBOXED = {"WORKER_WORKFLOW_SANDBOX": "true"}
 
 
 @asynccontextmanager
@@ -33,6 +40,7 @@ async def in_process_worker(
     with pytest.MonkeyPatch.context() as env:
         if database_url is not None:
             env.setenv("DATABASE_URL", database_url)
-        worker = build_worker(client, queue, WorkerSettings.from_env({}, tuning=queue.tuning))
+        settings = WorkerSettings.from_env(SANDBOXED, tuning=queue.tuning)
+        worker = build_worker(client, queue, settings)
     async with worker:
         yield worker

@@ -6,13 +6,14 @@ by the SDK's plugin mechanism to whatever the project creates: the worker's clie
 every client ``fleet`` opens, the replay gate's and the tests' replayers. A Client connected
 with it passes it on to the Workers built on it.
 
-It also picks the runner workflows run in. By default that is the SDK's sandbox, which
-re-imports a workflow's module for every run and intercepts calls such as
-``datetime.now()`` or ``random.random()`` that would make a replay diverge; workerkit is
-passed through (it has no state a workflow could leak between runs, and re-importing it
-per run would only cost CPU). ``sandbox=False`` runs workflows unsandboxed, the worker's
-fast mode (``WORKER_WORKFLOW_SANDBOX=false``): a replayer always keeps the sandbox, so the
-replay gate and the tests catch a non-deterministic call before a build runs.
+It also picks the runner workflows run in. ``sandbox=True`` (the plugin's default, as the
+SDK's) is the SDK's sandbox, which re-imports a workflow's module for every run and
+intercepts calls such as ``datetime.now()`` or ``random.random()`` that would make a replay
+diverge; workerkit is passed through (it has no state a workflow could leak between runs,
+and re-importing it per run would only cost CPU). ``sandbox=False`` runs workflows
+unsandboxed, which is what a worker does unless ``WORKER_WORKFLOW_SANDBOX=true``: a
+replayer always keeps the sandbox, and so do the tests' workers, so the replay gate and the
+test suite catch a non-deterministic call before a build runs.
 """
 
 from __future__ import annotations
