@@ -22,7 +22,6 @@ from workerkit._deployments import bootstrap_current
 from workerkit._errors import ConfigurationError, ConnectError
 from workerkit._http import Health, HealthServer
 from workerkit._logging import configure_logging
-from workerkit._memory import trim_memory_every
 from workerkit._metrics import WORKER_BUILD_INFO, SdkMetrics
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
@@ -206,12 +205,7 @@ async def _run_workers(
             extra={"task_queues": [q.task_queue for q in queues], **_version_fields(versions)},
         )
 
-    watches = [
-        asyncio.ensure_future(_watch_server(client, health, interval, stop)),
-        database_watch,
-        # From ready on: the garbage of importing and connecting is freed by then.
-        asyncio.ensure_future(trim_memory_every(settings.memory_trim_interval.total_seconds())),
-    ]
+    watches = [asyncio.ensure_future(_watch_server(client, health, interval, stop)), database_watch]
     await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
     for watch in watches:
         watch.cancel()

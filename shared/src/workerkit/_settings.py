@@ -131,12 +131,6 @@ class WorkerSettings(EnvSettings, prefix=ENV_PREFIX):
         default=timedelta(seconds=5),
         doc="how often a ready worker checks the server; 2 failed checks turn /readyz to 503",
     )
-    memory_trim_interval: timedelta = setting(
-        _DURATION,
-        default=timedelta(seconds=60),
-        doc="how often a ready worker returns freed heap pages to the system (glibc "
-        "malloc_trim; 0 turns it off)",
-    )
     workflow_sandbox: bool = setting(
         Accepts.boolean(),
         # Off: the sandbox is most of a worker's CPU, and what it would catch at run time is
