@@ -38,11 +38,10 @@ from support.temporal import (
     wait_for_query,
     workflow_events,
 )
-from support.workers import SANDBOXED, in_process_worker
+from support.workers import in_process_worker
 
 __all__ = [
     "HISTORIES",
-    "SANDBOXED",
     "SYSTEM_CHROMIUM",
     "CodecServerProcess",
     "DevServerWithUI",

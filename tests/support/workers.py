@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from workerkit import Queue, WorkerSettings, build_worker
 
+# Whatever a production worker runs: the sandbox catches a non-deterministic call at once.
 SANDBOXED = {"WORKER_WORKFLOW_SANDBOX": "true"}
 
 
