@@ -160,3 +160,17 @@ def test_new_queue_changes_no_file_but_its_own_and_the_derived_ones(
         "uv", "run", "--frozen", "python", "-m", "fleet_scaffold.sync", "--check"
     )
     assert "up to date" in checked
+
+
+@pytest.mark.parametrize("name", ["q", "abcdefghijklmnopqrstuvwxyzabcd"], ids=["1 letter", "30"])
+def test_a_queue_of_any_name_length_is_generated_lint_clean(tmp_path: Path, name: str) -> None:
+    # The repository's ruff settings (line length, import sections) in a root of its own.
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    write_queue(name, tmp_path)
+    ruff = shutil.which("ruff")
+    assert ruff, "ruff must be on PATH (uv run)"
+    for check in (["check"], ["format", "--check"]):
+        done = subprocess.run(
+            [ruff, *check, "services", "tests"], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr

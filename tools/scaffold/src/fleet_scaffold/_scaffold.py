@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import keyword
+import shutil
+import subprocess
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -89,4 +91,18 @@ def write_queue(name: str, root: Path) -> list[Path]:
     for path, text in planned.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    _format([p for p in planned if p.suffix == ".py"], root)
     return sorted(planned)
+
+
+def _format(paths: list[Path], root: Path) -> None:
+    # The templates are written for a short name; a long one makes lines the project's
+    # formatter would wrap. Running it here keeps a new queue lint-clean for any name.
+    ruff = shutil.which("ruff")
+    if ruff is None:  # outside the dev environment: the files are valid, only unformatted
+        return
+    done = subprocess.run(
+        [ruff, "format", "--quiet", *map(str, paths)], cwd=root, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise ScaffoldError(f"ruff format failed on the generated files: {done.stderr.strip()}")
