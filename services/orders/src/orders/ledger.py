@@ -66,12 +66,15 @@ class PaymentProvider:
         """Charge once per key; return the payment id (the first one, on a repeat)."""
         payment_id = derived_id("pay", idempotency_key)
         with self.db.transaction() as db:
+            # No conflict target: the payment id is unique too, and two attempts racing
+            # with one key can collide on either index first (PostgreSQL raises on a
+            # unique index that is not the target). Both mean "already charged".
             db.execute(
                 text(
                     "INSERT INTO orders_provider_charges "
                     "(idempotency_key, payment_id, order_id, amount_cents) "
                     "VALUES (:key, :payment_id, :order_id, :amount) "
-                    "ON CONFLICT (idempotency_key) DO NOTHING"
+                    "ON CONFLICT DO NOTHING"
                 ),
                 {
                     "key": idempotency_key,
