@@ -73,7 +73,7 @@ import time
 import urllib.request
 from asyncio.subprocess import DEVNULL, PIPE
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -225,10 +225,19 @@ class OtlpSink:
         self._server.server_close()
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different free loopback ports: each socket stays bound until all are picked
+    (two binds to port 0 in a row can hand out the same port)."""
+    with ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """One free loopback port (nothing else is being picked at the same time)."""
+    return free_ports(1)[0]
 
 
 def base_env(pycache: Path | None = None) -> dict[str, str]:
@@ -247,14 +256,21 @@ def base_env(pycache: Path | None = None) -> dict[str, str]:
     return env
 
 
-def read_rss_mib(pid: int) -> tuple[float, float]:
-    """Return (VmRSS, VmHWM) of ``pid`` in MiB."""
-    values: dict[str, float] = {}
+def read_status(pid: int) -> dict[str, int]:
+    """The numeric fields of ``/proc/<pid>/status``, read once (memory in kB)."""
+    values: dict[str, int] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) / 1024  # kB
-    return values["VmRSS"], values["VmHWM"]
+        first = rest.split()[:1]
+        if first and first[0].isdigit():
+            values[key] = int(first[0])
+    return values
+
+
+def read_rss_mib(pid: int) -> tuple[float, float]:
+    """Return (VmRSS, VmHWM) of ``pid`` in MiB."""
+    status = read_status(pid)
+    return status["VmRSS"] / 1024, status["VmHWM"] / 1024
 
 
 def read_cpu_s(pid: int) -> float:
@@ -288,9 +304,9 @@ async def start_server(
     temporal: str, partitions: int, log: Path
 ) -> tuple[asyncio.subprocess.Process, Client]:
     """Start a dev server on free loopback ports; return it and a connected client."""
-    port = free_port()
+    port, http_port = free_ports(2)
     argv = ["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port)]
-    argv += ["--http-port", str(free_port()), "--metrics-port", "0"]
+    argv += ["--http-port", str(http_port), "--metrics-port", "0"]
     for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
         argv += ["--dynamic-config-value", f"{key}={partitions}"]
     with log.open("wb") as out:
@@ -323,13 +339,20 @@ async def wait_ready(worker: Worker, proc: asyncio.subprocess.Process, http_port
         if line.strip() != READY_LINE:
             raise BenchError(f"exited before ready, with code {await proc.wait()}")
         return
+    await wait_readyz(proc, http_port)
+
+
+async def wait_readyz(
+    proc: asyncio.subprocess.Process, http_port: int, timeout_s: float = READY_TIMEOUT_S
+) -> None:
+    """Probe a project worker's ``/readyz`` until it answers 200."""
     url = f"http://127.0.0.1:{http_port}/readyz"
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while not await asyncio.to_thread(probe, url):
         if proc.returncode is not None:
             raise BenchError(f"exited before ready, with code {proc.returncode}")
         if time.monotonic() > deadline:
-            raise BenchError(f"/readyz not 200 within {READY_TIMEOUT_S:g}s")
+            raise BenchError(f"/readyz not 200 within {timeout_s:g}s")
         await asyncio.sleep(PROBE_INTERVAL_S)
 
 

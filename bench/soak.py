@@ -43,10 +43,11 @@ from run import (
     base_env,
     free_port,
     log_tail,
-    probe,
     read_cpu_s,
+    read_status,
     start_server,
     stop,
+    wait_readyz,
 )
 
 RSS_GROWTH_TARGET_PCT = 5.0
@@ -126,16 +127,12 @@ class Tally:
 
 
 def sample(pid: int, at_s: float) -> Sample:
-    status = Path(f"/proc/{pid}/status").read_text()  # one read for RSS and threads
-
-    def field(name: str) -> int:
-        return int(status.split(f"\n{name}:")[1].split()[0])
-
+    status = read_status(pid)  # one read for RSS and threads
     return Sample(
         at_s=at_s,
-        rss_mib=field("VmRSS") / 1024,  # kB
+        rss_mib=status["VmRSS"] / 1024,  # kB
         open_files=len(os.listdir(f"/proc/{pid}/fd")),
-        threads=field("Threads"),
+        threads=status["Threads"],
         cpu_s=read_cpu_s(pid),
     )
 
@@ -225,11 +222,10 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             proc = await asyncio.create_subprocess_exec(
                 *fleet, "worker", "--all", env=env, stdin=DEVNULL, stdout=out, stderr=out
             )
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not await asyncio.to_thread(probe, f"http://127.0.0.1:{http_port}/readyz"):
-            if proc.returncode is not None or time.monotonic() > deadline:
-                raise BenchError(f"the worker did not become ready{log_tail(log)}")
-            await asyncio.sleep(0.1)
+        try:
+            await wait_readyz(proc, http_port, READY_TIMEOUT_S)
+        except BenchError as err:
+            raise BenchError(f"the worker did not become ready: {err}{log_tail(log)}") from None
         print(f"worker ready (pid {proc.pid}); soaking for {args.duration}", flush=True)
         begin = time.monotonic()
         done = asyncio.Event()
