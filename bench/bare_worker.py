@@ -6,6 +6,9 @@ same concurrency. No plugin, no interceptors, no custom runtime, the stdlib even
 SDK's default sandbox and data converter. For ``saga`` it registers the orders queue's
 workflow and the activities its factory builds (the same code the project worker runs).
 
+With ``BENCH_REQUIRED_IMPORTS=1`` it first imports, and never uses, the packages every
+project worker loads: what they cost in memory is then in its figures too.
+
 Readiness is detected the way workerkit does it: ``worker.is_running`` is checked every
 50 ms, and when it turns true the line ``ready`` is printed to stdout.
 """
@@ -13,6 +16,7 @@ Readiness is detected the way workerkit does it: ``worker.is_running`` is checke
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import signal
 import sys
@@ -25,6 +29,14 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from workload import BenchWorkflow, ChainWorkflow, echo
 
 READY_LINE = "ready"
+# The mission's required packages as the project worker imports them (importlib.metadata
+# comes with OpenTelemetry, which finds its context implementation through entry points).
+REQUIRED_IMPORTS = (
+    "uvloop",
+    "prometheus_client",
+    "opentelemetry.sdk.trace.export",
+    "temporalio.contrib.opentelemetry",
+)
 
 
 def _setting(name: str) -> int:
@@ -74,4 +86,7 @@ async def serve(task_queue: str, workload: str) -> None:
 
 
 if __name__ == "__main__":
+    if os.environ.get("BENCH_REQUIRED_IMPORTS") == "1":
+        for module in REQUIRED_IMPORTS:
+            importlib.import_module(module)
     asyncio.run(serve(sys.argv[1], sys.argv[2]))

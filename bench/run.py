@@ -4,16 +4,20 @@
     (also --variants, --spread, --concurrency, --partitions, --profile, --log-dir; --help)
 
 The bench starts its own Temporal dev server on free 127.0.0.1 ports, runs one warm-up
-run of every variant (discarded), then measured rounds: each round runs every variant
-once, in an order shuffled per round, so the variants of a comparison ran under the same
-machine load. After ``--rounds`` rounds it stops as soon as every comparison's spread is
-within ``--spread`` percent, else after ``--max-rounds``. Each run starts a fresh worker
-subprocess on a fresh task queue, runs its workflows with at most ``--concurrency`` in
-flight, reads the worker's CPU time and memory, then sends SIGTERM.
+run of every variant (discarded), then measured rounds: in each round, the two variants of
+every comparison run back to back (the comparisons, and the two sides of each, in an order
+shuffled per round), so both sides of a ratio ran under the same machine load. After
+``--rounds`` rounds it stops as soon as every comparison's spread is within ``--spread``
+percent, else after ``--max-rounds``. Each run starts a fresh worker subprocess on a fresh
+task queue, runs one workflow per task queue (not measured), then its workflows with at
+most ``--concurrency`` in flight, reads the worker's CPU time and memory, then sends SIGTERM.
 
 Variants (``--variants`` picks some; a comparison needs both of its variants):
   bare           ``bare_worker.py``: ``temporalio.worker.Worker`` with default SDK options
                  (sandbox, converter), no interceptors, the stdlib event loop.
+  bare+libs      the same, having imported the packages every project worker must load
+                 (uvloop, prometheus-client, the OpenTelemetry SDK and the SDK's
+                 contrib.opentelemetry) without using them: the memory floor they set.
   project        ``project_worker.py``: ``workerkit.run_queues`` with the project's defaults,
                  as deployed: the plugin (strict converter, tracing, logging and metrics
                  interceptors), workflows unsandboxed, the SDK Prometheus runtime, /readyz,
@@ -30,16 +34,18 @@ and compiled bytecode as in the images. The dev server gives each task queue one
 (``--partitions``), so that server dispatch noise stays out of the figures.
 
 Per run:
-  CPU/wf      the worker process's CPU time (user + system, /proc/<pid>/stat) from ready to
-              its last result, per workflow: the headline, far steadier than wall-clock
-              figures on a shared machine where the dev server takes most of the CPU.
+  CPU/wf      the worker process's CPU time (user + system, /proc/<pid>/stat) from the
+              end of the warm-up workflows to the last result, per workflow: the headline,
+              far steadier than wall-clock figures on a shared machine where the dev
+              server takes most of the CPU.
   throughput  workflows / wall time from the first start call to the last result.
   p50, p99    per-workflow latency from the start call to its result.
   ready       subprocess launch to ready: ``is_running`` checked every 50 ms by both (the
               bare worker then prints a line; the project answers 200 on /readyz, probed
               every 10 ms, which adds up to 10 ms).
-  RSS         VmRSS after the run and VmHWM (peak), from /proc/<pid>/status.
-A comparison divides CPU per workflow of two variants in the same round, round by round;
+  RSS         VmRSS after the run and VmHWM (peak), from /proc/<pid>/status; with
+              ``bare+libs`` in the run, the project's RSS is also set against that floor.
+A comparison divides CPU per workflow of its two back-to-back runs, round by round;
 its figure is the median of those ratios and its spread the half-width of the median's
 distribution-free 95% confidence interval (order statistics; min to max below 6 rounds),
 as a percentage of the median. Targets are checked on those medians, and on the medians of
@@ -145,6 +151,7 @@ VARIANTS = {
     v.name: v
     for v in (
         Variant("bare", "bare"),
+        Variant("bare+libs", "bare", env={"BENCH_REQUIRED_IMPORTS": "1"}),
         Variant("project", "project"),
         Variant("project+trace", "project", trace_export=True),
         Variant("project-sandbox", "project", env={"WORKER_WORKFLOW_SANDBOX": "true"}),
@@ -196,6 +203,7 @@ class RunResult:
     rss_mib: float
     peak_rss_mib: float
     exit_code: int
+    pair: str = ""  # the comparison this run is one side of, in its round ("" if none)
 
 
 class OtlpSink:
@@ -489,7 +497,9 @@ class Bench:
             }
         return env
 
-    async def run(self, variant: Variant, index: int, profile: Path | None = None) -> RunResult:
+    async def run(
+        self, variant: Variant, index: int, *, pair: str = "", profile: Path | None = None
+    ) -> RunResult:
         name = f"b{index}" + "".join(ch for ch in variant.name if ch.isalnum())
         count = max(2, round(self.workflows * variant.share))
         env = self.env_for(variant)
@@ -557,6 +567,7 @@ class Bench:
             rss_mib=rss,
             peak_rss_mib=peak,
             exit_code=code,
+            pair=pair,
         )
 
 
@@ -587,7 +598,11 @@ def median_interval(values: list[float]) -> tuple[float, float]:
 
 def compare(comparison: Comparison, runs: list[RunResult]) -> dict[str, Any] | None:
     """The comparison's ratio per round, their median and spread; None if it did not run."""
-    by_round = {(r.variant, r.round): r.cpu_ms_per_wf for r in runs if r.round > 0}
+    by_round = {
+        (r.variant, r.round): r.cpu_ms_per_wf
+        for r in runs
+        if r.round > 0 and r.pair == comparison.label
+    }
     rounds = sorted({i for _, i in by_round})
     ratios = [
         by_round[(comparison.numerator, i)] / by_round[(comparison.denominator, i)]
@@ -611,6 +626,24 @@ def comparisons(runs: list[RunResult]) -> list[dict[str, Any]]:
     return [c for c in (compare(c, runs) for c in COMPARISONS) if c is not None]
 
 
+def memory_ratios(
+    medians: Mapping[str, Mapping[str, float]],
+) -> list[tuple[str, float, float | None]]:
+    """RSS after a run: the project against the bare SDK (the target), and, with
+    ``bare+libs`` in the run, how much of that the required libraries alone take."""
+    rss = {name: figures["rss_mib"] for name, figures in medians.items()}
+    pairs = (
+        ("RSS after a run, project / bare", "project", "bare", RSS_TARGET),
+        ("RSS, bare + required imports / bare", "bare+libs", "bare", None),
+        ("RSS, project / bare + required imports", "project", "bare+libs", None),
+    )
+    return [
+        (label, rss[num] / rss[den], target)
+        for label, num, den, target in pairs
+        if num in rss and den in rss
+    ]
+
+
 def summarize(
     args: argparse.Namespace, variants: list[Variant], runs: list[RunResult], exports: int
 ) -> dict[str, Any]:
@@ -626,7 +659,6 @@ def summarize(
     checks: list[dict[str, Any]] = []
     if "project" in medians and "bare" in medians:
         delta = medians["project"]["ready_s"] - medians["bare"]["ready_s"]
-        rss = medians["project"]["rss_mib"] / medians["bare"]["rss_mib"]
         checks.append(
             {
                 "label": "start to ready, project - bare (s)",
@@ -635,14 +667,11 @@ def summarize(
                 "pass": delta <= READY_DELTA_TARGET_S,
             }
         )
-        checks.append(
-            {
-                "label": "RSS after a run, project / bare",
-                "value": rss,
-                "target": RSS_TARGET,
-                "pass": rss <= RSS_TARGET,
-            }
-        )
+    checks += [
+        {"label": label, "value": value, "target": target, "pass": value <= target}
+        for label, value, target in memory_ratios(medians)
+        if target is not None
+    ]
     checks += [
         {"label": c["label"], "value": c["median"], "target": c["target"], "pass": c["pass"]}
         for c in compared
@@ -669,10 +698,33 @@ def summarize(
         "runs": [asdict(r) for r in runs],
         "median": medians,
         "comparisons": compared,
+        "memory": [
+            {"label": label, "value": value, "target": target}
+            for label, value, target in memory_ratios(medians)
+        ],
         "checks": checks,
         "pass": all(c["pass"] for c in checks),
         "otlp_exports": exports,
     }
+
+
+def round_plan(variants: list[Variant], order: random.Random) -> list[tuple[str, Variant]]:
+    """One round: each comparison's two runs back to back, the comparisons and the two
+    sides of each in a shuffled order; a variant in no comparison runs once on its own.
+
+    Back to back, the two sides of a ratio run seconds apart, so the machine's slow swings
+    in load (the main noise on a shared host) hit both alike; a variant in several
+    comparisons (``project`` is in three) runs once for each.
+    """
+    present = {v.name: v for v in variants}
+    active = [c for c in COMPARISONS if c.numerator in present and c.denominator in present]
+    plan: list[tuple[str, Variant]] = []
+    for c in order.sample(active, len(active)):
+        sides = [present[c.numerator], present[c.denominator]]
+        plan += [(c.label, v) for v in order.sample(sides, 2)]
+    paired = {v.name for _, v in plan}
+    plan += [("", v) for v in variants if v.name not in paired]
+    return plan
 
 
 def settled(args: argparse.Namespace, runs: list[RunResult], rounds: int) -> bool:
@@ -698,8 +750,8 @@ async def bench(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
             runs.append(await runner.run(variant, 0))
             print(describe(runs[-1]), flush=True)
         for index in range(1, args.max_rounds + 1):
-            for variant in order.sample(variants, len(variants)):
-                runs.append(await runner.run(variant, index))
+            for pair, variant in round_plan(variants, order):
+                runs.append(await runner.run(variant, index, pair=pair))
                 print(describe(runs[-1]), flush=True)
             if settled(args, runs, index):
                 break
@@ -735,10 +787,12 @@ def table(report: dict[str, Any]) -> str:
             f"  {c['label']:<36} {c['median']:6.3f}  ±{c['spread_pct']:4.1f}%  "
             f"n={len(c['ratios']):<3} {target}".rstrip()
         )
-    for check in report["checks"][:2] if "project" in med and "bare" in med else ():
+    ready = [c for c in report["checks"] if c["label"].startswith("start to ready")]
+    for line in ready + report["memory"]:
+        target = "" if line["target"] is None else f"<= {line['target']:.2f} "
+        passed = None if line["target"] is None else line["value"] <= line["target"]
         lines.append(
-            f"  {check['label']:<36} {check['value']:6.3f}  target <= {check['target']:.2f} "
-            f"{verdict(check['pass'])}"
+            f"  {line['label']:<36} {line['value']:6.3f}  {target}{verdict(passed)}".rstrip()
         )
     lines.append(f"verdict: {'PASS' if report['pass'] else 'MISS'}")
     return "\n".join(lines)
