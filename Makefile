@@ -89,15 +89,17 @@ sync: install ## Rewrite the files derived from the queue registry (CHECK=1: onl
 
 helm-sync: sync ## The same as sync (the chart's queue list, files/queues.yaml, is one of them)
 
+# Prod renders only images pinned by digest, which a release passes; without one, lint and
+# render it with the generated placeholders (ci/prod-digests.yaml, make sync).
+helm_values = -f $(HELM_CHART)/values-$(1).yaml $(if $(filter prod,$(1)),-f $(HELM_CHART)/ci/prod-digests.yaml)
+
 helm-lint: ## helm lint --strict the chart with each environment's values
 	@helm=$$(bash scripts/helm-tools.sh); \
-	for env in dev staging prod; do \
-	    $$helm lint --strict $(HELM_CHART) --namespace fleet-$$env -f $(HELM_CHART)/values-$$env.yaml; \
-	done
+	$(foreach env,dev staging prod,$$helm lint --strict $(HELM_CHART) --namespace fleet-$(env) $(call helm_values,$(env)) &&) true
 
 helm-template: ## Render the chart for one environment: make helm-template ENV=prod
 	@helm=$$(bash scripts/helm-tools.sh); \
-	$$helm template fleet-$(ENV) $(HELM_CHART) --namespace fleet-$(ENV) -f $(HELM_CHART)/values-$(ENV).yaml
+	$$helm template fleet-$(ENV) $(HELM_CHART) --namespace fleet-$(ENV) $(call helm_values,$(ENV))
 
 helm-test: install ## Chart tests: lint, render and validate every environment, drift checks
 	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS) tests/helm

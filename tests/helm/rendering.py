@@ -30,6 +30,8 @@ from fleet_scaffold import sync as fleet_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "temporal-fleet"
+# The placeholder digests prod renders with here, relative to a chart (make sync writes them).
+PROD_DIGESTS = Path(fleet_sync.PROD_DIGESTS).relative_to("helm/temporal-fleet")
 HERE = Path(__file__).resolve().parent
 ENVIRONMENTS = ("dev", "staging", "prod")
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest it targets
@@ -103,12 +105,18 @@ class Helm:
         release: str | None = None,
         namespace: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """`helm template` for ``env`` (values-<env>.yaml) plus ``values`` dicts, in order."""
+        """`helm template` for ``env`` (values-<env>.yaml) plus ``values`` dicts, in order.
+
+        For prod, the generated placeholder digests (ci/prod-digests.yaml) come right after
+        values-prod.yaml, standing in for the ones a release passes.
+        """
         release = release or (f"fleet-{env}" if env else RELEASE)
         cmd = ["template", release, str(chart), "--namespace", namespace or release]
         cmd += ["--kube-version", RENDER_KUBE_VERSION]
         if env:
             cmd += ["-f", str(chart / f"values-{env}.yaml")]
+        if env == "prod":
+            cmd += ["-f", str(chart / PROD_DIGESTS)]
         with tempfile.TemporaryDirectory() as tmp:
             for i, extra in enumerate(values):
                 path = Path(tmp, f"values-{i}.yaml")
@@ -485,12 +493,14 @@ def validation_errors(doc: Doc, kube_version: str) -> list[str]:
 
 
 def chart_for(base: Path, queues: Sequence[fleet_sync.RegisteredQueue]) -> Path:
-    """A copy of the chart under ``base`` for a made-up registry: its files/queues.yaml
-    generated for ``queues`` (as `make sync` writes the chart's), no rules or dashboards."""
+    """A copy of the chart under ``base`` for a made-up registry: its files/queues.yaml and
+    ci/prod-digests.yaml generated for ``queues`` (as `make sync` writes the chart's), no
+    rules or dashboards."""
     chart = base / "temporal-fleet"
     shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files"))
     (chart / "files").mkdir()
     (chart / "files" / "queues.yaml").write_text(fleet_sync.chart_queues(queues))
+    (chart / PROD_DIGESTS).write_text(fleet_sync.prod_digests(queues))
     return chart
 
 

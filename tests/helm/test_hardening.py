@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
+from fleet_scaffold import sync as fleet_sync
 from helm.rendering import (
     CHART,
     DATABASE,
     KUBE_VERSIONS,
+    PROD_DIGESTS,
     Doc,
     Helm,
     HelmFailed,
@@ -145,17 +147,26 @@ def test_required_digest_fails_naming_the_queue(helm: Helm) -> None:
         helm.template("staging", values=[required, pinned, own_image])
 
 
-# prod runs pinned images only: values-prod.yaml requires digests and carries, per queue, a
-# placeholder of the right form that the release pipeline replaces.
-PLACEHOLDER = "sha256:" + "0" * 64
+# prod runs pinned images only: values-prod.yaml requires digests and carries none (a release
+# passes them); the chart's tests and make helm-lint add the generated placeholders.
+PLACEHOLDER = fleet_sync.PLACEHOLDER_DIGEST
 PINNED = re.compile(r"^\S+:[A-Za-z0-9_][A-Za-z0-9_.-]*@sha256:[a-f0-9]{64}$")
 
 
-def test_prod_values_require_digests_and_hold_placeholders() -> None:
+def test_prod_values_require_digests_and_carry_none(helm: Helm) -> None:
     values = yaml.safe_load((CHART / "values-prod.yaml").read_text())
     assert values["image"]["requireDigest"] is True
+    assert not any("digest" in v.get("image", {}) for v in values["queues"].values())
+    # So values-prod.yaml alone never renders an image nobody chose: it refuses.
+    proc = helm.run("template", "fleet-prod", str(CHART), "-f", str(CHART / "values-prod.yaml"))
+    assert proc.returncode != 0
+    assert "image.digest is required (image.requireDigest)" in proc.stderr
+
+
+def test_the_placeholder_digests_cover_every_registered_queue() -> None:
+    placeholders = yaml.safe_load((CHART / PROD_DIGESTS).read_text())["queues"]
     registered = yaml.safe_load((CHART / "files" / "queues.yaml").read_text())
-    assert {q: v["image"]["digest"] for q, v in values["queues"].items()} == {
+    assert {q: v["image"]["digest"] for q, v in placeholders.items()} == {
         q: PLACEHOLDER for q in registered
     }
 

@@ -13,6 +13,7 @@ import pytest
 
 from fleet_scaffold import ScaffoldError, write_queue
 from fleet_scaffold import sync as fleet_sync
+from helm.rendering import find_helm
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -152,7 +153,12 @@ def test_new_queue_changes_no_file_but_its_own_and_the_derived_ones(
     assert any(path.startswith("tests/histories/billing/") for path in added)
     # Of the files that existed, only the derived ones change (and uv's lock, which gains the
     # new workspace member): no hand-written infrastructure file is rewritten.
-    derived = {fleet_sync.COMPOSE_QUEUES, fleet_sync.PROMETHEUS_COMPOSE, fleet_sync.CHART_QUEUES}
+    derived = {
+        fleet_sync.COMPOSE_QUEUES,
+        fleet_sync.PROMETHEUS_COMPOSE,
+        fleet_sync.CHART_QUEUES,
+        fleet_sync.PROD_DIGESTS,
+    }
     assert modified == {*derived, "uv.lock"}, sorted(modified)
     for rel in derived:
         assert "billing" in (scaffolded.root / rel).read_text(), rel
@@ -160,6 +166,10 @@ def test_new_queue_changes_no_file_but_its_own_and_the_derived_ones(
         "uv", "run", "--frozen", "python", "-m", "fleet_scaffold.sync", "--check"
     )
     assert "up to date" in checked
+    # The chart lints in every environment with the new queue, prod's pinned images included.
+    helm_tools = {"HELM_TOOLS_DIR": str(Path(find_helm()).parent)}
+    linted = Scaffolded(scaffolded.root, "", scaffolded.env | helm_tools).run("make", "helm-lint")
+    assert linted.count("0 chart(s) failed") == 3, linted
 
 
 @pytest.mark.parametrize("name", ["q", "abcdefghijklmnopqrstuvwxyzabcd"], ids=["1 letter", "30"])
