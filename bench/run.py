@@ -1,6 +1,6 @@
 """Benchmark the project's worker against a bare SDK worker: variants interleaved in one run.
 
-    uv run python bench/run.py [--rounds 8] [--max-rounds 24] [--workflows 200] [--json PATH]
+    uv run python bench/run.py [--rounds 8] [--max-rounds 40] [--workflows 200] [--json PATH]
     (also --variants, --spread, --concurrency, --partitions, --profile, --log-dir; --help)
 
 The bench starts its own Temporal dev server on free 127.0.0.1 ports, runs one warm-up
@@ -847,7 +847,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=positive, default=8, help="measured rounds, at least")
-    parser.add_argument("--max-rounds", type=positive, default=24, help="measured rounds, at most")
+    parser.add_argument("--max-rounds", type=positive, default=40, help="measured rounds, at most")
     parser.add_argument(
         "--spread", type=float, default=3.0, help="stop once every spread is within this %%"
     )
