@@ -754,9 +754,8 @@ def settled(args: argparse.Namespace, runs: list[RunResult], rounds: int) -> boo
 async def bench(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     variants = [VARIANTS[name] for name in args.variants]
     sink = OtlpSink()
-    server, client = await start_server(
-        args.temporal, args.partitions, log_dir / "temporal-server.log"
-    )
+    server_log = log_dir / "temporal-server.log"
+    server, client = await start_server(args.temporal, args.partitions, server_log)
     env = base_env(log_dir / "pycache") | TUNING
     env["TEMPORAL_ADDRESS"] = client.service_client.config.target_host
     runner = Bench(client, env, log_dir, args.workflows, args.concurrency, sink)
@@ -778,6 +777,12 @@ async def bench(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
             print(f"profile of {variant.name} ({output}), samples on top of the stack:")
             for share, frame in hottest(output):
                 print(f"  {share:6.1%}  {frame}")
+    except BenchError as err:
+        if server.returncode is not None:  # the likelier cause: say so, with its last words
+            raise BenchError(
+                f"{err}: the dev server exited with code {server.returncode}{log_tail(server_log)}"
+            ) from err
+        raise
     finally:
         await stop(server, grace_s=10)
         sink.close()
