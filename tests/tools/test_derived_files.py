@@ -12,7 +12,7 @@ from fleet_scaffold import sync as fleet_sync
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().relative_to(REPO)
-DERIVED = (fleet_sync.COMPOSE_QUEUES, fleet_sync.PROMETHEUS_COMPOSE, fleet_sync.CHART_QUEUES)
+DERIVED = fleet_sync.DERIVED
 
 
 def test_each_derived_file_says_it_is_generated_and_by_what() -> None:

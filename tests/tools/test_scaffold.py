@@ -153,12 +153,7 @@ def test_new_queue_changes_no_file_but_its_own_and_the_derived_ones(
     assert any(path.startswith("tests/histories/billing/") for path in added)
     # Of the files that existed, only the derived ones change (and uv's lock, which gains the
     # new workspace member): no hand-written infrastructure file is rewritten.
-    derived = {
-        fleet_sync.COMPOSE_QUEUES,
-        fleet_sync.PROMETHEUS_COMPOSE,
-        fleet_sync.CHART_QUEUES,
-        fleet_sync.PROD_DIGESTS,
-    }
+    derived = set(fleet_sync.DERIVED)
     assert modified == {*derived, "uv.lock"}, sorted(modified)
     for rel in derived:
         assert "billing" in (scaffolded.root / rel).read_text(), rel

@@ -45,6 +45,7 @@ __all__ = [
     "CHART_QUEUES",
     "COMPOSE_QUEUES",
     "DEFAULT_SHAPE",
+    "DERIVED",
     "PLACEHOLDER_DIGEST",
     "PROD_DIGESTS",
     "PROMETHEUS_COMPOSE",
@@ -65,6 +66,7 @@ COMPOSE_QUEUES = "docker-compose.queues.yml"
 PROMETHEUS_COMPOSE = "deploy/prometheus/prometheus-compose.yml"
 CHART_QUEUES = "helm/temporal-fleet/files/queues.yaml"
 PROD_DIGESTS = "helm/temporal-fleet/ci/prod-digests.yaml"
+DERIVED = (COMPOSE_QUEUES, PROMETHEUS_COMPOSE, CHART_QUEUES, PROD_DIGESTS)
 # Their inputs besides the registry.
 COMPOSE = "docker-compose.yml"
 DOCKERFILE = "deploy/docker/worker/Dockerfile"
