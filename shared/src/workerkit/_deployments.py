@@ -22,6 +22,7 @@ from temporalio.api.deployment.v1 import WorkerDeploymentVersion
 from temporalio.api.enums.v1 import TaskQueueType, WorkerDeploymentVersionStatus
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
+    DeleteWorkerDeploymentVersionRequest,
     DescribeTaskQueueRequest,
     DescribeWorkerDeploymentRequest,
     DescribeWorkerDeploymentVersionRequest,
@@ -37,6 +38,7 @@ __all__ = [
     "DeploymentError",
     "DeploymentState",
     "bootstrap_current",
+    "delete_version",
     "describe_deployment",
     "pollers_by_build",
     "set_current",
@@ -282,6 +284,31 @@ async def set_ramping(
         raise DeploymentError(
             f"the server refused to ramp build {build_id or '(none)'} of deployment "
             f"{state.name}: {err.message}"
+        ) from err
+
+
+async def delete_version(client: Client, deployment: str, build_id: str) -> None:
+    """Retire ``build_id``: the server forgets it (it must be drained and have no pollers).
+
+    Raises:
+        DeploymentError: The server refused (still draining, still polled, current).
+    """
+    try:
+        await _retrying(
+            lambda: client.workflow_service.delete_worker_deployment_version(
+                DeleteWorkerDeploymentVersionRequest(
+                    namespace=client.namespace,
+                    deployment_version=WorkerDeploymentVersion(
+                        deployment_name=deployment, build_id=build_id
+                    ),
+                    identity=identity(),
+                )
+            )
+        )
+    except RPCError as err:
+        raise DeploymentError(
+            f"the server refused to retire build {build_id} of deployment {deployment}: "
+            f"{err.message}"
         ) from err
 
 

@@ -25,6 +25,12 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 __all__ = [
     "ACTIVITY_DURATION",
     "ACTIVITY_EXECUTIONS",
+    "ROLLOUT_ACTIVE",
+    "ROLLOUT_FINISHED",
+    "ROLLOUT_RAMP",
+    "ROLLOUT_STEP",
+    "ROLLOUT_UPDATED",
+    "ROLLOUT_VERDICTS",
     "SIGNALS_DROPPED",
     "WORKER_BUILD_INFO",
     "WORKFLOW_DURATION",
@@ -73,6 +79,40 @@ WORKER_BUILD_INFO = Gauge(
     "Always 1: the Worker Deployment build this worker runs for a task queue "
     "(versioned=false: the server routes to it as an unversioned worker).",
     ["task_queue", "deployment", "build_id", "versioned"],
+)
+
+# A rollout's activities run in whichever process polls the operations queue first, so each
+# process holds the state it last recorded: read the gauges of the series with the newest
+# workerkit_rollout_updated_timestamp_seconds (the recording rules do), and sum the counters.
+ROLLOUT_STEP = Gauge(
+    "workerkit_rollout_step",
+    "The step a rollout is at (0: the gate before traffic moves), as last recorded here.",
+    ["queue", "build_id"],
+)
+ROLLOUT_RAMP = Gauge(
+    "workerkit_rollout_ramp_percent",
+    "The share of new executions routed to the build being rolled out (100: current).",
+    ["queue", "build_id"],
+)
+ROLLOUT_ACTIVE = Gauge(
+    "workerkit_rollout_active",
+    "1 while the rollout runs, 0 once it ended, as last recorded here.",
+    ["queue", "build_id"],
+)
+ROLLOUT_UPDATED = Gauge(
+    "workerkit_rollout_updated_timestamp_seconds",
+    "When this process last recorded the rollout's state (picks the freshest process).",
+    ["queue", "build_id"],
+)
+ROLLOUT_VERDICTS = Counter(
+    "workerkit_rollout_verdicts",
+    "Verdicts on rollout steps (passed, failed, extended, insufficient, held, skipped).",
+    ["queue", "verdict"],
+)
+ROLLOUT_FINISHED = Counter(
+    "workerkit_rollout_finished",
+    "Rollouts ended, by outcome (promoted, rolled_back, refused, aborted, not_ready).",
+    ["queue", "outcome"],
 )
 
 

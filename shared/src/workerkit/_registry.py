@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 from workerkit._errors import ConfigurationError, UnknownQueueError, UnknownWorkflowError
+from workerkit._rollout_policy import RolloutPolicy
 from workerkit._schedules import Schedule
 from workerkit._settings import Tuning
 
@@ -101,6 +102,9 @@ class Queue:
 
             The default, ``"long-activities"``, assumes nothing about how long the work takes:
             declare ``"short"`` only for a queue whose every task fits in the shutdown timeout.
+        rollout: How ``fleet deploy rollout`` ramps a new build of this queue: its steps,
+            pause, limits, gate workflow and PromQL checks (see :class:`RolloutPolicy`);
+            the command line and the chart override them per rollout.
     """
 
     name: str
@@ -115,6 +119,7 @@ class Queue:
     migrations: str | None = None
     interceptors: Sequence[Any] = ()
     shape: QueueShape = "long-activities"
+    rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -149,6 +154,12 @@ class Queue:
                     f"queue {self.name!r}: workflow {type_name} has no versioning behavior; "
                     "declare it in the queue's versioning= (PINNED or AUTO_UPGRADE)"
                 )
+        gate = self.rollout.gate_workflow
+        if gate is not None and gate not in self.workflow_types():
+            raise ConfigurationError(
+                f"queue {self.name!r}: rollout gate workflow {gate!r} is not one of its "
+                "workflow types"
+            )
         seen: set[str] = set()
         for schedule in self.schedules:
             if schedule.id in seen:

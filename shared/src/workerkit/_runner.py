@@ -23,6 +23,7 @@ from workerkit._errors import ConfigurationError, ConnectError
 from workerkit._http import Health, HealthServer
 from workerkit._logging import configure_logging
 from workerkit._metrics import WORKER_BUILD_INFO, SdkMetrics
+from workerkit._ops import build_ops_workers
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._tracing import configure_tracing
@@ -174,6 +175,8 @@ async def _run_workers(
 
     try:
         workers = [build_worker(client, q, per_queue[q.name], versions[q.name]) for q in queues]
+        if settings.fleet_operations:
+            workers += build_ops_workers(client, queues, versions, settings)
     except ConfigurationError as err:  # e.g. a service's own setting, read by its factory
         _log.error(str(err))
         return EXIT_USAGE

@@ -144,6 +144,11 @@ class WorkerSettings(EnvSettings, prefix=ENV_PREFIX):
         default="auto",
         doc="Worker Deployment Versioning: auto = on when TEMPORAL_WORKER_BUILD_ID is set",
     )
+    fleet_operations: bool = setting(
+        Accepts.boolean(),
+        default=True,
+        doc="serve the fleet operations task queue (rollouts) and this build's replay gate",
+    )
     versioning_bootstrap: bool = setting(
         Accepts.boolean(),
         default=True,

@@ -5,6 +5,8 @@
     fleet deploy promote QUEUE [--ramp N]  pollers + replay gate, then current (or ramp N %)
     fleet deploy rollback QUEUE            cancel a ramp, or make the previous build current
     fleet deploy retire QUEUE BUILD_ID     exit 0 once the build is drained (stop it then)
+    fleet deploy rollout QUEUE [--wait]    ramp in steps, judge each, roll back by itself
+    fleet deploy abort|pause|resume|promote-now QUEUE   control a running rollout
 
 Exit codes: 0 done (or nothing to do), 1 the server or the build is not ready (no pollers,
 unknown build), 2 bad usage, 3 refused (replay gate failed, build still current or draining).
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 import time
@@ -42,6 +45,7 @@ from workerkit.cli._common import (
     _with_client,
     add_connect_timeout,
 )
+from workerkit.cli._rollout import describe_rollout, register_actions, running_rollout
 
 EXIT_NOT_READY = 1
 EXIT_REFUSED = 3
@@ -84,6 +88,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
     async def body(client: Client) -> int:
         state = await describe_deployment(client, deployment, task_queues=[queue.task_queue])
         builds = state.builds if state else ()
+        found = await running_rollout(client, deployment)
+        rollout = found[1] if found else None
+        rollout_running = bool(found and found[2])
         if args.json:
             _print_json(
                 {
@@ -106,6 +113,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
                         }
                         for b in builds
                     ],
+                    "rollout": (
+                        dataclasses.asdict(rollout) | {"running": rollout_running}
+                        if rollout
+                        else None
+                    ),
                 }
             )
             return 0
@@ -118,6 +130,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
             ramp = f"{b.ramp_percentage:g}%" if b.status == "ramping" else "-"
             since = b.current_since.strftime("%Y-%m-%d %H:%M:%S") if b.current_since else "-"
             print(f"{b.build_id:<24} {b.status:<10} {ramp:>5} {b.pollers:>7}  {since}")
+        if rollout is not None:
+            for line in describe_rollout(rollout, running=rollout_running):
+                print(line)
         return 0
 
     return _with_client(args, body)
@@ -211,6 +226,12 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     deployment = _local_version(queue).deployment_name
 
     async def body(client: Client) -> int:
+        found = await running_rollout(client, deployment)
+        if found is not None and found[2]:
+            # The rollout owns routing while it runs: rolling back is aborting it.
+            answer = await found[0].execute_update("control", "abort", result_type=str)
+            print(f"rollout of {queue.name} aborted: {answer}; it rolls back by itself")
+            return 0
         state = await _state(client, queue, deployment)
         if state.ramping_build_id:
             await set_ramping(client, state, "", 0.0)
@@ -322,6 +343,8 @@ def register(sub: Subparsers) -> None:
         "--sample", type=int, default=20, help="recent server executions to replay (default 20)"
     )
     p.set_defaults(func=_cmd_promote)
+
+    register_actions(dp_sub)
 
     p = action("rollback", "cancel a ramp, or make the previous build current again")
     p.set_defaults(func=_cmd_rollback)

@@ -1,0 +1,480 @@
+"""The rollout's activities: read and change routing, judge a window, gate, retire.
+
+Every judgement reads data the server has, by Worker Deployment Versioning's search
+attributes: executions started on each build in the window that failed or timed out against
+those that completed, and running executions of the new build whose workflow task keeps
+failing (a non-determinism or a panic in the new code). Where the rollout names Prometheus,
+the queue's PromQL checks are judged too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import (
+    PinnedVersioningOverride,
+    WorkerDeploymentVersion,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+from workerkit._deployments import (
+    DeploymentError,
+    delete_version,
+    describe_deployment,
+    set_current,
+    set_ramping,
+    task_queues_of,
+)
+from workerkit._metrics import (
+    ROLLOUT_ACTIVE,
+    ROLLOUT_FINISHED,
+    ROLLOUT_RAMP,
+    ROLLOUT_STEP,
+    ROLLOUT_UPDATED,
+    ROLLOUT_VERDICTS,
+)
+from workerkit._registry import Queue
+from workerkit._replay_gate import replay_gate
+from workerkit._rollout import (
+    REFUSED,
+    ROUTING_CHANGED,
+    GateResult,
+    Judgement,
+    JudgeRequest,
+    Measure,
+    PrepareResult,
+    ProgressRecord,
+    RetireRequest,
+    RetireResult,
+    RolloutRequest,
+    RouteRequest,
+)
+
+__all__ = ["HISTORIES_VARIABLE", "RolloutActivities", "replay_activity"]
+
+_log = logging.getLogger("workerkit.rollout")
+
+HISTORIES_VARIABLE = "FLEET_HISTORIES_DIR"
+# Versions within this many of the server's limit refuse a new rollout.
+VERSION_HEADROOM = 5
+# A workflow task on its third attempt failed twice in a row: not a worker that died once
+# mid-task (that times out one attempt), but code that fails the task every time.
+FAILING_TASK_ATTEMPT = 3
+# Running executions of the new build described per judgement, newest first.
+DESCRIBE_SAMPLE = 50
+_PROBLEMS = "('category=WorkflowTaskFailed', 'category=WorkflowTaskTimedOut')"
+_FAILED = "(ExecutionStatus = 'Failed' OR ExecutionStatus = 'TimedOut')"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _version(deployment: str, build_id: str) -> str:
+    return f"{deployment}:{build_id}"
+
+
+class RolloutActivities:
+    """The activities of :class:`~workerkit._rollout.RolloutWorkflow` on one client."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def all(self) -> list[Callable[..., Any]]:
+        """Every activity, for the operations worker."""
+        return [self.prepare, self.route, self.judge, self.smoke, self.record, self.retire]
+
+    @activity.defn(name="fleet.rollout.prepare")
+    async def prepare(self, request: RolloutRequest) -> PrepareResult:
+        """Check the deployment can take this rollout; never changes anything."""
+        client, build = self._client, request.build_id
+        state = await describe_deployment(
+            client, request.deployment, task_queues=[request.task_queue]
+        )
+        if state is None:
+            return PrepareResult(
+                current_build_id=None,
+                not_ready=f"deployment {request.deployment} does not exist yet: no versioned "
+                "worker has polled",
+            )
+        current = state.current_build_id
+        found = state.build(build)
+        if found is None or found.pollers == 0:
+            return PrepareResult(
+                current_build_id=current,
+                not_ready=f"build {build} has no pollers on {request.task_queue}: start its "
+                "workers first",
+            )
+        if current == build:
+            return PrepareResult(current_build_id=current, already_current=True)
+        if state.ramping_build_id and state.ramping_build_id != build:
+            return PrepareResult(
+                current_build_id=current,
+                refused=f"build {state.ramping_build_id} is ramping at "
+                f"{state.ramp_percentage:g}%: roll it back (fleet deploy rollback "
+                f"{request.queue}) before rolling out another",
+            )
+        if len(state.builds) >= request.version_limit - VERSION_HEADROOM:
+            retirable = [
+                b.build_id
+                for b in state.builds
+                if b.status in ("drained", "inactive") and b.build_id not in (current, build)
+            ]
+            return PrepareResult(
+                current_build_id=current,
+                refused=f"deployment {request.deployment} holds {len(state.builds)} of the "
+                f"server's {request.version_limit} versions: retire drained builds first "
+                f"(fleet deploy retire {request.queue} BUILD_ID; drained: "
+                f"{', '.join(retirable[:10]) or 'none'})",
+            )
+        if current:
+            missing = await task_queues_of(
+                client, request.deployment, current
+            ) - await task_queues_of(client, request.deployment, build)
+            if missing:
+                return PrepareResult(
+                    current_build_id=current,
+                    refused=f"build {build} does not poll {', '.join(sorted(missing))}, which "
+                    f"current build {current} polls: executions there would be stranded",
+                )
+        return PrepareResult(current_build_id=current)
+
+    @activity.defn(name="fleet.rollout.route")
+    async def route(self, request: RouteRequest) -> str:
+        """Apply one routing change, unless someone else changed routing meanwhile."""
+        state = await describe_deployment(self._client, request.deployment)
+        if state is None:
+            raise ApplicationError(
+                f"deployment {request.deployment} is gone", type=REFUSED, non_retryable=True
+            )
+        if state.current_build_id != request.expect_current:
+            raise ApplicationError(
+                f"routing changed outside the rollout: current build is "
+                f"{state.current_build_id or 'unversioned'}, the rollout expected "
+                f"{request.expect_current or 'unversioned'}; left as it is",
+                type=ROUTING_CHANGED,
+                non_retryable=True,
+            )
+        build, pct = request.build_id, request.percentage
+        try:
+            if pct >= 100:
+                if state.current_build_id != build:
+                    await set_current(self._client, state, build)
+                return f"build {build} is current"
+            if pct <= 0:
+                if state.ramping_build_id == build:
+                    await set_ramping(self._client, state, "", 0.0)
+                return f"ramp of build {build} cancelled"
+            if state.ramping_build_id not in (None, build):
+                raise ApplicationError(
+                    f"routing changed outside the rollout: build {state.ramping_build_id} "
+                    "is ramping; left as it is",
+                    type=ROUTING_CHANGED,
+                    non_retryable=True,
+                )
+            if state.ramping_build_id != build or state.ramp_percentage != pct:
+                await set_ramping(self._client, state, build, float(pct))
+            return f"build {build} ramps at {pct}%"
+        except DeploymentError as err:
+            # Conflict token outdated, or the server refused: retried by the activity's
+            # policy, which reads the state afresh.
+            raise ApplicationError(str(err), type="DeploymentError") from err
+
+    async def _count(self, query: str) -> int:
+        return (await self._client.count_workflows(query)).count
+
+    async def _failing_tasks(self, request: RolloutRequest) -> tuple[int, list[str]]:
+        """Running executions on the new build whose workflow task fails again and again."""
+        base = (
+            f"TemporalWorkerDeploymentVersion = "
+            f"{_quote(_version(request.deployment, request.build_id))} "
+            "AND ExecutionStatus = 'Running'"
+        )
+        # What the server flags itself (after a few failed attempts, by its dynamic config)...
+        reported = await self._count(f"{base} AND TemporalReportedProblems IN {_PROBLEMS}")
+        # ... and what the newest executions' pending workflow tasks show now.
+        failing: list[str] = []
+        ids = []
+        async for execution in self._client.list_workflows(base, limit=DESCRIBE_SAMPLE):
+            ids.append((execution.id, execution.run_id))
+
+        async def attempt(workflow_id: str, run_id: str | None) -> int:
+            try:
+                described = await self._client.workflow_service.describe_workflow_execution(
+                    DescribeWorkflowExecutionRequest(
+                        namespace=self._client.namespace,
+                        execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id or ""),
+                    )
+                )
+            except RPCError:
+                return 0
+            return int(described.pending_workflow_task.attempt)
+
+        attempts = await asyncio.gather(*(attempt(w, r) for w, r in ids))
+        failing = [w for (w, _), a in zip(ids, attempts, strict=True) if a >= FAILING_TASK_ATTEMPT]
+        return max(reported, len(failing)), failing[:3]
+
+    async def _outcomes(
+        self, deployment: str, build_id: str, since: str, exclude_type: str | None
+    ) -> tuple[int, int]:
+        """(failed or timed out, completed) of the executions ``build_id`` started since."""
+        query = (
+            f"TemporalWorkerDeploymentVersion = {_quote(_version(deployment, build_id))} "
+            f"AND StartTime >= {_quote(since)}"
+        )
+        if exclude_type:
+            query += f" AND WorkflowType != {_quote(exclude_type)}"
+        failed, completed = await asyncio.gather(
+            self._count(f"{query} AND {_FAILED}"),
+            self._count(f"{query} AND ExecutionStatus = 'Completed'"),
+        )
+        return failed, completed
+
+    @activity.defn(name="fleet.rollout.judge")
+    async def judge(self, request: JudgeRequest) -> Judgement:
+        """Judge the new build over the step's window against the baseline build."""
+        r = request.rollout
+        stuck, examples = await self._failing_tasks(r)
+        tasks = Measure(
+            name="failing_workflow_tasks",
+            value=float(stuck),
+            limit=0.0,
+            passed=stuck == 0,
+            detail=("e.g. " + ", ".join(examples)) if examples else "",
+        )
+        if not tasks.passed:
+            return Judgement(
+                measures=[tasks],
+                failed=True,
+                insufficient=False,
+                finished=0,
+                reason=tasks.describe(),
+            )
+        failed, completed = await self._outcomes(
+            r.deployment, r.build_id, request.since, r.gate_workflow
+        )
+        finished = failed + completed
+        ratio = failed / finished if finished else 0.0
+        base_ratio, base_text = 0.0, "no current build"
+        if request.baseline_build_id:
+            b_failed, b_completed = await self._outcomes(
+                r.deployment, request.baseline_build_id, request.since, r.gate_workflow
+            )
+            window = "this step"
+            if b_failed + b_completed < max(r.min_executions, 1):
+                b_failed, b_completed = await self._outcomes(
+                    r.deployment, request.baseline_build_id, request.rollout_since, r.gate_workflow
+                )
+                window = "this rollout"
+            b_finished = b_failed + b_completed
+            base_ratio = b_failed / b_finished if b_finished else 0.0
+            base_text = (
+                f"current build {request.baseline_build_id}: {b_failed} of {b_finished} "
+                f"over {window}"
+            )
+        limit = min(1.0, base_ratio + r.max_failure_ratio)
+        enough = finished >= r.min_executions
+        ratio_measure = Measure(
+            name="failure_ratio",
+            value=ratio,
+            limit=limit,
+            passed=ratio <= limit or not enough,
+            detail=f"{failed} of {finished} failed or timed out; {base_text}",
+        )
+        measures = [tasks, ratio_measure]
+        if not ratio_measure.passed:
+            return Judgement(
+                measures=measures,
+                failed=True,
+                insufficient=False,
+                finished=finished,
+                reason=ratio_measure.describe(),
+            )
+        if request.final and r.prometheus_url and r.checks:
+            span = timedelta(seconds=max(r.pause_seconds, 1.0))
+            for check in r.checks:
+                measure = await asyncio.to_thread(
+                    _prom_measure, r, check.name, check.query, check.max, span
+                )
+                measures.append(measure)
+                if not measure.passed:
+                    return Judgement(
+                        measures=measures,
+                        failed=True,
+                        insufficient=False,
+                        finished=finished,
+                        reason=measure.describe(),
+                    )
+        if not enough:
+            return Judgement(
+                measures=measures,
+                failed=False,
+                insufficient=True,
+                finished=finished,
+                reason=f"{finished} of the {r.min_executions} finished executions a verdict needs",
+            )
+        return Judgement(
+            measures=measures,
+            failed=False,
+            insufficient=False,
+            finished=finished,
+            reason="; ".join(m.describe() for m in measures),
+        )
+
+    @activity.defn(name="fleet.rollout.smoke")
+    async def smoke(self, request: RolloutRequest) -> GateResult:
+        """Run the queue's gate workflow on the new build (pinned) and report its outcome."""
+        assert request.gate_workflow
+        info = activity.info()
+        handle = await self._client.start_workflow(
+            request.gate_workflow,
+            id=f"fleet-gate-{request.deployment}-{request.build_id}-{info.workflow_run_id}",
+            task_queue=request.task_queue,
+            execution_timeout=timedelta(seconds=request.gate_timeout_seconds),
+            versioning_override=PinnedVersioningOverride(
+                WorkerDeploymentVersion(request.deployment, request.build_id)
+            ),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        try:
+            await handle.result()
+        except WorkflowFailureError as err:
+            cause = err.cause
+            message = getattr(cause, "message", None) or str(cause)
+            return GateResult(
+                passed=False,
+                summary=f"{request.gate_workflow} failed on build {request.build_id}: {message}",
+            )
+        return GateResult(
+            passed=True,
+            summary=f"gate workflow {request.gate_workflow} completed on build {request.build_id}",
+        )
+
+    @activity.defn(name="fleet.rollout.record")
+    async def record(self, progress: ProgressRecord) -> None:
+        """Export the rollout's state as ``workerkit_rollout_*`` metrics of this process."""
+        labels = (progress.queue, progress.build_id)
+        ROLLOUT_STEP.labels(*labels).set(progress.step)
+        ROLLOUT_RAMP.labels(*labels).set(progress.ramp)
+        ROLLOUT_ACTIVE.labels(*labels).set(0 if progress.outcome else 1)
+        ROLLOUT_UPDATED.labels(*labels).set(time.time())
+        if progress.verdict:
+            ROLLOUT_VERDICTS.labels(progress.queue, progress.verdict).inc()
+        if progress.outcome:
+            ROLLOUT_FINISHED.labels(progress.queue, progress.outcome).inc()
+            log = _log.warning if progress.outcome != "promoted" else _log.info
+            log(
+                "rollout ended",
+                extra={
+                    "queue": progress.queue,
+                    "build_id": progress.build_id,
+                    "outcome": progress.outcome,
+                    "step": progress.step,
+                },
+            )
+
+    @activity.defn(name="fleet.rollout.retire")
+    async def retire(self, request: RetireRequest) -> RetireResult:
+        """Delete every drained build without pollers but ``keep`` and the routed ones."""
+        state = await describe_deployment(
+            self._client, request.deployment, task_queues=[request.task_queue]
+        )
+        result = RetireResult()
+        if state is None:
+            return result
+        routed = {state.current_build_id, state.ramping_build_id, *request.keep}
+        for build in state.builds:
+            if build.build_id in routed:
+                continue
+            if build.status == "draining":
+                result.remaining.append(build.build_id)
+                result.notes.append(f"{build.build_id}: pinned executions still run on it")
+                continue
+            if build.pollers:
+                result.remaining.append(build.build_id)
+                result.notes.append(f"{build.build_id}: drained; stop its workers")
+                continue
+            try:
+                await delete_version(self._client, request.deployment, build.build_id)
+            except DeploymentError as err:
+                result.remaining.append(build.build_id)
+                result.notes.append(str(err))
+                continue
+            result.retired.append(build.build_id)
+        if result.retired:
+            _log.info(
+                "builds retired",
+                extra={"deployment": request.deployment, "retired": result.retired},
+            )
+        return result
+
+
+def _prom_measure(
+    request: RolloutRequest, name: str, query: str, limit: float, window: timedelta
+) -> Measure:
+    from workerkit._rollout_policy import PromCheck
+
+    check = PromCheck(name=name, query=query, max=limit)
+    rendered = check.render(
+        build_id=request.build_id,
+        queue=request.queue,
+        task_queue=request.task_queue,
+        window=window,
+    )
+    url = (
+        (request.prometheus_url or "").rstrip("/")
+        + "/api/v1/query?"
+        + urllib.parse.urlencode({"query": rendered})
+    )
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.load(response)
+    except (OSError, ValueError) as err:
+        # Prometheus is an addition: when it does not answer, the server's data decides.
+        return Measure(
+            name=name,
+            value=0.0,
+            limit=limit,
+            passed=True,
+            detail=f"Prometheus did not answer: {err}",
+        )
+    results = body.get("data", {}).get("result", [])
+    if not results:
+        return Measure(name=name, value=0.0, limit=limit, passed=True, detail="no data")
+    value = max(float(r["value"][1]) for r in results)
+    if value != value:  # NaN: a ratio over no events
+        return Measure(name=name, value=0.0, limit=limit, passed=True, detail="no data")
+    return Measure(name=name, value=value, limit=limit, passed=value <= limit, detail="PromQL")
+
+
+def replay_activity(client: Client, queue: Queue) -> Callable[..., Any]:
+    """The replay gate of the code installed here, for the build's gate task queue."""
+
+    @activity.defn(name="fleet.rollout.replay")
+    async def replay(sample: int) -> GateResult:
+        directory = os.environ.get(HISTORIES_VARIABLE)
+        report = await replay_gate(
+            client, queue, histories_dir=Path(directory) if directory else None, sample=sample
+        )
+        return GateResult(
+            passed=report.passed,
+            summary=report.summary(),
+            failures=[str(f) for f in report.failures],
+        )
+
+    return replay
