@@ -24,7 +24,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from support import WorkerProcess, http_get, run_cli
+from support import WorkerProcess, http_get
+from support.builds import QueueBuilds, queue_name
 
 # slow: each build runs as fleet worker and fleet deploy processes.
 pytestmark = pytest.mark.slow
@@ -120,69 +121,13 @@ BUILDS: dict[str, dict[str, Any]] = {
 }
 
 
-class Rollout:
-    """One queue's builds on disk, their worker processes and ``fleet deploy`` runs."""
-
-    def __init__(
-        self, queue: str, root: Path, address: str, spawn: Callable[..., WorkerProcess]
-    ) -> None:
-        self.queue = queue
-        self.task_queue = f"{queue}-v1"
-        self._root = root
-        self._address = address
-        self._spawn = spawn
-
-    def home(self, build: str) -> Path:
-        home = self._root / build
-        if home.exists():
-            return home
-        spec = {"short_first": "", "long_first": "", "long_after_wait": "", "version": 1}
-        spec |= BUILDS[build]
-        package = home / "rollout"
-        package.mkdir(parents=True)
-        (package / "__init__.py").write_text("")
-        (package / "workflows.py").write_text(_WORKFLOWS.format(build=build, **spec))
-        (package / "queue.py").write_text(_QUEUE.format(queue=self.queue, version=spec["version"]))
-        dist = home / "rollout-0.0.0.dist-info"
-        dist.mkdir()
-        (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: rollout\nVersion: 0.0.0\n")
-        (dist / "entry_points.txt").write_text(
-            f"[workerkit.queues]\n{self.queue} = rollout.queue:QUEUE\n"
-        )
-        return home
-
-    def env(self, build: str) -> dict[str, str]:
-        return {
-            "PYTHONPATH": str(self.home(build)),
-            "TEMPORAL_ADDRESS": self._address,
-            "TEMPORAL_NAMESPACE": "default",
-            "TEMPORAL_WORKER_BUILD_ID": f"{self.queue}-{build}",
-        }
-
-    def start(self, build: str) -> WorkerProcess:
-        worker = self._spawn(self.queue, env=self.env(build))
-        worker.wait_ready()
-        return worker
-
-    def deploy(self, build: str, *args: str) -> tuple[int, str, str]:
-        done = run_cli("deploy", *args, env=self.env(build), timeout=120)
-        return done.returncode, done.stdout, done.stderr
-
-    def status(self) -> dict[str, Any]:
-        code, out, err = self.deploy("a", "status", self.queue, "--json")
-        assert code == 0, err
-        parsed: dict[str, Any] = json.loads(out)
-        return parsed
-
-    def builds(self) -> dict[str, dict[str, Any]]:
-        return {b["build_id"].removeprefix(f"{self.queue}-"): b for b in self.status()["builds"]}
-
-    async def begin(
-        self, client: Client, workflow: str, workflow_id: str
-    ) -> WorkflowHandle[Any, Any]:
-        return await client.start_workflow(
-            workflow, id=f"{self.queue}-{workflow_id}", task_queue=self.task_queue, result_type=list
-        )
+def _modules(queue: str, build: str) -> dict[str, str]:
+    spec = {"short_first": "", "long_first": "", "long_after_wait": "", "version": 1}
+    spec |= BUILDS[build]
+    return {
+        "workflows": _WORKFLOWS.format(build=build, **spec),
+        "queue": _QUEUE.format(queue=queue, version=spec["version"]),
+    }
 
 
 @pytest.fixture
@@ -191,11 +136,15 @@ def rollout(
     tmp_path: Path,
     temporal_address: str,
     spawn_worker: Callable[..., WorkerProcess],
-) -> Rollout:
-    # A queue (and so a deployment and task queue) of its own per test: the dev server
-    # lives for the whole session, and a deployment's routing history with it.
-    queue = "rollout" + "".join(c for c in request.node.name.split("_", 2)[-1] if c.isalnum())
-    return Rollout(queue[:30], tmp_path / "builds", temporal_address, spawn_worker)
+) -> QueueBuilds:
+    queue = queue_name("rollout", request.node.name)
+    return QueueBuilds(
+        queue,
+        tmp_path / "builds",
+        temporal_address,
+        spawn_worker,
+        lambda build: _modules(queue, build),
+    )
 
 
 async def wait_for_activity(handle: WorkflowHandle[Any, Any], count: int) -> None:
@@ -221,7 +170,7 @@ async def workflow_task_failures(handle: WorkflowHandle[Any, Any]) -> int:
 
 
 async def test_rainbow_deploy_pinned_stays_auto_upgrade_moves_bad_build_refused(
-    client: Client, rollout: Rollout
+    client: Client, rollout: QueueBuilds
 ) -> None:
     q = rollout.queue
     # Build A: the first build of a deployment that was never routed makes itself current.
@@ -291,7 +240,7 @@ async def test_rainbow_deploy_pinned_stays_auto_upgrade_moves_bad_build_refused(
     assert await open_upgrading.result() == ["first@b", "audit@b", "last@b"]
 
 
-async def test_ramp_then_rollback(client: Client, rollout: Rollout) -> None:
+async def test_ramp_then_rollback(client: Client, rollout: QueueBuilds) -> None:
     q = rollout.queue
     worker_a = rollout.start("a")
     rollout.start("b")
@@ -326,7 +275,7 @@ async def test_ramp_then_rollback(client: Client, rollout: Rollout) -> None:
     assert await after.result() == ["first@a", "last@a"]
 
 
-async def test_queue_version_bump_is_refused_at_promotion(rollout: Rollout) -> None:
+async def test_queue_version_bump_is_refused_at_promotion(rollout: QueueBuilds) -> None:
     # A build that polls <queue>-v2 only would strand the executions on <queue>-v1: with
     # Worker Versioning the version stays, and such a build is never made current.
     q = rollout.queue
@@ -338,7 +287,7 @@ async def test_queue_version_bump_is_refused_at_promotion(rollout: Rollout) -> N
     assert rollout.status()["current_build_id"] == f"{q}-a"
 
 
-async def test_promote_without_pollers_names_the_build(rollout: Rollout) -> None:
+async def test_promote_without_pollers_names_the_build(rollout: QueueBuilds) -> None:
     code, out, err = rollout.deploy("a", "promote", rollout.queue, "--wait-pollers", "1s")
     assert code == 1, out + err
     assert f"build {rollout.queue}-a" in err and "start its workers first" in err

@@ -36,6 +36,7 @@ from workerkit._registry import (
     discover_queues,
     get_queue,
 )
+from workerkit._rollout_policy import PromCheck, RolloutPolicy
 from workerkit._runner import exit_process, run_queues
 from workerkit._schedules import (
     Schedule,
@@ -103,6 +104,8 @@ __all__ = [
     "Launched",
     "ObservabilityInterceptor",
     "Queue",
+    "PromCheck",
+    "RolloutPolicy",
     "Schedule",
     "SchemaState",
     "SettingError",

@@ -1,0 +1,321 @@
+"""Progressive delivery on the real dev server: ``fleet deploy rollout`` ramps a build in
+steps, judges each from the server's data, and rolls a bad build back by itself.
+
+Builds of one queue run as their own ``fleet worker`` processes (``support.builds``), with
+orders arriving throughout, as production traffic would:
+
+- A: ``Order`` (PINNED) runs one activity; ``Saga`` (AUTO_UPGRADE) runs one, waits for
+  ``go``, then finishes; ``Smoke`` (the queue's gate workflow) returns at once.
+- B: a good change (the activity's result names B).
+- F: fails every third order (a non-retryable ApplicationError).
+- N: an unguarded new first step in ``Saga``: every Saga that moves to N fails its
+  workflow task (non-determinism). The queue's gate replays no server history here
+  (``replay_sample=0``), as when the executions that would break lie outside the sample.
+- S: its gate workflow fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+
+from support import WorkerProcess
+from support.builds import QueueBuilds, queue_name
+
+# slow: each build runs as fleet worker and fleet deploy processes.
+pytestmark = pytest.mark.slow
+
+_WORKFLOWS = """
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+BUILD = "{build}"
+_ONCE = RetryPolicy(maximum_attempts=1)
+
+
+@activity.defn
+async def work(n: int) -> str:
+    return f"{{n}}@{{BUILD}}"
+
+
+@workflow.defn
+class Order:
+    @workflow.run
+    async def run(self, n: int) -> str:
+        if {order_fails}:
+            raise ApplicationError(f"order {{n}} refused by build {{BUILD}}", non_retryable=True)
+        return await workflow.execute_activity(
+            work, n, start_to_close_timeout=timedelta(seconds=10), retry_policy=_ONCE
+        )
+
+
+@workflow.defn
+class Saga:
+    def __init__(self) -> None:
+        self._go = False
+
+    @workflow.signal
+    def go(self) -> None:
+        self._go = True
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        done: list[str] = []
+        {saga_first}
+        done.append(await workflow.execute_activity(
+            work, 0, start_to_close_timeout=timedelta(seconds=10)
+        ))
+        await workflow.wait_condition(lambda: self._go)
+        done.append(await workflow.execute_activity(
+            work, 1, start_to_close_timeout=timedelta(seconds=10)
+        ))
+        return done
+
+
+@workflow.defn
+class Smoke:
+    @workflow.run
+    async def run(self) -> str:
+        if {smoke_fails}:
+            raise ApplicationError("smoke test failed on " + BUILD, non_retryable=True)
+        return BUILD
+"""
+
+_QUEUE = """
+from datetime import timedelta
+
+from temporalio.common import VersioningBehavior
+from workerkit import Queue, RolloutPolicy
+
+from rollout.workflows import Order, Saga, Smoke, work
+
+QUEUE = Queue(
+    name="{queue}",
+    workflows=[Order, Saga, Smoke],
+    activities=[work],
+    versioning={{
+        Order: VersioningBehavior.PINNED,
+        Saga: VersioningBehavior.AUTO_UPGRADE,
+        Smoke: VersioningBehavior.PINNED,
+    }},
+    rollout=RolloutPolicy(
+        steps=(50, 100),
+        pause=timedelta(seconds=6),
+        max_failure_ratio=0.1,
+        min_executions=4,
+        max_extensions=2,
+        gate_workflow="Smoke",
+        replay_sample={replay_sample},
+        retire_after=timedelta(seconds=1),
+    ),
+)
+"""
+
+_NEW_FIRST_STEP = "await workflow.sleep(timedelta(milliseconds=1))"
+BUILDS: dict[str, dict[str, Any]] = {
+    "a": {},
+    "b": {},
+    "f": {"order_fails": "n % 3 == 0"},
+    "n": {"saga_first": _NEW_FIRST_STEP, "replay_sample": 0},
+    "s": {"smoke_fails": "True"},
+}
+
+
+def _modules(queue: str, build: str) -> dict[str, str]:
+    spec: dict[str, Any] = {
+        "order_fails": "False",
+        "saga_first": "",
+        "smoke_fails": "False",
+        "replay_sample": 20,
+    }
+    spec |= BUILDS[build]
+    return {
+        "workflows": _WORKFLOWS.format(build=build, **spec),
+        "queue": _QUEUE.format(queue=queue, replay_sample=spec["replay_sample"]),
+    }
+
+
+@pytest.fixture
+def builds(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    temporal_address: str,
+    spawn_worker: Callable[..., WorkerProcess],
+) -> QueueBuilds:
+    queue = queue_name("ro", request.node.name)
+    return QueueBuilds(
+        queue, tmp_path / "builds", temporal_address, spawn_worker, lambda b: _modules(queue, b)
+    )
+
+
+@contextlib.asynccontextmanager
+async def orders(
+    client: Client, builds: QueueBuilds, per_second: float = 6
+) -> AsyncIterator[list[WorkflowHandle[Any, Any]]]:
+    """Start orders at a steady rate while the block runs; yield the handles so far."""
+    handles: list[WorkflowHandle[Any, Any]] = []
+
+    async def feed() -> None:
+        n = 0
+        while True:
+            handles.append(await builds.begin(client, "Order", f"order-{n}", n))
+            n += 1
+            await asyncio.sleep(1 / per_second)
+
+    task = asyncio.ensure_future(feed())
+    try:
+        yield handles
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def outcomes(handles: list[WorkflowHandle[Any, Any]]) -> dict[str, int]:
+    """How the orders ended, waiting up to 30 s for each to close."""
+    counts: dict[str, int] = {}
+    for handle in handles:
+        deadline = time.monotonic() + 30
+        while True:
+            status = (await handle.describe()).status
+            if status != WorkflowExecutionStatus.RUNNING or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        name = status.name if status else "UNKNOWN"
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def rollout_state(builds: QueueBuilds) -> dict[str, Any]:
+    found: dict[str, Any] | None = builds.status()["rollout"]
+    assert found is not None
+    return found
+
+
+async def wait_for_outcome(builds: QueueBuilds, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = rollout_state(builds)
+        if state["outcome"]:
+            return state
+        await asyncio.sleep(1)
+    raise AssertionError(f"no outcome in {timeout}s: {json.dumps(rollout_state(builds))}")
+
+
+async def test_good_build_goes_to_current_surviving_its_cli_and_a_worker(
+    client: Client, builds: QueueBuilds
+) -> None:
+    q = builds.queue
+    worker_a = builds.start("a")
+    builds.start("b")
+    async with orders(client, builds) as handles:
+        # Without --wait the CLI only starts the rollout: it is gone from here on.
+        code, out, err = builds.deploy("b", "rollout", q)
+        assert code == 0, out + err
+        assert f"rollout of build {q}-b of {q} started: steps 50,100, 6s each" in out
+        assert f"fleet deploy status {q}" in out
+        # A second rollout of the same queue is refused while this one runs.
+        code, _, err = builds.deploy("b", "rollout", q)
+        assert code == 3 and f"a rollout of {q} is running" in err, err
+        # Kill a worker process that serves the operations queue; start a new one.
+        await asyncio.sleep(3)
+        worker_a.kill()
+        builds.start("a")
+        state = await wait_for_outcome(builds)
+    assert state["outcome"] == "promoted", state
+    # The gate, step 1 judged, the gate again before step 2, the bake at 100% judged.
+    seen = [(v["step"], v["outcome"]) for v in state["verdicts"]]
+    assert seen == [(0, "passed"), (1, "passed"), (2, "passed"), (3, "passed")], state
+    print(json.dumps(state["verdicts"], indent=1))
+    assert "gate workflow Smoke completed" in state["verdicts"][0]["summary"]
+    assert builds.status()["current_build_id"] == f"{q}-b"
+    ended = await outcomes(handles)
+    assert ended.get("FAILED", 0) == 0 and ended.get("RUNNING", 0) == 0, ended
+    code, out, _ = builds.deploy("b", "status", q)
+    assert code == 0 and f"last rollout, of build {q}-b: promoted" in out, out
+
+
+async def test_failing_build_is_rolled_back_within_one_step(
+    client: Client, builds: QueueBuilds
+) -> None:
+    q = builds.queue
+    builds.start("a")
+    builds.start("f")
+    async with orders(client, builds) as handles:
+        code, out, err = builds.deploy("f", "rollout", q, "--wait")
+    assert code == 3, out + err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: rollout of build {q}-f of {q}: rolled back: step 1 (50%)")
+    assert "failure_ratio" in last and "> limit 0.1" in last, last
+    state = builds.status()
+    assert (state["current_build_id"], state["ramping_build_id"]) == (f"{q}-a", None)
+    assert state["rollout"]["outcome"] == "rolled_back"
+    ended = await outcomes(handles)
+    assert ended.get("RUNNING", 0) == 0, ended
+
+
+async def test_non_deterministic_build_is_stopped_before_100(
+    client: Client, builds: QueueBuilds
+) -> None:
+    q = builds.queue
+    builds.start("a")
+    sagas = [await builds.begin(client, "Saga", f"saga-{i}") for i in range(12)]
+    builds.start("n")
+    code, out, err = builds.deploy("n", "rollout", q, "--min-executions", "0")
+    assert code == 0, out + err
+    await asyncio.sleep(2)
+    for saga in sagas:
+        await saga.signal("go")
+    state = await wait_for_outcome(builds)
+    assert state["outcome"] == "rolled_back", state
+    assert "step 1 (50%)" in state["reason"] and "failing_workflow_tasks" in state["reason"]
+    assert builds.status()["current_build_id"] == f"{q}-a"
+    # The Sagas that failed on N move back to A (AUTO_UPGRADE) and finish there.
+    results = [await asyncio.wait_for(s.result(), 90) for s in sagas]
+    assert all(r == ["0@a", "1@a"] for r in results), results
+
+
+async def test_gate_workflow_failure_refuses_before_traffic(builds: QueueBuilds) -> None:
+    q = builds.queue
+    builds.start("a")
+    builds.start("s")
+    code, out, err = builds.deploy("s", "rollout", q, "--wait")
+    assert code == 3, out + err
+    assert "refused: step 0: gate workflow: Smoke failed on build" in err.splitlines()[-1]
+    state = builds.status()
+    assert (state["current_build_id"], state["ramping_build_id"]) == (f"{q}-a", None)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--steps", "50,10,100"], "must increase"),
+        (["--steps", "0,100"], "within 1..100"),
+        (["--steps", "10,50"], "the last must be 100"),
+        (["--steps", "ten"], "comma-separated whole percentages"),
+        (["--pause", "soon"], "--pause 'soon': not a duration"),
+        (["--max-failure-ratio", "1.5"], "--max-failure-ratio 1.5: must be within 0..1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    builds: QueueBuilds, args: list[str], message: str
+) -> None:
+    code, out, err = builds.deploy("a", "rollout", builds.queue, *args)
+    assert code == 2, out + err
+    assert err.strip().count("\n") == 0 and message in err, err
+
+
+def test_unknown_queue_exit_2(builds: QueueBuilds) -> None:
+    code, _, err = builds.deploy("a", "rollout", "nosuchqueue")
+    assert code == 2 and "nosuchqueue" in err, err
