@@ -213,6 +213,13 @@ async def wait_for_outcome(builds: QueueBuilds, timeout: float = 120) -> dict[st
     raise AssertionError(f"no outcome in {timeout}s: {json.dumps(rollout_state(builds))}")
 
 
+async def wait_for_step(builds: QueueBuilds, step: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while rollout_state(builds)["step"] < step:
+        assert time.monotonic() < deadline, rollout_state(builds)
+        await asyncio.sleep(0.5)
+
+
 async def test_good_build_goes_to_current_surviving_its_cli_and_a_worker(
     client: Client, builds: QueueBuilds
 ) -> None:
@@ -237,7 +244,6 @@ async def test_good_build_goes_to_current_surviving_its_cli_and_a_worker(
     # The gate, step 1 judged, the gate again before step 2, the bake at 100% judged.
     seen = [(v["step"], v["outcome"]) for v in state["verdicts"]]
     assert seen == [(0, "passed"), (1, "passed"), (2, "passed"), (3, "passed")], state
-    print(json.dumps(state["verdicts"], indent=1))
     assert "gate workflow Smoke completed" in state["verdicts"][0]["summary"]
     assert builds.status()["current_build_id"] == f"{q}-b"
     ended = await outcomes(handles)
@@ -253,7 +259,8 @@ async def test_failing_build_is_rolled_back_within_one_step(
     builds.start("a")
     builds.start("f")
     async with orders(client, builds) as handles:
-        code, out, err = builds.deploy("f", "rollout", q, "--wait")
+        # In a thread: orders keep arriving while the CLI follows the rollout.
+        code, out, err = await asyncio.to_thread(builds.deploy, "f", "rollout", q, "--wait")
     assert code == 3, out + err
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"error: rollout of build {q}-f of {q}: rolled back: step 1 (50%)")
@@ -274,7 +281,7 @@ async def test_non_deterministic_build_is_stopped_before_100(
     builds.start("n")
     code, out, err = builds.deploy("n", "rollout", q, "--min-executions", "0")
     assert code == 0, out + err
-    await asyncio.sleep(2)
+    await wait_for_step(builds, 1)
     for saga in sagas:
         await saga.signal("go")
     state = await wait_for_outcome(builds)
@@ -290,7 +297,7 @@ async def test_gate_workflow_failure_refuses_before_traffic(builds: QueueBuilds)
     q = builds.queue
     builds.start("a")
     builds.start("s")
-    code, out, err = builds.deploy("s", "rollout", q, "--wait")
+    code, out, err = await asyncio.to_thread(builds.deploy, "s", "rollout", q, "--wait")
     assert code == 3, out + err
     assert "refused: step 0: gate workflow: Smoke failed on build" in err.splitlines()[-1]
     state = builds.status()

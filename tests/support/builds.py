@@ -48,9 +48,7 @@ class QueueBuilds:
             (package / f"{name}.py").write_text(text)
         dist = home / f"{PACKAGE}-0.0.0.dist-info"
         dist.mkdir()
-        (dist / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {PACKAGE}\nVersion: 0.0.0\n"
-        )
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {PACKAGE}\nVersion: 0.0.0\n")
         (dist / "entry_points.txt").write_text(
             f"[workerkit.queues]\n{self.queue} = {PACKAGE}.queue:QUEUE\n"
         )

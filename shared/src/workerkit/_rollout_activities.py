@@ -23,7 +23,11 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest,
+    GetWorkflowExecutionHistoryReverseRequest,
+)
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import (
     PinnedVersioningOverride,
@@ -72,9 +76,14 @@ _log = logging.getLogger("workerkit.rollout")
 HISTORIES_VARIABLE = "FLEET_HISTORIES_DIR"
 # Versions within this many of the server's limit refuse a new rollout.
 VERSION_HEADROOM = 5
-# A workflow task on its third attempt failed twice in a row: not a worker that died once
-# mid-task (that times out one attempt), but code that fails the task every time.
-FAILING_TASK_ATTEMPT = 3
+# A workflow task on its second attempt whose first attempt failed (not timed out, as when a
+# worker dies mid-task): the history keeps the first failure of a run of failed attempts.
+FAILING_TASK_ATTEMPT = 2
+_TASK_ENDS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED: True,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT: False,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: False,
+}
 # Running executions of the new build described per judgement, newest first.
 DESCRIBE_SAMPLE = 50
 _PROBLEMS = "('category=WorkflowTaskFailed', 'category=WorkflowTaskTimedOut')"
@@ -198,36 +207,72 @@ class RolloutActivities:
     async def _count(self, query: str) -> int:
         return (await self._client.count_workflows(query)).count
 
-    async def _failing_tasks(self, request: RolloutRequest) -> tuple[int, list[str]]:
-        """Running executions on the new build whose workflow task fails again and again."""
-        base = (
-            f"TemporalWorkerDeploymentVersion = "
-            f"{_quote(_version(request.deployment, request.build_id))} "
-            "AND ExecutionStatus = 'Running'"
+    async def _failing_tasks(
+        self, request: RolloutRequest, rollout_since: str
+    ) -> tuple[int, list[str]]:
+        """Running executions whose workflow task fails again and again on the new build.
+
+        An execution moving to the new build (AUTO_UPGRADE) keeps its old version in the
+        search attributes while the new build fails its task, so the version cannot be
+        queried for: the candidates are described one by one, and count when their pending
+        task is on its third attempt with the new build as its version or its target.
+        """
+        deployment = f"TemporalWorkerDeployment = {_quote(request.deployment)}"
+        running = "ExecutionStatus = 'Running'"
+        candidates = (
+            # What the server flags itself (after a few failed attempts, per its config),
+            f"{deployment} AND {running} AND TemporalReportedProblems IN {_PROBLEMS}",
+            # the executions that move with the ramp,
+            f"{deployment} AND {running} AND TemporalWorkflowVersioningBehavior = 'AutoUpgrade'",
+            # and those started since the rollout began (a new one may fail its first task).
+            f"TaskQueue = {_quote(request.task_queue)} AND {running} "
+            f"AND StartTime >= {_quote(rollout_since)}",
         )
-        # What the server flags itself (after a few failed attempts, by its dynamic config)...
-        reported = await self._count(f"{base} AND TemporalReportedProblems IN {_PROBLEMS}")
-        # ... and what the newest executions' pending workflow tasks show now.
-        failing: list[str] = []
-        ids = []
-        async for execution in self._client.list_workflows(base, limit=DESCRIBE_SAMPLE):
-            ids.append((execution.id, execution.run_id))
+        runs: dict[str, str] = {}
+        for query in candidates:
+            async for execution in self._client.list_workflows(query, limit=DESCRIBE_SAMPLE):
+                runs.setdefault(execution.run_id or execution.id, execution.id)
+        limit = asyncio.Semaphore(16)
 
-        async def attempt(workflow_id: str, run_id: str | None) -> int:
-            try:
-                described = await self._client.workflow_service.describe_workflow_execution(
-                    DescribeWorkflowExecutionRequest(
-                        namespace=self._client.namespace,
-                        execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id or ""),
+        async def failing(run_id: str, workflow_id: str) -> bool:
+            async with limit:
+                try:
+                    described = await self._client.workflow_service.describe_workflow_execution(
+                        DescribeWorkflowExecutionRequest(
+                            namespace=self._client.namespace,
+                            execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+                        )
                     )
-                )
-            except RPCError:
-                return 0
-            return int(described.pending_workflow_task.attempt)
+                except RPCError:
+                    return False
+                if described.pending_workflow_task.attempt < FAILING_TASK_ATTEMPT:
+                    return False
+                info = described.workflow_execution_info.versioning_info
+                target = info.version_transition.deployment_version.build_id
+                if (target or info.deployment_version.build_id) != request.build_id:
+                    return False
+                try:
+                    return await self._last_task_failed(workflow_id, run_id)
+                except RPCError:
+                    return False
 
-        attempts = await asyncio.gather(*(attempt(w, r) for w, r in ids))
-        failing = [w for (w, _), a in zip(ids, attempts, strict=True) if a >= FAILING_TASK_ATTEMPT]
-        return max(reported, len(failing)), failing[:3]
+        verdicts = await asyncio.gather(*(failing(r, w) for r, w in runs.items()))
+        found = [w for (_, w), bad in zip(runs.items(), verdicts, strict=True) if bad]
+        return len(found), found[:3]
+
+    async def _last_task_failed(self, workflow_id: str, run_id: str) -> bool:
+        """Whether the execution's last ended workflow task failed (newest events first)."""
+        response = await self._client.workflow_service.get_workflow_execution_history_reverse(
+            GetWorkflowExecutionHistoryReverseRequest(
+                namespace=self._client.namespace,
+                execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+                maximum_page_size=50,
+            )
+        )
+        for event in response.history.events:
+            if event.event_type in _TASK_ENDS:
+                return _TASK_ENDS[event.event_type]
+        return False
 
     async def _outcomes(
         self, deployment: str, build_id: str, since: str, exclude_type: str | None
@@ -249,7 +294,7 @@ class RolloutActivities:
     async def judge(self, request: JudgeRequest) -> Judgement:
         """Judge the new build over the step's window against the baseline build."""
         r = request.rollout
-        stuck, examples = await self._failing_tasks(r)
+        stuck, examples = await self._failing_tasks(r, request.rollout_since)
         tasks = Measure(
             name="failing_workflow_tasks",
             value=float(stuck),
