@@ -8,6 +8,7 @@ from temporalio.common import VersioningBehavior
 from workerkit import (
     ConfigurationError,
     Queue,
+    RolloutPolicy,
     UnknownQueueError,
     UnknownWorkflowError,
     activities_of,
@@ -114,3 +115,27 @@ def test_activities_of_refuses_a_class_or_an_instance_without_activities() -> No
         activities_of(Steps)
     with pytest.raises(ConfigurationError, match="object has no methods declared with @activity"):
         activities_of(object())
+
+
+def test_rollout_gate_workflow_must_be_a_type_of_the_queue() -> None:
+    with pytest.raises(ConfigurationError, match="rollout gate workflow 'Nope'"):
+        Queue(
+            name="gated",
+            workflows=[OrderWorkflow],
+            versioning=VersioningBehavior.PINNED,
+            rollout=RolloutPolicy(gate_workflow="Nope"),
+        )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"steps": (50, 10, 100)}, "must increase"),
+        ({"steps": (10, 50)}, "the last must be 100"),
+        ({"max_failure_ratio": 2.0}, "within 0..1"),
+        ({"insufficient_data": "shrug"}, "one of hold, rollback"),
+    ],
+)
+def test_rollout_policy_refuses_bad_values(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RolloutPolicy(**changes)  # type: ignore[arg-type]

@@ -326,3 +326,25 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_unknown_queue_exit_2(builds: QueueBuilds) -> None:
     code, _, err = builds.deploy("a", "rollout", "nosuchqueue")
     assert code == 2 and "nosuchqueue" in err, err
+
+
+async def test_abort_cancels_the_ramp_and_pause_holds_the_clock(builds: QueueBuilds) -> None:
+    q = builds.queue
+    builds.start("a")
+    builds.start("b")
+    code, out, err = builds.deploy("b", "rollout", q, "--pause", "10m")
+    assert code == 0, out + err
+    await wait_for_step(builds, 1)
+    code, out, err = builds.deploy("b", "pause", q)
+    assert code == 0 and "pause: accepted at step 1" in out, out + err
+    code, out, _ = builds.deploy("b", "status", q)
+    assert "ramping, step 1 of 2 (50,100), ramp 50% (paused)" in out, out
+    code, out, err = builds.deploy("b", "abort", q)
+    assert code == 0, out + err
+    state = await wait_for_outcome(builds)
+    assert state["outcome"] == "aborted" and "aborted by an operator" in state["reason"]
+    status = builds.status()
+    assert (status["current_build_id"], status["ramping_build_id"]) == (f"{q}-a", None)
+    # Nothing runs any more: controls say so.
+    code, _, err = builds.deploy("b", "resume", q)
+    assert code == 3 and f"no rollout of {q} is running" in err, err

@@ -256,6 +256,7 @@ class RolloutWorkflow:
         self._status: RolloutStatus | None = None
         self._actions: list[str] = []
         self._paused = False
+        self._routing_lost = False
 
     @workflow.query
     def status(self) -> RolloutStatus | None:
@@ -421,7 +422,7 @@ class RolloutWorkflow:
             judged = await self._judge(index, ramp, since, final)
             if judged.failed:
                 await self._verdict(index, ramp, "failed", judged.reason, judged.measures)
-                raise _Rollback("rolled_back", f"step {index} ({ramp}%): {judged.reason}")
+                raise _Rollback("rolled_back", f"{self._where(index, ramp)}: {judged.reason}")
             if not final:
                 continue
             if not judged.insufficient:
@@ -435,7 +436,7 @@ class RolloutWorkflow:
             if request.insufficient_data == "rollback":
                 await self._verdict(index, ramp, "insufficient", judged.reason, judged.measures)
                 raise _Rollback(
-                    "rolled_back", f"step {index} ({ramp}%): no verdict: {judged.reason}"
+                    "rolled_back", f"{self._where(index, ramp)}: no verdict: {judged.reason}"
                 )
             await self._verdict(index, ramp, "held", judged.reason, judged.measures)
             status.phase = "holding"
@@ -446,6 +447,9 @@ class RolloutWorkflow:
             status.phase = "baking" if index > len(request.steps) else "ramping"
             await self._verdict(index, ramp, "passed", "resumed by an operator")
             return False
+
+    def _where(self, index: int, ramp: int) -> str:
+        return "bake (100%)" if index > len(self._request.steps) else f"step {index} ({ramp}%)"
 
     async def _take_actions(self, index: int) -> bool:
         promote = False
@@ -499,13 +503,14 @@ class RolloutWorkflow:
         except ActivityError as err:
             # Routing changed outside the rollout (or the server refused): stop here and
             # leave routing as whoever changed it decided.
+            self._routing_lost = True
             raise _Rollback("aborted", f"step {status.step}: {_cause(err)}") from None
 
     async def _roll_back(self, outcome: str, reason: str) -> None:
         status, request = self._status, self._request
         assert status is not None
-        if status.ramp == 0 or outcome == "refused":
-            return  # nothing was routed to the build
+        if status.ramp == 0 or outcome == "refused" or self._routing_lost:
+            return  # nothing was routed to the build, or routing is someone else's now
         previous = status.previous_build_id
         try:
             if status.ramp < 100:

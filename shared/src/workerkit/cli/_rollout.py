@@ -126,11 +126,16 @@ def describe_rollout(status: RolloutStatus, *, running: bool) -> list[str]:
         )
     else:
         head = f"last rollout, of build {status.build_id}: {status.outcome}: {status.reason}"
-    return [head, *(_verdict_line(v) for v in status.verdicts)]
+    return [head, *(_verdict_line(v, len(status.steps)) for v in status.verdicts)]
 
 
-def _verdict_line(verdict: Any) -> str:
-    where = "gate" if verdict.step == 0 else f"step {verdict.step} ({verdict.ramp}%)"
+def _verdict_line(verdict: Any, steps: int) -> str:
+    if verdict.step == 0:
+        where = "gate"
+    elif verdict.step > steps:
+        where = "bake (100%)"
+    else:
+        where = f"step {verdict.step} ({verdict.ramp}%)"
     return f"  {where}: {verdict.outcome}: {verdict.summary}"
 
 
@@ -152,7 +157,7 @@ async def _follow(handle: WorkflowHandle[RolloutWorkflow, RolloutStatus], queue:
             status = await handle.query(RolloutWorkflow.status)
         if status is not None:
             for verdict in status.verdicts[shown:]:
-                print(_verdict_line(verdict), flush=True)
+                print(_verdict_line(verdict, len(status.steps)), flush=True)
             shown = len(status.verdicts)
             if status.outcome is not None:
                 code = _EXIT_BY_OUTCOME.get(status.outcome, EXIT_REFUSED)
