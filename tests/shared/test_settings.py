@@ -80,7 +80,7 @@ def test_every_setting_is_described() -> None:
         "WORKER_VERSIONING",
         "WORKER_LOOP_STALL_TIMEOUT",
     } <= described
-    assert len(described) == 20
+    assert len(described) == 21
 
 
 class ShopSettings(EnvSettings, prefix="SHOP_"):

@@ -26,6 +26,7 @@ __all__ = [
     "ACTIVITY_DURATION",
     "ACTIVITY_EXECUTIONS",
     "ROLLOUT_ACTIVE",
+    "ROLLOUT_ENDED",
     "ROLLOUT_FINISHED",
     "ROLLOUT_RAMP",
     "ROLLOUT_STEP",
@@ -108,6 +109,13 @@ ROLLOUT_VERDICTS = Counter(
     "workerkit_rollout_verdicts",
     "Verdicts on rollout steps (passed, failed, extended, insufficient, held, skipped).",
     ["queue", "verdict"],
+)
+# A gauge, not only the counter: an alert on a counter's increase misses a series whose first
+# scrape already holds the increment (a process that ends a rollout it did not start).
+ROLLOUT_ENDED = Gauge(
+    "workerkit_rollout_ended_timestamp_seconds",
+    "When a rollout of the build ended, by outcome, as recorded by this process.",
+    ["queue", "build_id", "outcome"],
 )
 ROLLOUT_FINISHED = Counter(
     "workerkit_rollout_finished",

@@ -10,7 +10,9 @@ nothing deployed beyond the queues themselves:
   the replay gate, which must run the new build's own code and so only that build polls.
 
 Both poll with the fewest pollers the SDK allows and cache few workflows: they are idle
-between deploys. ``WORKER_FLEET_OPERATIONS=false`` turns them off for a process.
+between deploys. ``WORKER_FLEET_OPERATIONS=false`` keeps a process off the operations queue
+(rollouts then run in other processes); a versioned worker serves its gate either way, since
+no other process has its build's code.
 """
 
 from __future__ import annotations
@@ -44,24 +46,26 @@ def build_ops_workers(
     versions: Mapping[str, WorkerVersion],
     settings: WorkerSettings,
 ) -> list[Worker]:
-    """The operations worker and one gate worker per versioned queue of this process."""
+    """The operations worker (unless turned off) and a gate worker per versioned queue."""
     config = client.config()
     others = [p for p in config.get("plugins", []) if not isinstance(p, WorkerkitPlugin)]
     config["plugins"] = [*others, WorkerkitPlugin(sandbox=settings.workflow_sandbox)]
     ops_client = Client(**config)
-    workers = [
-        Worker(
-            ops_client,
-            task_queue=OPS_TASK_QUEUE,
-            workflows=[RolloutWorkflow, RetireBuildsWorkflow],
-            activities=RolloutActivities(ops_client).all(),
-            max_cached_workflows=10,
-            max_concurrent_activities=10,
-            workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(_WORKFLOW_POLLERS),
-            activity_task_poller_behavior=PollerBehaviorSimpleMaximum(_ACTIVITY_POLLERS),
-            graceful_shutdown_timeout=settings.shutdown_timeout,
+    workers = []
+    if settings.fleet_operations:
+        workers.append(
+            Worker(
+                ops_client,
+                task_queue=OPS_TASK_QUEUE,
+                workflows=[RolloutWorkflow, RetireBuildsWorkflow],
+                activities=RolloutActivities(ops_client).all(),
+                max_cached_workflows=10,
+                max_concurrent_activities=10,
+                workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(_WORKFLOW_POLLERS),
+                activity_task_poller_behavior=PollerBehaviorSimpleMaximum(_ACTIVITY_POLLERS),
+                graceful_shutdown_timeout=settings.shutdown_timeout,
+            )
         )
-    ]
     for queue in queues:
         version = versions[queue.name]
         if not version.versioned:

@@ -46,6 +46,7 @@ from workerkit._deployments import (
 )
 from workerkit._metrics import (
     ROLLOUT_ACTIVE,
+    ROLLOUT_ENDED,
     ROLLOUT_FINISHED,
     ROLLOUT_RAMP,
     ROLLOUT_STEP,
@@ -422,6 +423,7 @@ class RolloutActivities:
             ROLLOUT_VERDICTS.labels(progress.queue, progress.verdict).inc()
         if progress.outcome:
             ROLLOUT_FINISHED.labels(progress.queue, progress.outcome).inc()
+            ROLLOUT_ENDED.labels(*labels, progress.outcome).set(time.time())
             log = _log.warning if progress.outcome != "promoted" else _log.info
             log(
                 "rollout ended",

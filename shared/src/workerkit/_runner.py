@@ -175,8 +175,7 @@ async def _run_workers(
 
     try:
         workers = [build_worker(client, q, per_queue[q.name], versions[q.name]) for q in queues]
-        if settings.fleet_operations:
-            workers += build_ops_workers(client, queues, versions, settings)
+        workers += build_ops_workers(client, queues, versions, settings)
     except ConfigurationError as err:  # e.g. a service's own setting, read by its factory
         _log.error(str(err))
         return EXIT_USAGE

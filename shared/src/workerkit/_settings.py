@@ -147,7 +147,8 @@ class WorkerSettings(EnvSettings, prefix=ENV_PREFIX):
     fleet_operations: bool = setting(
         Accepts.boolean(),
         default=True,
-        doc="serve the fleet operations task queue (rollouts) and this build's replay gate",
+        doc="serve the fleet operations task queue (every queue's rollouts); a versioned "
+        "worker serves its own build's replay gate either way",
     )
     versioning_bootstrap: bool = setting(
         Accepts.boolean(),
