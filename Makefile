@@ -120,8 +120,8 @@ scale: ## Run N replicas of a queue's worker: make scale QUEUE=orders N=3
 	@if [ -z "$(QUEUE)" ] || [ -z "$(N)" ]; then echo "usage: make scale QUEUE=orders N=3" >&2; exit 2; fi
 	@$(COMPOSE) scale $(QUEUE) $(N)
 
-deploy: install ## Roll out a queue's changed code beside the running build: make deploy QUEUE=orders
-	@if [ -z "$(QUEUE)" ]; then echo "usage: make deploy QUEUE=orders [CONTEXT=dir] [DRAIN_WAIT=5m]" >&2; exit 2; fi
+deploy: install ## Roll out a queue's changed code beside the running build, in steps: make deploy QUEUE=orders [STEPS=10,50,100 PAUSE=5m MIN_EXECUTIONS=20]
+	@if [ -z "$(QUEUE)" ]; then echo "usage: make deploy QUEUE=orders [CONTEXT=dir] [DRAIN_WAIT=5m] [STEPS=10,50,100] [PAUSE=5m] [MIN_EXECUTIONS=20] [MAX_FAILURE_RATIO=0.05]" >&2; exit 2; fi
 	@$(UV) run --frozen python scripts/compose_deploy.py deploy $(QUEUE) $(if $(CONTEXT),--context $(CONTEXT))
 
 retire: install ## Remove a queue's older builds once drained: make retire QUEUE=orders [DRAIN_WAIT=10m]

@@ -15,9 +15,12 @@ deploy:
    migrations add before they remove;
 3. starts it beside the running build as its own compose service, <queue>-<build id>, with
    as many replicas as the current build runs, and waits until it is healthy (polling);
-4. runs `fleet deploy promote` in the new build's container: the replay gate replays the
-   image's stored histories and the server's recent executions on the new code, then the
-   build becomes current. A refused promotion removes the new build again (exit 3);
+4. runs `fleet deploy rollout --wait` in the new build's container: the queue's steps (or
+   STEPS, PAUSE, MIN_EXECUTIONS, MAX_FAILURE_RATIO), each gated by the replay gate on the new
+   code and judged from the server's data, until the build is current. A rollout refused or
+   rolled back exits 3: the new build's containers are removed once it is drained (pinned
+   executions it started finish on it first), else it keeps running and `make retire` removes
+   it later;
 5. retires the older builds: once the server reports a build drained (no open execution
    pinned to it) its containers are removed; a build that still has pinned executions keeps
    running, and `make retire QUEUE=...` removes it later.
@@ -27,7 +30,7 @@ scripts/fleet_compose.py (the stack's files, project, base image, containers and
 shared with `make up`) passes after the stack's own files: each build's service is the queue's
 service from `docker compose config` with its own image, build id and the queue's DNS alias
 (so Prometheus scrapes it as the queue), and a retired queue service is kept at 0 replicas.
-Exit codes: 0 deployed (or nothing to do), 1 failed, 2 bad usage, 3 promotion refused.
+Exit codes: 0 deployed (or nothing to do), 1 failed, 2 bad usage, 3 refused or rolled back.
 """
 
 from __future__ import annotations
@@ -229,6 +232,25 @@ def retire(
     return remaining
 
 
+# make deploy's variables that override the queue's rollout policy, as `fleet deploy rollout`
+# options.
+ROLLOUT_OPTIONS = {
+    "STEPS": "--steps",
+    "PAUSE": "--pause",
+    "MIN_EXECUTIONS": "--min-executions",
+    "MAX_FAILURE_RATIO": "--max-failure-ratio",
+}
+
+
+def rollout_args() -> list[str]:
+    return [
+        arg
+        for variable, option in ROLLOUT_OPTIONS.items()
+        if os.environ.get(variable)
+        for arg in (option, os.environ[variable])
+    ]
+
+
 def cmd_deploy(queue: str, context: Path, drain_wait: str, wait_pollers: str) -> int:
     live = service_builds(queue)
     if not live:
@@ -257,15 +279,36 @@ def cmd_deploy(queue: str, context: Path, drain_wait: str, wait_pollers: str) ->
     STACK.wait()
 
     new = next(cid for cid, svc in containers(queue) if svc == service)
-    promote = fleet_in(new, "deploy", "promote", queue, "--wait-pollers", wait_pollers, check=False)
-    for line in (promote.stdout + promote.stderr).strip().splitlines():
+    rollout = fleet_in(
+        new,
+        "deploy",
+        "rollout",
+        queue,
+        "--wait",
+        "--wait-pollers",
+        wait_pollers,
+        *rollout_args(),
+        check=False,
+    )
+    for line in (rollout.stdout + rollout.stderr).strip().splitlines():
         say(line)
-    if promote.returncode != 0:
-        say(f"promotion refused: removing {service}; {current} stays current")
-        compose("rm", "--stop", "--force", service)
-        builds.pop(service, None)
-        save_builds(builds)
-        return EXIT_REFUSED if promote.returncode == EXIT_REFUSED else 1
+    if rollout.returncode != 0:
+        # Executions the new build started while it ramped and that are PINNED to it finish
+        # on it: its containers go once the server reports it drained, not before.
+        drained = fleet_in(
+            new, "deploy", "retire", queue, build_id, "--wait", drain_wait, check=False
+        )
+        if drained.returncode == 0:
+            say(f"rollout stopped: removing {service}; {current} stays current")
+            compose("rm", "--stop", "--force", service)
+            builds.pop(service, None)
+            save_builds(builds)
+        else:
+            say(
+                f"rollout stopped: {current} stays current; {service} still serves executions "
+                f"pinned to it (`make retire QUEUE={queue}` removes it once drained)"
+            )
+        return EXIT_REFUSED if rollout.returncode == EXIT_REFUSED else 1
 
     live = service_builds(queue)
     remaining = retire(queue, new, build_id, live, drain_wait)

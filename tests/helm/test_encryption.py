@@ -212,7 +212,7 @@ def test_promotion_hook_reads_the_histories_with_the_keyring(helm: Helm) -> None
     for job in jobs:
         pod = job["spec"]["template"]["spec"]
         (container,) = pod["containers"]
-        assert container["command"][:3] == ["fleet", "deploy", "promote"]
+        assert container["command"][:3] == ["fleet", "deploy", "rollout"]
         assert _env(container)["FLEET_ENCRYPTION_KEYS_FILE"] == KEYS_FILE
         assert KEYRING_VOLUME in pod["volumes"]
     assert_schema_valid(*jobs)

@@ -259,7 +259,7 @@ def test_one_promotion_hook_per_queue_for_the_newest_build(
         assert container["command"] == [
             "fleet",
             "deploy",
-            "promote",
+            "rollout",
             q.name,
             "--wait-pollers",
             "300s",
@@ -325,7 +325,7 @@ def test_adding_a_build_leaves_the_running_one_untouched(helm: Helm) -> None:
 def test_ramp_rollback_and_build_overrides(helm: Helm) -> None:
     values = {
         "queues": {
-            "orders": {"rollout": {"rampPercentage": 25}},
+            "orders": {"rollout": {"mode": "promote", "rampPercentage": 25}},
             # Roll back: the previous build is the target again.
             "agent": {"rollout": {"target": OLD}},
             "notifications": {
@@ -367,6 +367,48 @@ def test_keda_without_version_backlog(helm: Helm) -> None:
         (so,) = _autoscalers_of(docs, new)
         metadata = so["spec"]["triggers"][0]["metadata"]
         assert "workerDeploymentBuildId" not in metadata and metadata["taskQueue"] == f"{queue}-v1"
+
+
+def test_progressive_rollout_overrides(helm: Helm) -> None:
+    """rollout.progressive overrides the queue's policy; mode promote runs the old command."""
+    progressive = {
+        "steps": "5,25,100",
+        "pause": "10m",
+        "maxFailureRatio": 0.02,
+        "minExecutions": 50,
+        "insufficientData": "rollback",
+        "prometheusUrl": "http://prometheus.monitoring:9090",
+        "wait": True,
+    }
+    values = {
+        "queues": {
+            "orders": {"rollout": {"progressive": progressive}},
+            "ingest": {"rollout": {"mode": "promote"}},
+        }
+    }
+    docs = helm.template("prod", values=[TWO_BUILDS, values])
+    assert not _errors(docs), "\n".join(_errors(docs))
+    jobs = _promote_jobs(docs)
+    orders = jobs["orders"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert orders == [
+        "fleet", "deploy", "rollout", "orders", "--wait-pollers", "300s",
+        "--steps", "5,25,100", "--pause", "10m", "--max-failure-ratio", "0.02",
+        "--min-executions", "50", "--insufficient-data", "rollback",
+        "--prometheus-url", "http://prometheus.monitoring:9090", "--wait",
+    ]  # fmt: skip
+    ingest = jobs["ingest"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert ingest[:4] == ["fleet", "deploy", "promote", "ingest"]
+    # A ramp percentage is promote's: with progressive it is refused, naming both.
+    proc = helm.template_proc(
+        "prod", values=[TWO_BUILDS, {"queues": {"orders": {"rollout": {"rampPercentage": 20}}}}]
+    )
+    assert proc.returncode != 0
+    assert "rollout.rampPercentage is for rollout.mode promote" in proc.stderr
+    bad = helm.template_proc(
+        "prod",
+        values=[TWO_BUILDS, {"queues": {"orders": {"rollout": {"progressive": {"steps": "x"}}}}}],
+    )
+    assert bad.returncode != 0 and "steps" in bad.stderr
 
 
 def test_promotion_can_be_disabled(helm: Helm) -> None:

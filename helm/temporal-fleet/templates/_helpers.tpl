@@ -267,6 +267,9 @@ Arguments: dict "root" $ "name" queue.
 {{- else if $r.target -}}
 {{- fail (printf "%s: rollout.target %q is set but the queue has no builds" $who $r.target) -}}
 {{- end -}}
+{{- if and (eq $r.mode "progressive") (not (kindIs "invalid" $r.rampPercentage)) (not $wc) -}}
+{{- fail (printf "%s: rollout.rampPercentage is for rollout.mode promote; mode progressive ramps through rollout.progressive.steps" $who) -}}
+{{- end -}}
 {{- $_ := set $q "buildIds" $ids -}}
 {{- $_ := set $q "targetBuildId" $target -}}
 {{- $_ := set $q "versioned" (or $wc (gt (len $ids) 0)) -}}

@@ -141,6 +141,7 @@ def _verdict_line(verdict: Any, steps: int) -> str:
 
 async def _follow(handle: WorkflowHandle[RolloutWorkflow, RolloutStatus], queue: str) -> int:
     shown = 0
+    holding = False
     while True:
         status: RolloutStatus | None
         described = await handle.describe()
@@ -159,6 +160,13 @@ async def _follow(handle: WorkflowHandle[RolloutWorkflow, RolloutStatus], queue:
             for verdict in status.verdicts[shown:]:
                 print(_verdict_line(verdict, len(status.steps)), flush=True)
             shown = len(status.verdicts)
+            if status.phase == "holding" and not holding:
+                print(
+                    f"holding at step {status.step}: too few executions for a verdict; "
+                    f"`fleet deploy resume|promote-now|abort {queue}` decides",
+                    flush=True,
+                )
+            holding = status.phase == "holding"
             if status.outcome is not None:
                 code = _EXIT_BY_OUTCOME.get(status.outcome, EXIT_REFUSED)
                 line = (
