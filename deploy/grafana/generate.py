@@ -93,6 +93,11 @@ BUILD_INFO = "workerkit_worker_build_info"
 BY_BUILD = f"on (job, instance, task_queue) group_left (build_id) {BUILD_INFO}"
 
 
+# A rollout's state, from the worker process that recorded it last (the recording rules).
+ROLLOUT_RAMP = "queue_build_id:workerkit_rollout_ramp_percent:latest"
+ROLLOUT_ACTIVE = "queue_build_id:workerkit_rollout_active:latest"
+
+
 def rate_per_build(metric: str, by: str, sel: str) -> Query:
     """Per-second rate of an SDK counter, attributed to the build that counted it."""
     return Query(f"sum by ({by}) (rate({metric}{{{sel}}}[{RATE}]) * {BY_BUILD})", legend_of(by))
@@ -221,6 +226,19 @@ def overview_panels(sel: str) -> list[Panel | Section]:
             "Alert TemporalWorkflowTaskFailures fires on any; NonDeterminismError (critical) "
             "means a deploy changed workflow code incompatibly.",
         ),
+        Panel(
+            "Rollouts: ramp of the build being rolled out",
+            "percent",
+            (
+                q(
+                    f"{ROLLOUT_RAMP}{{{qsel}}}",
+                    "{{task_queue}} {{build_id}}",
+                ),
+            ),
+            "fleet deploy rollout: the new build's share of new executions (100: current); "
+            "back to 0 when it was rolled back (alert FleetRolloutRolledBack).",
+            width=24,
+        ),
         Section("Activities (project metrics)"),
         Panel(
             "Activity attempts /s by outcome",
@@ -323,6 +341,27 @@ def queue_panels(sel: str) -> list[Panel | Section]:
             "NonDeterminismError: the build's code does not replay its histories (alert "
             "TemporalWorkflowTaskFailures, critical): roll the deploy back.",
             width=8,
+        ),
+        Panel(
+            "Rollout: ramp and state",
+            "short",
+            (
+                q(f"{ROLLOUT_RAMP}{{{qsel}}}", "ramp % {{build_id}}"),
+                q(f"{ROLLOUT_ACTIVE}{{{qsel}}}", "running {{build_id}}"),
+            ),
+            "fleet deploy rollout: the new build's share of new executions (100: current), "
+            "and 1 while the rollout runs; fleet deploy status shows its verdicts.",
+        ),
+        Panel(
+            "Rollout verdicts (1h)",
+            "short",
+            (
+                q(
+                    f"sum by (verdict) (increase(workerkit_rollout_verdicts_total{{{qsel}}}[1h]))",
+                    "{{verdict}}",
+                ),
+            ),
+            "Steps judged: passed, failed (rolled back), extended (too few executions), held.",
         ),
         Section("Project metrics"),
         Panel(

@@ -250,12 +250,17 @@ def fleet_as(address: str, build: str, *args: str) -> subprocess.CompletedProces
     return run_cli(*args, env={**env, "TEMPORAL_WORKER_BUILD_ID": build}, timeout=120)
 
 
-async def rollout_at_step_one(address: str, queue: str) -> None:
-    """Start a rollout of ``SECOND_BUILD`` of ``queue`` and wait until it ramps (step 1)."""
+async def start_rollout(address: str, queue: str) -> None:
+    """Start a rollout of ``SECOND_BUILD`` of ``queue`` with hour-long steps."""
     done = await asyncio.to_thread(
         fleet_as, address, SECOND_BUILD, "deploy", "rollout", queue, "--pause", "1h"
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def rollout_at_step_one(address: str, queue: str) -> None:
+    """Start a rollout of ``queue`` and wait until it ramps (step 1)."""
+    await start_rollout(address, queue)
     deadline = time.monotonic() + 60
     while True:
         status = await asyncio.to_thread(
@@ -376,8 +381,10 @@ async def scenario(
     exporter = None
     earlier: WorkflowHandle[Any, Any] | None = None
     second_builds: list[WorkerProcess] = []
-    # The rollouts: one aborted, one left holding; run by the scraped workers only (the
-    # second builds stay off the operations queue), so their metrics are scraped.
+    # The rollouts, run by the scraped workers only (the second builds stay off the operations
+    # queue), so their metrics are scraped: orders' ends at once (its replay gate refuses the
+    # earlier build's run; the dashboards show orders), another queue's is aborted at its first
+    # step, a third's is left holding.
     aborted, holding = [*others[1:], "", ""][:2]
 
     def start_orders_worker(name: str) -> WorkerProcess:
@@ -413,7 +420,7 @@ async def scenario(
         earlier = await start_on_an_earlier_build(client)
         await run_orders(client, start_orders_worker)
         await workflow_task_failures_seen(Prometheus(url))
-        for name in (aborted, holding):
+        for name in ("orders", aborted, holding):
             if name:
                 second_builds.append(
                     start_worker(
@@ -429,6 +436,8 @@ async def scenario(
                 )
         for worker in second_builds:
             worker.wait_ready()
+        await start_rollout(temporal_address, "orders")
+        await end_rollout(temporal_address, "orders")
         for name in (aborted, holding):
             if name:
                 await rollout_at_step_one(temporal_address, name)

@@ -39,6 +39,7 @@ from datetime import timedelta
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from workerkit import continue_as_new_on_current_build, new_build_available
 
 BUILD = "{build}"
 _ONCE = RetryPolicy(maximum_attempts=1)
@@ -84,6 +85,31 @@ class Saga:
 
 
 @workflow.defn
+class Ledger:
+    # Long-running and PINNED: moves to a newer current build when it continues as new.
+
+    def __init__(self) -> None:
+        self._stop = False
+        self._pokes = 0
+
+    @workflow.signal
+    def poke(self) -> None:
+        self._pokes += 1
+
+    @workflow.signal
+    def stop(self) -> None:
+        self._stop = True
+
+    @workflow.run
+    async def run(self, hops: int) -> list[str]:
+        await workflow.wait_condition(lambda: self._stop or self._pokes > 0)
+        if not self._stop and new_build_available():
+            continue_as_new_on_current_build(hops + 1)
+        await workflow.wait_condition(lambda: self._stop)
+        return [BUILD, str(hops)]
+
+
+@workflow.defn
 class Smoke:
     @workflow.run
     async def run(self) -> str:
@@ -98,16 +124,17 @@ from datetime import timedelta
 from temporalio.common import VersioningBehavior
 from workerkit import Queue, RolloutPolicy
 
-from rollout.workflows import Order, Saga, Smoke, work
+from rollout.workflows import Ledger, Order, Saga, Smoke, work
 
 QUEUE = Queue(
     name="{queue}",
-    workflows=[Order, Saga, Smoke],
+    workflows=[Order, Saga, Smoke, Ledger],
     activities=[work],
     versioning={{
         Order: VersioningBehavior.PINNED,
         Saga: VersioningBehavior.AUTO_UPGRADE,
         Smoke: VersioningBehavior.PINNED,
+        Ledger: VersioningBehavior.PINNED,
     }},
     rollout=RolloutPolicy(
         steps=(50, 100),
@@ -252,6 +279,27 @@ async def test_good_build_goes_to_current_surviving_its_cli_and_a_worker(
     assert code == 0 and f"last rollout, of build {q}-b: promoted" in out, out
 
 
+async def test_pinned_long_runner_moves_at_continue_as_new_and_old_build_drains(
+    client: Client, builds: QueueBuilds
+) -> None:
+    q = builds.queue
+    builds.start("a")
+    ledger = await builds.begin(client, "Ledger", "ledger", 0)
+    builds.start("b")
+    code, out, err = await asyncio.to_thread(
+        builds.deploy, "b", "rollout", q, "--min-executions", "0", "--steps", "100", "--wait"
+    )
+    assert code == 0, out + err
+    # Pinned to A, it moves only when it continues as new: poke it so it looks.
+    await ledger.signal("poke")
+    deadline = time.monotonic() + 30
+    while builds.builds()["a"]["status"] != "drained":
+        assert time.monotonic() < deadline, builds.builds()
+        await asyncio.sleep(1)
+    await ledger.signal("stop")
+    assert await ledger.result() == ["b", "1"]
+
+
 async def test_failing_build_is_rolled_back_within_one_step(
     client: Client, builds: QueueBuilds
 ) -> None:
@@ -299,7 +347,7 @@ async def test_gate_workflow_failure_refuses_before_traffic(builds: QueueBuilds)
     builds.start("s")
     code, out, err = await asyncio.to_thread(builds.deploy, "s", "rollout", q, "--wait")
     assert code == 3, out + err
-    assert "refused: step 0: gate workflow: Smoke failed on build" in err.splitlines()[-1]
+    assert "refused: gate: gate workflow Smoke failed on build" in err.splitlines()[-1]
     state = builds.status()
     assert (state["current_build_id"], state["ramping_build_id"]) == (f"{q}-a", None)
 

@@ -49,6 +49,7 @@ from workerkit._schedules import (
 from workerkit._settings import Tuning, WorkerSettings, state_path
 from workerkit._strict import INVALID_INPUT
 from workerkit._tracing import configure_tracing, tracing_interceptor
+from workerkit._upgrade import continue_as_new_on_current_build, new_build_available
 from workerkit._worker import build_worker
 
 # The database support loads SQLAlchemy (and, for migrations, Alembic) when first used, not
@@ -121,6 +122,7 @@ __all__ = [
     "configure_logging",
     "configure_tracing",
     "connect",
+    "continue_as_new_on_current_build",
     "data_converter",
     "database_call",
     "database_errors",
@@ -137,6 +139,7 @@ __all__ = [
     "launch",
     "load_connect_config",
     "migrate",
+    "new_build_available",
     "open_database",
     "parse_duration",
     "run_queues",

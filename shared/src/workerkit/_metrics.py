@@ -88,39 +88,39 @@ WORKER_BUILD_INFO = Gauge(
 ROLLOUT_STEP = Gauge(
     "workerkit_rollout_step",
     "The step a rollout is at (0: the gate before traffic moves), as last recorded here.",
-    ["queue", "build_id"],
+    ["queue", "task_queue", "build_id"],
 )
 ROLLOUT_RAMP = Gauge(
     "workerkit_rollout_ramp_percent",
     "The share of new executions routed to the build being rolled out (100: current).",
-    ["queue", "build_id"],
+    ["queue", "task_queue", "build_id"],
 )
 ROLLOUT_ACTIVE = Gauge(
     "workerkit_rollout_active",
     "1 while the rollout runs, 0 once it ended, as last recorded here.",
-    ["queue", "build_id"],
+    ["queue", "task_queue", "build_id"],
 )
 ROLLOUT_UPDATED = Gauge(
     "workerkit_rollout_updated_timestamp_seconds",
     "When this process last recorded the rollout's state (picks the freshest process).",
-    ["queue", "build_id"],
+    ["queue", "task_queue", "build_id"],
 )
 ROLLOUT_VERDICTS = Counter(
     "workerkit_rollout_verdicts",
     "Verdicts on rollout steps (passed, failed, extended, insufficient, held, skipped).",
-    ["queue", "verdict"],
+    ["queue", "task_queue", "verdict"],
 )
 # A gauge, not only the counter: an alert on a counter's increase misses a series whose first
 # scrape already holds the increment (a process that ends a rollout it did not start).
 ROLLOUT_ENDED = Gauge(
     "workerkit_rollout_ended_timestamp_seconds",
     "When a rollout of the build ended, by outcome, as recorded by this process.",
-    ["queue", "build_id", "outcome"],
+    ["queue", "task_queue", "build_id", "outcome"],
 )
 ROLLOUT_FINISHED = Counter(
     "workerkit_rollout_finished",
     "Rollouts ended, by outcome (promoted, rolled_back, refused, aborted, not_ready).",
-    ["queue", "outcome"],
+    ["queue", "task_queue", "outcome"],
 )
 
 

@@ -212,6 +212,7 @@ class ProgressRecord:
     """A rollout's state change, for the ``workerkit_rollout_*`` metrics."""
 
     queue: str
+    task_queue: str
     build_id: str
     step: int
     ramp: int
@@ -363,14 +364,14 @@ class RolloutWorkflow:
         except ActivityError as err:
             raise _Rollback(
                 "refused" if index == 0 else "rolled_back",
-                f"step {index}: replay gate could not run on build {request.build_id} "
-                f"({_cause(err)}): are its workers running?",
+                f"{self._where(index, ramp)}: replay gate could not run on build "
+                f"{request.build_id} ({_cause(err)}): are its workers running?",
             ) from None
         if not report.passed:
             await self._verdict(index, ramp, "failed", report.summary)
             raise _Rollback(
                 "refused" if index == 0 else "rolled_back",
-                f"step {index} ({ramp}%): replay gate: {report.summary}: "
+                f"{self._where(index, ramp)}: replay gate: {report.summary}: "
                 + "; ".join(report.failures[:3]),
             )
         summary = report.summary
@@ -384,7 +385,7 @@ class RolloutWorkflow:
             )
             if not smoked.passed:
                 await self._verdict(index, ramp, "failed", smoked.summary)
-                raise _Rollback("refused", f"step 0: gate workflow: {smoked.summary}")
+                raise _Rollback("refused", f"gate: gate workflow {smoked.summary}")
             summary += f"; {smoked.summary}"
         await self._verdict(index, ramp, "passed", summary)
 
@@ -449,6 +450,8 @@ class RolloutWorkflow:
             return False
 
     def _where(self, index: int, ramp: int) -> str:
+        if index == 0:
+            return "gate"
         return "bake (100%)" if index > len(self._request.steps) else f"step {index} ({ramp}%)"
 
     async def _take_actions(self, index: int) -> bool:
@@ -579,6 +582,7 @@ class RolloutWorkflow:
             "fleet.rollout.record",
             ProgressRecord(
                 queue=status.queue,
+                task_queue=self._request.task_queue,
                 build_id=status.build_id,
                 step=status.step,
                 ramp=status.ramp,

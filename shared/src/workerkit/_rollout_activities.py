@@ -414,15 +414,15 @@ class RolloutActivities:
     @activity.defn(name="fleet.rollout.record")
     async def record(self, progress: ProgressRecord) -> None:
         """Export the rollout's state as ``workerkit_rollout_*`` metrics of this process."""
-        labels = (progress.queue, progress.build_id)
+        labels = (progress.queue, progress.task_queue, progress.build_id)
         ROLLOUT_STEP.labels(*labels).set(progress.step)
         ROLLOUT_RAMP.labels(*labels).set(progress.ramp)
         ROLLOUT_ACTIVE.labels(*labels).set(0 if progress.outcome else 1)
         ROLLOUT_UPDATED.labels(*labels).set(time.time())
         if progress.verdict:
-            ROLLOUT_VERDICTS.labels(progress.queue, progress.verdict).inc()
+            ROLLOUT_VERDICTS.labels(progress.queue, progress.task_queue, progress.verdict).inc()
         if progress.outcome:
-            ROLLOUT_FINISHED.labels(progress.queue, progress.outcome).inc()
+            ROLLOUT_FINISHED.labels(progress.queue, progress.task_queue, progress.outcome).inc()
             ROLLOUT_ENDED.labels(*labels, progress.outcome).set(time.time())
             log = _log.warning if progress.outcome != "promoted" else _log.info
             log(
