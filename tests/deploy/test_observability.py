@@ -36,6 +36,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from workerkit import discover_queues
 from workerkit._deployments import describe_deployment, set_current
+from workerkit._rollout import RolloutRequest
+from workerkit._rollout_activities import prom_measure
 
 from orders.models import Address, Confirmation, LineItem, Order
 from orders.workflows import OrderWorkflow
@@ -536,6 +538,33 @@ def test_every_rule_returns_data(scenario: Scenario, rule: dict[str, Any]) -> No
     assert scenario.prometheus.series(expr, window=60), f"no data for {expr}"
     if "record" in rule:  # and Prometheus itself records it
         assert scenario.prometheus.series(rule["record"], window=60)
+
+
+def test_queues_rollout_checks_measure_a_build(scenario: Scenario) -> None:
+    """Every PromQL check a queue declares for its rollouts measures its workers' build."""
+    checked = 0
+    for queue in discover_queues().values():
+        request = RolloutRequest(
+            queue=queue.name,
+            deployment=queue.name,
+            task_queue=queue.task_queue,
+            build_id=BUILD_ID,
+            steps=[100],
+            pause_seconds=120,
+            max_failure_ratio=0.05,
+            min_executions=0,
+            max_extensions=0,
+            insufficient_data="hold",
+            prometheus_url=scenario.prometheus.url,
+        )
+        for check in queue.rollout.checks:
+            measure = prom_measure(
+                request, check.name, check.query, check.max, timedelta(seconds=120)
+            )
+            assert measure.detail == "PromQL", (queue.name, check.name, measure)
+            assert measure.value >= 0, (queue.name, check.name, measure)
+            checked += 1
+    assert checked, "no queue declares a rollout check"
 
 
 def test_alerts_name_the_right_queues(scenario: Scenario) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
-from support import WorkerProcess
+from support import WorkerProcess, free_port, start_dev_server
 from support.builds import QueueBuilds, queue_name
 
 # slow: each build runs as fleet worker and fleet deploy processes.
@@ -396,3 +396,47 @@ async def test_abort_cancels_the_ramp_and_pause_holds_the_clock(builds: QueueBui
     # Nothing runs any more: controls say so.
     code, _, err = builds.deploy("b", "resume", q)
     assert code == 3 and f"no rollout of {q} is running" in err, err
+
+
+async def test_rollout_survives_a_server_restart(
+    request: pytest.FixtureRequest, tmp_path: Path, spawn_worker: Callable[..., WorkerProcess]
+) -> None:
+    # A server of the test's own, on a file: stopped mid-step and started again on it.
+    port, db_file = free_port(), tmp_path / "temporal.sqlite"
+    server = start_dev_server(port, db_file=db_file)
+    try:
+        queue = queue_name("ro", request.node.name)
+        builds = QueueBuilds(
+            queue,
+            tmp_path / "builds",
+            f"127.0.0.1:{port}",
+            spawn_worker,
+            lambda b: _modules(queue, b),
+        )
+        builds.start("a")
+        builds.start("b")
+        code, out, err = builds.deploy(
+            "b", "rollout", queue, "--min-executions", "0", "--pause", "8s"
+        )
+        assert code == 0, out + err
+        await wait_for_step(builds, 1)
+        server.terminate()
+        server.wait(timeout=30)
+        server = start_dev_server(port, db_file=db_file)
+        state = await wait_for_outcome(builds, timeout=180)
+        assert state["outcome"] == "promoted", state
+        assert builds.status()["current_build_id"] == f"{queue}-b"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_rollout_near_the_version_limit_is_refused(builds: QueueBuilds) -> None:
+    q = builds.queue
+    builds.start("a")
+    builds.start("b")
+    code, out, err = builds.deploy("b", "rollout", q, "--version-limit", "6", "--wait")
+    assert code == 3, out + err
+    last = err.strip().splitlines()[-1]
+    assert f"deployment {q} holds 2 of the server's 6 versions: retire drained builds" in last
+    assert builds.status()["current_build_id"] == f"{q}-a"

@@ -29,8 +29,9 @@ def temporal_cli() -> str:
     return path
 
 
-def start_dev_server(port: int) -> subprocess.Popen[bytes]:
-    """A Temporal dev server of a test's own on ``127.0.0.1:port`` (in memory, headless)."""
+def start_dev_server(port: int, *, db_file: Path | None = None) -> subprocess.Popen[bytes]:
+    """A Temporal dev server of a test's own on ``127.0.0.1:port`` (headless; in memory, or
+    in ``db_file``, which a restarted server finds again)."""
     # Its HTTP and metrics ports must differ from the gRPC port: free_port() can hand out a
     # port again once its probe socket is closed.
     http_port, metrics_port = distinct_free_ports(2, besides=(port,))
@@ -48,6 +49,7 @@ def start_dev_server(port: int) -> subprocess.Popen[bytes]:
             str(metrics_port),
             "--log-level",
             "error",
+            *(("--db-filename", str(db_file)) if db_file else ()),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

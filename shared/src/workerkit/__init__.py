@@ -36,7 +36,7 @@ from workerkit._registry import (
     discover_queues,
     get_queue,
 )
-from workerkit._rollout_policy import PromCheck, RolloutPolicy
+from workerkit._rollout_policy import PromCheck, RolloutPolicy, activity_failure_ratio
 from workerkit._runner import exit_process, run_queues
 from workerkit._schedules import (
     Schedule,
@@ -118,6 +118,7 @@ __all__ = [
     "WorkerkitError",
     "WorkerkitPlugin",
     "activities_of",
+    "activity_failure_ratio",
     "build_worker",
     "configure_logging",
     "configure_tracing",

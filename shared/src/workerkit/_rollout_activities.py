@@ -70,7 +70,7 @@ from workerkit._rollout import (
     RouteRequest,
 )
 
-__all__ = ["HISTORIES_VARIABLE", "RolloutActivities", "replay_activity"]
+__all__ = ["HISTORIES_VARIABLE", "RolloutActivities", "prom_measure", "replay_activity"]
 
 _log = logging.getLogger("workerkit.rollout")
 
@@ -355,7 +355,7 @@ class RolloutActivities:
             span = timedelta(seconds=max(r.pause_seconds, 1.0))
             for check in r.checks:
                 measure = await asyncio.to_thread(
-                    _prom_measure, r, check.name, check.query, check.max, span
+                    prom_measure, r, check.name, check.query, check.max, span
                 )
                 measures.append(measure)
                 if not measure.passed:
@@ -471,9 +471,10 @@ class RolloutActivities:
         return result
 
 
-def _prom_measure(
+def prom_measure(
     request: RolloutRequest, name: str, query: str, limit: float, window: timedelta
 ) -> Measure:
+    """One PromQL check of the rolled-out build, evaluated now on the request's Prometheus."""
     from workerkit._rollout_policy import PromCheck
 
     check = PromCheck(name=name, query=query, max=limit)

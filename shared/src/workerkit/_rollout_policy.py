@@ -22,6 +22,7 @@ __all__ = [
     "InsufficientData",
     "PromCheck",
     "RolloutPolicy",
+    "activity_failure_ratio",
     "parse_steps",
 ]
 
@@ -67,6 +68,29 @@ class PromCheck:
             .replace("$queue", queue)
             .replace("$window", f"{seconds}s")
         )
+
+
+# The SDK's series carry no build id: joined on the worker process to the gauge every worker
+# exports per task queue, each series counts for the build its worker runs.
+_OF_BUILD = (
+    "* on (job, instance, task_queue) group_left (build_id) "
+    'workerkit_worker_build_info{build_id="$build_id"}'
+)
+
+
+def activity_failure_ratio(max: float) -> PromCheck:
+    """A check of the new build's failed activity attempts over all of its attempts.
+
+    Temporal retries failed activities, so a build that breaks a dependency call shows here
+    before any execution fails.
+    """
+    failed = 'rate(temporal_activity_execution_failed{task_queue="$task_queue"}[$window])'
+    attempts = 'rate(temporal_activity_execution_latency_count{task_queue="$task_queue"}[$window])'
+    return PromCheck(
+        name="activity_failure_ratio",
+        query=f"sum({failed} {_OF_BUILD}) / sum({attempts} {_OF_BUILD})",
+        max=max,
+    )
 
 
 def parse_steps(text: str) -> tuple[int, ...]:

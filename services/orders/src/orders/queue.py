@@ -1,7 +1,7 @@
 """The orders queue declaration: registered through the ``workerkit.queues`` entry point."""
 
 from temporalio.common import VersioningBehavior
-from workerkit import Queue, Tuning
+from workerkit import Queue, RolloutPolicy, Tuning, activity_failure_ratio
 
 from orders.activities import create_activities
 from orders.ids import order_workflow_id
@@ -21,4 +21,7 @@ QUEUE = Queue(
     # ship_order packs unit by unit for up to 30 minutes, heartbeating (the ledger calls take
     # seconds): a worker must not be scaled away under a shipment in progress.
     shape="long-activities",
+    # Declined payments fail their activity for good, a few percent of attempts; a build that
+    # breaks the ledger or the provider fails far more (judged where Prometheus is given).
+    rollout=RolloutPolicy(checks=(activity_failure_ratio(max=0.25),)),
 )
