@@ -96,7 +96,13 @@ async def _server_sample(
     if sample <= 0:
         return []
     types = ", ".join(f"'{t}'" for t in sorted(queue.workflow_types()))
-    base = f"TaskQueue = '{queue.task_queue}' AND WorkflowType IN ({types})"
+    # Only executions that can move: on a busy queue the newest ones are mostly PINNED, and a
+    # sample of those would replay nothing. (Unversioned executions have no behavior yet.)
+    movable = (
+        "(TemporalWorkflowVersioningBehavior = 'AutoUpgrade' "
+        "OR TemporalWorkflowVersioningBehavior IS NULL)"
+    )
+    base = f"TaskQueue = '{queue.task_queue}' AND WorkflowType IN ({types}) AND {movable}"
     picked: dict[str, tuple[str, WorkflowHistory]] = {}
     # Open executions first: they are the ones a promotion moves.
     for query in (f"{base} AND ExecutionStatus = 'Running'", base):
