@@ -49,6 +49,7 @@ starts; default --iptables=false), E2E_KEEP=1 (leave the stack and the engine ru
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -58,6 +59,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -841,9 +843,16 @@ _CHANGE = (
 )
 
 
-def changed_tree() -> Path:
+# A build that fails every order at once: a rollout of it must be rolled back at its first step.
+_FAILING = (
+    _CHANGE[0],
+    '        raise ApplicationError("this build refuses every order", non_retryable=True)\n',
+)
+
+
+def changed_tree(name: str = "changed", change: tuple[str, str] = _CHANGE) -> Path:
     """A copy of the sources the images build from, with OrderWorkflow changed."""
-    tree = STATE / "changed"
+    tree = STATE / name
     shutil.rmtree(tree, ignore_errors=True)
     ignore = shutil.ignore_patterns(".venv", "__pycache__", "*.pyc", ".*_cache")
     for part in ("shared", "services", "tests/histories", "deploy/docker/worker"):
@@ -852,9 +861,9 @@ def changed_tree() -> Path:
         shutil.copy2(ROOT / name, tree / name)
     workflows = tree / "services/orders/src/orders/workflows.py"
     text = workflows.read_text()
-    if _CHANGE[0] not in text:
+    if change[0] not in text:
         raise Failed("OrderWorkflow.run's signature changed: update the e2e's _CHANGE")
-    workflows.write_text(text.replace(_CHANGE[0], _CHANGE[0] + _CHANGE[1], 1))
+    workflows.write_text(text.replace(change[0], change[0] + change[1], 1))
     return tree
 
 
@@ -995,6 +1004,63 @@ def check_deploy(stack: Stack, report: Report) -> None:
     check_targets(stack, report, "retired")
 
 
+def check_rollback(stack: Stack, report: Report) -> None:
+    """make deploy of a build that fails every order, with orders arriving: rolled back at its
+    first step, its containers removed once drained, the running build current throughout."""
+    status = json.loads(stack.fleet("orders", "deploy", "status", "orders", "--json"))
+    current = status["current_build_id"]
+    stop = threading.Event()
+
+    def orders_arrive() -> None:
+        n = 0
+        while not stop.is_set():
+            with contextlib.suppress(Failed, subprocess.TimeoutExpired):
+                stack.fleet(
+                    "orders", "start", "orders", "OrderWorkflow", order(f"E2E-RB-{n}-{RUN}", 1)
+                )
+            n += 1
+            stop.wait(0.5)
+
+    arriving = threading.Thread(target=orders_arrive, daemon=True)
+    arriving.start()
+    try:
+        deployed = make(
+            stack,
+            "deploy",
+            "QUEUE=orders",
+            f"CONTEXT={changed_tree('failing', _FAILING)}",
+            "STEPS=50,100",
+            "PAUSE=30s",
+            "MIN_EXECUTIONS=3",
+            "DRAIN_WAIT=120s",
+        )
+    finally:
+        stop.set()
+        arriving.join(timeout=60)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", deployed.stdout + deployed.stderr)
+    verdict = next((line for line in output.splitlines() if "rolled back:" in line), "")
+    report.check(
+        "rollback: make deploy exits 3, naming the step, the measure, its value and its limit",
+        deployed.returncode == 3 and "step 1 (50%)" in verdict and "failure_ratio" in verdict,
+        verdict.split("[deploy]")[-1].strip()[:160],
+    )
+    state = json.loads(stack.fleet("orders", "deploy", "status", "orders", "--json"))
+    report.check(
+        "rollback: the running build stayed current, nothing ramps",
+        state["current_build_id"] == current and state["ramping_build_id"] is None,
+        f"current {state['current_build_id']}",
+    )
+    left = {
+        service_of(c) for c in stack.workers() if queue_of(c) == "orders" and c["State"]["Running"]
+    }
+    builds = {b["build_id"]: b["status"] for b in state["builds"] if b["build_id"] != current}
+    report.check(
+        "rollback: the failing build's containers are removed once drained",
+        left == {f"orders-{current}"} and "removing orders-" in output,
+        f"running: {', '.join(sorted(left))}; other builds: {builds}",
+    )
+
+
 def _scheduled_type(events: list[dict[str, Any]], started: dict[str, Any]) -> str:
     scheduled_id = str(started.get("scheduledEventId"))
     for e in events:
@@ -1068,6 +1134,8 @@ def main() -> int:
             check_restart(stack, report)
         with report.phase("deploy a changed orders image beside the running one (make deploy)"):
             check_deploy(stack, report)
+        with report.phase("a build that fails its orders is rolled back (make deploy)"):
+            check_rollback(stack, report)
     except fleet_compose.Failed as err:
         failure = str(err)
     except KeyboardInterrupt:

@@ -137,6 +137,32 @@ def test_generator_follows_the_registry(tmp_path: Path, helm: Helm) -> None:
     assert proc.returncode != 0 and "orders" in proc.stderr
 
 
+def test_a_declared_gate_workflow_is_the_controllers_gate(tmp_path: Path, helm: Helm) -> None:
+    queues = [RegisteredQueue("alpha", "alpha-v1", gate_workflow="AlphaSmoke")]
+    queues.append(RegisteredQueue("beta", "beta-v1"))
+    chart = chart_for(tmp_path, queues)
+    generated = yaml.safe_load((chart / "files" / "queues.yaml").read_text())
+    assert generated["alpha"]["gateWorkflowType"] == "AlphaSmoke"
+    assert "gateWorkflowType" not in generated["beta"]
+    docs = helm.template(chart=chart, values=[{"workerController": {"enabled": True}}])
+    gates = {
+        d["metadata"]["labels"]["temporal-fleet/queue"]: d["spec"]["rollout"].get("gate")
+        for d in docs
+        if d["kind"] == "WorkerDeployment"
+    }
+    assert gates == {"alpha": {"workflowType": "AlphaSmoke"}, "beta": None}
+    # The values still decide over the registry.
+    own = {"queues": {"alpha": {"rollout": {"controller": {"gateWorkflowType": "Other"}}}}}
+    docs = helm.template(chart=chart, values=[{"workerController": {"enabled": True}}, own])
+    (alpha,) = [
+        d
+        for d in docs
+        if d["kind"] == "WorkerDeployment"
+        and d["metadata"]["labels"]["temporal-fleet/queue"] == "alpha"
+    ]
+    assert alpha["spec"]["rollout"]["gate"] == {"workflowType": "Other"}
+
+
 def test_generator_carries_each_shape_and_refuses_an_unknown_one(tmp_path: Path) -> None:
     shapes = {"alpha": "short", "beta": "batch", "gamma": "long-activities"}
     chart = chart_for(tmp_path, [RegisteredQueue(n, f"{n}-v1", shape=s) for n, s in shapes.items()])

@@ -94,6 +94,8 @@ class RegisteredQueue:
     keeps_state: bool = False
     # How its work behaves: short, long-activities or batch (the chart's scaling defaults).
     shape: str = DEFAULT_SHAPE
+    # The workflow type a new build runs before taking traffic (its rollout policy's gate).
+    gate_workflow: str = ""
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -111,6 +113,7 @@ def registry() -> list[RegisteredQueue]:
             tuple(sorted(q.workflow_types())),
             q.migrations is not None,
             q.shape,
+            q.rollout.gate_workflow or "",
         )
         for q in discover_queues().values()
     ]
@@ -275,7 +278,10 @@ def chart_queues(queues: Sequence[RegisteredQueue]) -> str:
         "  database.existingSecret and the pre-install/pre-upgrade hook migrates its schema;",
         "  without a database it runs at most one replica;",
         "- shape: short, long-activities or batch; the autoscalers' defaults follow it (scale to",
-        "  zero, triggers, cooldown and scale-down policies: the chart README).",
+        "  zero, triggers, cooldown and scale-down policies: the chart README);",
+        "- gateWorkflowType (if declared): what a new build runs before taking traffic, in",
+        "  `fleet deploy rollout` and as temporal-worker-controller's rollout gate (the default of",
+        "  rollout.controller.gateWorkflowType).",
     )
     if not queues:
         return text + "{}\n"
@@ -287,6 +293,8 @@ def chart_queues(queues: Sequence[RegisteredQueue]) -> str:
             f"  keepsState: {json.dumps(q.keeps_state)}\n"
             f"  shape: {json.dumps(q.shape)}\n"
         )
+        if q.gate_workflow:
+            text += f"  gateWorkflowType: {json.dumps(q.gate_workflow)}\n"
     return text
 
 
