@@ -320,6 +320,49 @@ async def test_failing_build_is_rolled_back_within_one_step(
     assert ended.get("RUNNING", 0) == 0, ended
 
 
+async def test_failing_build_made_current_is_replaced_by_the_previous_one_in_its_bake(
+    client: Client, builds: QueueBuilds
+) -> None:
+    q = builds.queue
+    builds.start("a")
+    builds.start("f")
+    async with orders(client, builds) as handles:
+        code, out, err = await asyncio.to_thread(
+            builds.deploy, "f", "rollout", q, "--steps", "100", "--wait"
+        )
+    assert code == 3, out + err
+    last = err.strip().splitlines()[-1]
+    assert "rolled back: bake (100%): failure_ratio" in last, last
+    # F was current for its bake; A is current again.
+    assert builds.status()["current_build_id"] == f"{q}-a"
+    ended = await outcomes(handles)
+    assert ended.get("RUNNING", 0) == 0, ended
+
+
+async def test_a_holding_rollout_waits_for_a_decision(builds: QueueBuilds) -> None:
+    q = builds.queue
+    builds.start("a")
+    builds.start("b")
+    # No order arrives: step 1 has no data, is extended twice, then holds.
+    code, out, err = builds.deploy("b", "rollout", q, "--pause", "2s")
+    assert code == 0, out + err
+    deadline = time.monotonic() + 60
+    while rollout_state(builds)["phase"] != "holding":
+        assert time.monotonic() < deadline, rollout_state(builds)
+        await asyncio.sleep(0.5)
+    outcomes_so_far = [v["outcome"] for v in rollout_state(builds)["verdicts"]]
+    assert outcomes_so_far == ["passed", "extended", "extended", "held"], outcomes_so_far
+    # A pause is not a decision: it still holds.
+    assert builds.deploy("b", "pause", q)[0] == 0
+    await asyncio.sleep(3)
+    assert rollout_state(builds)["phase"] == "holding"
+    assert builds.deploy("b", "resume", q)[0] == 0
+    code, out, err = builds.deploy("b", "promote-now", q)
+    state = await wait_for_outcome(builds)
+    assert state["outcome"] == "promoted", state
+    assert builds.status()["current_build_id"] == f"{q}-b"
+
+
 async def test_non_deterministic_build_is_stopped_before_100(
     client: Client, builds: QueueBuilds
 ) -> None:

@@ -258,6 +258,7 @@ class RolloutWorkflow:
         self._actions: list[str] = []
         self._paused = False
         self._routing_lost = False
+        self._resumed = False
 
     @workflow.query
     def status(self) -> RolloutStatus | None:
@@ -442,9 +443,13 @@ class RolloutWorkflow:
             await self._verdict(index, ramp, "held", judged.reason, judged.measures)
             status.phase = "holding"
             await self._record()
-            await workflow.wait_condition(lambda: bool(self._actions))
-            if await self._take_actions(index):
-                return True
+            # Only a decision ends the hold: resume, promote-now or abort (a pause changes
+            # nothing here).
+            self._resumed = False
+            while not self._resumed:
+                await workflow.wait_condition(lambda: bool(self._actions))
+                if await self._take_actions(index):
+                    return True
             status.phase = "baking" if index > len(request.steps) else "ramping"
             await self._verdict(index, ramp, "passed", "resumed by an operator")
             return False
@@ -462,6 +467,8 @@ class RolloutWorkflow:
                 raise _Rollback("aborted", f"step {index}: aborted by an operator")
             if action == "promote-now":
                 promote = True
+            if action == "resume":
+                self._resumed = True
         return promote
 
     async def _judge(self, index: int, ramp: int, since: datetime, final: bool) -> Judgement:
