@@ -230,21 +230,23 @@ def rollout_state(builds: QueueBuilds) -> dict[str, Any]:
     return found
 
 
-async def wait_for_outcome(builds: QueueBuilds, timeout: float = 120) -> dict[str, Any]:
+async def wait_for_rollout(
+    builds: QueueBuilds, done: Callable[[dict[str, Any]], bool], timeout: float = 120
+) -> dict[str, Any]:
+    """Poll ``fleet deploy status`` until the rollout's state satisfies ``done``."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = rollout_state(builds)
-        if state["outcome"]:
-            return state
-        await asyncio.sleep(1)
-    raise AssertionError(f"no outcome in {timeout}s: {json.dumps(rollout_state(builds))}")
+    while not done(state := rollout_state(builds)):
+        assert time.monotonic() < deadline, json.dumps(state)
+        await asyncio.sleep(0.5)
+    return state
+
+
+async def wait_for_outcome(builds: QueueBuilds, timeout: float = 120) -> dict[str, Any]:
+    return await wait_for_rollout(builds, lambda s: bool(s["outcome"]), timeout)
 
 
 async def wait_for_step(builds: QueueBuilds, step: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while rollout_state(builds)["step"] < step:
-        assert time.monotonic() < deadline, rollout_state(builds)
-        await asyncio.sleep(0.5)
+    await wait_for_rollout(builds, lambda s: s["step"] >= step, timeout)
 
 
 async def test_good_build_goes_to_current_surviving_its_cli_and_a_worker(
@@ -346,11 +348,8 @@ async def test_a_holding_rollout_waits_for_a_decision(builds: QueueBuilds) -> No
     # No order arrives: step 1 has no data, is extended twice, then holds.
     code, out, err = builds.deploy("b", "rollout", q, "--pause", "2s")
     assert code == 0, out + err
-    deadline = time.monotonic() + 60
-    while rollout_state(builds)["phase"] != "holding":
-        assert time.monotonic() < deadline, rollout_state(builds)
-        await asyncio.sleep(0.5)
-    outcomes_so_far = [v["outcome"] for v in rollout_state(builds)["verdicts"]]
+    held = await wait_for_rollout(builds, lambda s: s["phase"] == "holding", 60)
+    outcomes_so_far = [v["outcome"] for v in held["verdicts"]]
     assert outcomes_so_far == ["passed", "extended", "extended", "held"], outcomes_so_far
     # A pause is not a decision: it still holds.
     assert builds.deploy("b", "pause", q)[0] == 0
