@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from workerkit._rollout import OPS_TASK_QUEUE, RetireBuildsWorkflow, RetireRequest
 
 from support import WorkerProcess, free_port, start_dev_server
 from support.builds import QueueBuilds, queue_name
@@ -482,3 +483,50 @@ def test_rollout_near_the_version_limit_is_refused(builds: QueueBuilds) -> None:
     last = err.strip().splitlines()[-1]
     assert f"deployment {q} holds 2 of the server's 6 versions: retire drained builds" in last
     assert builds.status()["current_build_id"] == f"{q}-a"
+
+
+async def test_retire_builds_deletes_a_drained_build_once_its_workers_stopped(
+    request: pytest.FixtureRequest, tmp_path: Path, spawn_worker: Callable[..., WorkerProcess]
+) -> None:
+    # The server forgets a stopped worker's pollers after PollerHistoryTTL (5 minutes by
+    # default): seconds on this server of the test's own, so a stopped build can be deleted.
+    port = free_port()
+    server = start_dev_server(
+        port,
+        dynamic_config=[
+            'matching.PollerHistoryTTL="5s"',
+            'matching.wv.VersionDrainageStatusVisibilityGracePeriod="2s"',
+            'matching.wv.VersionDrainageStatusRefreshInterval="1s"',
+        ],
+    )
+    try:
+        queue = queue_name("ro", request.node.name)
+        address = f"127.0.0.1:{port}"
+        builds = QueueBuilds(
+            queue, tmp_path / "builds", address, spawn_worker, lambda b: _modules(queue, b)
+        )
+        worker_a = builds.start("a")
+        builds.start("b")
+        code, out, err = builds.deploy("b", "promote", queue, "--wait-pollers", "30s")
+        assert code == 0, out + err
+        worker_a.signal()
+        assert worker_a.wait_exit() == 0
+        client = await Client.connect(address)
+        retired = await client.execute_workflow(
+            RetireBuildsWorkflow.run,
+            RetireRequest(
+                deployment=queue,
+                task_queue=builds.task_queue,
+                keep=[builds.build_id("b")],
+                after_seconds=0,
+                interval_seconds=2,
+                passes=30,
+            ),
+            id=f"retire-{queue}",
+            task_queue=OPS_TASK_QUEUE,
+        )
+        assert retired.retired == [builds.build_id("a")], retired
+        assert set(builds.builds()) == {"b"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

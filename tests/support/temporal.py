@@ -29,9 +29,11 @@ def temporal_cli() -> str:
     return path
 
 
-def start_dev_server(port: int, *, db_file: Path | None = None) -> subprocess.Popen[bytes]:
+def start_dev_server(
+    port: int, *, db_file: Path | None = None, dynamic_config: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
     """A Temporal dev server of a test's own on ``127.0.0.1:port`` (headless; in memory, or
-    in ``db_file``, which a restarted server finds again)."""
+    in ``db_file``, which a restarted server finds again), with ``key=value`` settings."""
     # Its HTTP and metrics ports must differ from the gRPC port: free_port() can hand out a
     # port again once its probe socket is closed.
     http_port, metrics_port = distinct_free_ports(2, besides=(port,))
@@ -50,6 +52,7 @@ def start_dev_server(port: int, *, db_file: Path | None = None) -> subprocess.Po
             "--log-level",
             "error",
             *(("--db-filename", str(db_file)) if db_file else ()),
+            *(arg for setting in dynamic_config for arg in ("--dynamic-config-value", setting)),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
