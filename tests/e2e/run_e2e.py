@@ -1007,7 +1007,9 @@ def check_deploy(stack: Stack, report: Report) -> None:
 def check_rollback(stack: Stack, report: Report) -> None:
     """make deploy of a build that fails every order, with orders arriving: rolled back at its
     first step, its containers removed once drained, the running build current throughout."""
-    status = json.loads(stack.fleet("orders", "deploy", "status", "orders", "--json"))
+    # The current build's container (its compose service is orders-<build id> by now).
+    via = next(c for c in stack.workers() if queue_of(c) == "orders" and c["State"]["Running"])
+    status = json.loads(stack.exec(via, "fleet", "deploy", "status", "orders", "--json"))
     current = status["current_build_id"]
     stop = threading.Event()
 
@@ -1015,9 +1017,8 @@ def check_rollback(stack: Stack, report: Report) -> None:
         n = 0
         while not stop.is_set():
             with contextlib.suppress(Failed, subprocess.TimeoutExpired):
-                stack.fleet(
-                    "orders", "start", "orders", "OrderWorkflow", order(f"E2E-RB-{n}-{RUN}", 1)
-                )
+                new_order = order(f"E2E-RB-{n}-{RUN}", 1)
+                stack.exec(via, "fleet", "start", "orders", "OrderWorkflow", new_order)
             n += 1
             stop.wait(0.5)
 
@@ -1044,7 +1045,7 @@ def check_rollback(stack: Stack, report: Report) -> None:
         deployed.returncode == 3 and "step 1 (50%)" in verdict and "failure_ratio" in verdict,
         verdict.split("[deploy]")[-1].strip()[:160],
     )
-    state = json.loads(stack.fleet("orders", "deploy", "status", "orders", "--json"))
+    state = json.loads(stack.exec(via, "fleet", "deploy", "status", "orders", "--json"))
     report.check(
         "rollback: the running build stayed current, nothing ramps",
         state["current_build_id"] == current and state["ramping_build_id"] is None,
