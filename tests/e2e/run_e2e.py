@@ -1041,8 +1041,12 @@ def check_rollback(stack: Stack, report: Report) -> None:
     output = re.sub(r"\x1b\[[0-9;]*m", "", deployed.stdout + deployed.stderr)
     verdict = next((line for line in output.splitlines() if "rolled back:" in line), "")
     report.check(
-        "rollback: make deploy exits 3, naming the step, the measure, its value and its limit",
-        deployed.returncode == 3 and "step 1 (50%)" in verdict and "failure_ratio" in verdict,
+        "rollback: make deploy fails (its script exits 3), naming the step, the measure, its "
+        "value and its limit",
+        deployed.returncode != 0
+        and "] Error 3" in output  # make reports its recipe's exit code
+        and "step 1 (50%)" in verdict
+        and "failure_ratio" in verdict,
         verdict.split("[deploy]")[-1].strip()[:160],
     )
     state = json.loads(stack.exec(via, "fleet", "deploy", "status", "orders", "--json"))
