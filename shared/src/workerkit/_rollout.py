@@ -139,6 +139,8 @@ class StepVerdict:
     summary: str
     at: str
     measures: list[Measure] = field(default_factory=list)
+    # gate: the replay gate (and gate workflow) before the step's ramp; judgement: the window.
+    kind: str = "judgement"
 
 
 @dataclass
@@ -369,7 +371,7 @@ class RolloutWorkflow:
                 f"{request.build_id} ({_cause(err)}): are its workers running?",
             ) from None
         if not report.passed:
-            await self._verdict(index, ramp, "failed", report.summary)
+            await self._verdict(index, ramp, "failed", report.summary, kind="gate")
             raise _Rollback(
                 "refused" if index == 0 else "rolled_back",
                 f"{self._where(index, ramp)}: replay gate: {report.summary}: "
@@ -385,10 +387,10 @@ class RolloutWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=1),
             )
             if not smoked.passed:
-                await self._verdict(index, ramp, "failed", smoked.summary)
+                await self._verdict(index, ramp, "failed", smoked.summary, kind="gate")
                 raise _Rollback("refused", f"gate: gate workflow {smoked.summary}")
             summary += f"; {smoked.summary}"
-        await self._verdict(index, ramp, "passed", summary)
+        await self._verdict(index, ramp, "passed", summary, kind="gate")
 
     async def _watch(self, index: int, ramp: int) -> bool:
         """Watch a step for its pause and judge it; return True on promote-now.
@@ -567,6 +569,8 @@ class RolloutWorkflow:
         outcome: str,
         summary: str,
         measures: list[Measure] | None = None,
+        *,
+        kind: str = "judgement",
     ) -> None:
         status = self._status
         assert status is not None
@@ -578,6 +582,7 @@ class RolloutWorkflow:
                 summary=summary,
                 at=workflow.now().isoformat(),
                 measures=list(measures or []),
+                kind=kind,
             )
         )
         await self._record(verdict=outcome)

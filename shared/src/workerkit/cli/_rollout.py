@@ -136,6 +136,8 @@ def _verdict_line(verdict: Any, steps: int) -> str:
         where = "bake (100%)"
     else:
         where = f"step {verdict.step} ({verdict.ramp}%)"
+        if verdict.kind == "gate":
+            where += " gate"
     return f"  {where}: {verdict.outcome}: {verdict.summary}"
 
 
