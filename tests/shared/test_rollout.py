@@ -25,10 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from workerkit._rollout import OPS_TASK_QUEUE, RetireBuildsWorkflow, RetireRequest
 
-from support import WorkerProcess, free_port, start_dev_server
+from support import WorkerProcess, free_port, start_dev_server, temporal_start
 from support.builds import QueueBuilds, queue_name
 
 # slow: each build runs as fleet worker and fleet deploy processes.
@@ -530,3 +535,32 @@ async def test_retire_builds_deletes_a_drained_build_once_its_workers_stopped(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("workflow_type", "raw_input", "message"),
+    [
+        ("fleet.Typo", "{}", "queue 'fleet operations' has no workflow 'fleet.Typo'"),
+        ("fleet.Rollout", '{"queue": 1}', "RolloutRequest input is invalid: queue: expected"),
+        ("fleet.Rollout", '"x"', "RolloutRequest input is invalid: expected an object"),
+    ],
+)
+async def test_bad_starts_on_the_operations_queue_fail_at_once(
+    client: Client,
+    builds: QueueBuilds,
+    temporal_address: str,
+    workflow_type: str,
+    raw_input: str,
+    message: str,
+) -> None:
+    # As an outside client would: the official temporal CLI, no fleet in between.
+    builds.start("a")
+    workflow_id = f"{builds.queue}-{workflow_type}-{len(raw_input)}"
+    started = temporal_start(
+        temporal_address, OPS_TASK_QUEUE, workflow_type, workflow_id, raw_input
+    )
+    assert started.returncode == 0, started.stderr
+    handle = client.get_workflow_handle(workflow_id)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(handle.result(), 20)
+    assert message in str(failed.value.cause), failed.value.cause

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from temporalio import workflow
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker
 from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue
 from workerkit._rollout import (
@@ -31,9 +32,16 @@ from workerkit._rollout import (
 )
 from workerkit._rollout_activities import RolloutActivities, replay_activity
 from workerkit._settings import WorkerSettings
-from workerkit._versioning import WorkerVersion
+from workerkit._unknown import UnknownWorkflowType, declare_known
+from workerkit._versioning import VersioningRunner, WorkerVersion
 
 __all__ = ["build_ops_workers"]
+
+
+def defn_name(cls: type) -> str:
+    """The workflow type name ``cls`` is registered under."""
+    return workflow._Definition.must_from_class(cls).name or cls.__name__
+
 
 # The SDK's minimum for workflow task pollers (one sticky, one normal); activities need one.
 _WORKFLOW_POLLERS = 2
@@ -53,11 +61,17 @@ def build_ops_workers(
     ops_client = Client(**config)
     workers = []
     if settings.fleet_operations:
+        operations = [RolloutWorkflow, RetireBuildsWorkflow]
+        # A start of any other type there (a typo in the temporal CLI) fails at once, as on
+        # the queues, instead of retrying its workflow task forever.
+        declare_known(OPS_TASK_QUEUE, "fleet operations", [defn_name(w) for w in operations])
         workers.append(
             Worker(
                 ops_client,
                 task_queue=OPS_TASK_QUEUE,
-                workflows=[RolloutWorkflow, RetireBuildsWorkflow],
+                workflows=[*operations, UnknownWorkflowType],
+                # The catch-all declares a behavior, which an unversioned worker must not send.
+                unsandboxed_workflow_runner=VersioningRunner(UnsandboxedWorkflowRunner(), None),
                 activities=RolloutActivities(ops_client).all(),
                 max_cached_workflows=10,
                 max_concurrent_activities=10,
