@@ -143,7 +143,7 @@ def rollout(
         tmp_path / "builds",
         temporal_address,
         spawn_worker,
-        lambda build: _modules(queue, build),
+        _modules,
     )
 
 

@@ -187,9 +187,7 @@ def builds(
     spawn_worker: Callable[..., WorkerProcess],
 ) -> QueueBuilds:
     queue = queue_name("ro", request.node.name)
-    return QueueBuilds(
-        queue, tmp_path / "builds", temporal_address, spawn_worker, lambda b: _modules(queue, b)
-    )
+    return QueueBuilds(queue, tmp_path / "builds", temporal_address, spawn_worker, _modules)
 
 
 @contextlib.asynccontextmanager
@@ -236,6 +234,13 @@ def rollout_state(builds: QueueBuilds) -> dict[str, Any]:
     return found
 
 
+def rollout_started(builds: QueueBuilds, build: str, *args: str) -> str:
+    """Start a rollout of ``build`` without ``--wait``, which must succeed; its output."""
+    code, out, err = builds.deploy(build, "rollout", builds.queue, *args)
+    assert code == 0, out + err
+    return out
+
+
 async def wait_for_rollout(
     builds: QueueBuilds, done: Callable[[dict[str, Any]], bool], timeout: float = 120
 ) -> dict[str, Any]:
@@ -263,8 +268,7 @@ async def test_good_build_goes_to_current_surviving_its_cli_and_a_worker(
     builds.start("b")
     async with orders(client, builds) as handles:
         # Without --wait the CLI only starts the rollout: it is gone from here on.
-        code, out, err = builds.deploy("b", "rollout", q)
-        assert code == 0, out + err
+        out = rollout_started(builds, "b")
         assert f"rollout of build {q}-b of {q} started: steps 50,100, 6s each" in out
         assert f"fleet deploy status {q}" in out
         # A second rollout of the same queue is refused while this one runs.
@@ -352,8 +356,7 @@ async def test_a_holding_rollout_waits_for_a_decision(builds: QueueBuilds) -> No
     builds.start("a")
     builds.start("b")
     # No order arrives: step 1 has no data, is extended twice, then holds.
-    code, out, err = builds.deploy("b", "rollout", q, "--pause", "2s")
-    assert code == 0, out + err
+    rollout_started(builds, "b", "--pause", "2s")
     held = await wait_for_rollout(builds, lambda s: s["phase"] == "holding", 60)
     outcomes_so_far = [v["outcome"] for v in held["verdicts"]]
     assert outcomes_so_far == ["passed", "extended", "extended", "held"], outcomes_so_far
@@ -362,7 +365,7 @@ async def test_a_holding_rollout_waits_for_a_decision(builds: QueueBuilds) -> No
     await asyncio.sleep(3)
     assert rollout_state(builds)["phase"] == "holding"
     assert builds.deploy("b", "resume", q)[0] == 0
-    code, out, err = builds.deploy("b", "promote-now", q)
+    builds.deploy("b", "promote-now", q)
     state = await wait_for_outcome(builds)
     assert state["outcome"] == "promoted", state
     assert builds.status()["current_build_id"] == f"{q}-b"
@@ -375,8 +378,7 @@ async def test_non_deterministic_build_is_stopped_before_100(
     builds.start("a")
     sagas = [await builds.begin(client, "Saga", f"saga-{i}") for i in range(12)]
     builds.start("n")
-    code, out, err = builds.deploy("n", "rollout", q, "--min-executions", "0")
-    assert code == 0, out + err
+    rollout_started(builds, "n", "--min-executions", "0")
     await wait_for_step(builds, 1)
     for saga in sagas:
         await saga.signal("go")
@@ -428,8 +430,7 @@ async def test_abort_cancels_the_ramp_and_pause_holds_the_clock(builds: QueueBui
     q = builds.queue
     builds.start("a")
     builds.start("b")
-    code, out, err = builds.deploy("b", "rollout", q, "--pause", "10m")
-    assert code == 0, out + err
+    rollout_started(builds, "b", "--pause", "10m")
     await wait_for_step(builds, 1)
     code, out, err = builds.deploy("b", "pause", q)
     assert code == 0 and "pause: accepted at step 1" in out, out + err
@@ -459,14 +460,11 @@ async def test_rollout_survives_a_server_restart(
             tmp_path / "builds",
             f"127.0.0.1:{port}",
             spawn_worker,
-            lambda b: _modules(queue, b),
+            _modules,
         )
         builds.start("a")
         builds.start("b")
-        code, out, err = builds.deploy(
-            "b", "rollout", queue, "--min-executions", "0", "--pause", "8s"
-        )
-        assert code == 0, out + err
+        rollout_started(builds, "b", "--min-executions", "0", "--pause", "8s")
         await wait_for_step(builds, 1)
         server.terminate()
         server.wait(timeout=30)
@@ -507,9 +505,7 @@ async def test_retire_builds_deletes_a_drained_build_once_its_workers_stopped(
     try:
         queue = queue_name("ro", request.node.name)
         address = f"127.0.0.1:{port}"
-        builds = QueueBuilds(
-            queue, tmp_path / "builds", address, spawn_worker, lambda b: _modules(queue, b)
-        )
+        builds = QueueBuilds(queue, tmp_path / "builds", address, spawn_worker, _modules)
         worker_a = builds.start("a")
         builds.start("b")
         code, out, err = builds.deploy("b", "promote", queue, "--wait-pollers", "30s")

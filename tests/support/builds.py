@@ -1,8 +1,8 @@
 """A queue's builds as real processes: each build a directory holding the queue's package
 and its entry point (the registration an installed service has), put on ``PYTHONPATH`` of
 its own ``fleet worker`` and ``fleet deploy`` processes, so every build runs its own code as
-an image would. What each build's code is, is the test's: a function of the build's name
-returning the package's modules."""
+an image would. What each build's code is, is the test's: a function of the queue's and the
+build's names returning the package's modules."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class QueueBuilds:
         root: Path,
         address: str,
         spawn: Callable[..., WorkerProcess],
-        modules: Callable[[str], Mapping[str, str]],
+        modules: Callable[[str, str], Mapping[str, str]],
     ) -> None:
         self.queue = queue
         self.task_queue = f"{queue}-v1"
@@ -44,7 +44,7 @@ class QueueBuilds:
         package = home / PACKAGE
         package.mkdir(parents=True)
         (package / "__init__.py").write_text("")
-        for name, text in self._modules(build).items():
+        for name, text in self._modules(self.queue, build).items():
             (package / f"{name}.py").write_text(text)
         dist = home / f"{PACKAGE}-0.0.0.dist-info"
         dist.mkdir()

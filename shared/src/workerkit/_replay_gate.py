@@ -24,9 +24,18 @@ from temporalio.worker import Replayer
 from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue
 
-__all__ = ["GateReport", "ReplayFailure", "replay_gate", "stored_histories"]
+__all__ = [
+    "HISTORIES_VARIABLE",
+    "GateReport",
+    "ReplayFailure",
+    "replay_gate",
+    "stored_histories",
+]
 
 _log = logging.getLogger("workerkit.replay_gate")
+
+# Where an image keeps the histories stored with its code (the images set it).
+HISTORIES_VARIABLE = "FLEET_HISTORIES_DIR"
 
 
 @dataclass(frozen=True, kw_only=True)

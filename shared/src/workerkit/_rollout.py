@@ -495,9 +495,11 @@ class RolloutWorkflow:
 
     # -- routing ---------------------------------------------------------------------------
 
-    async def _route(self, percentage: int) -> None:
+    async def _route(self, percentage: int, build_id: str | None = None) -> None:
+        """Route ``percentage`` of new work to the new build (or to ``build_id``)."""
         status, request = self._status, self._request
         assert status is not None
+        # Routing as the rollout left it: the new build current once it reached 100%.
         expect = request.build_id if status.ramp == 100 else status.previous_build_id
         try:
             await workflow.execute_activity(
@@ -505,7 +507,7 @@ class RolloutWorkflow:
                 RouteRequest(
                     deployment=request.deployment,
                     task_queue=request.task_queue,
-                    build_id=request.build_id,
+                    build_id=build_id or request.build_id,
                     percentage=percentage,
                     expect_current=expect,
                 ),
@@ -519,7 +521,7 @@ class RolloutWorkflow:
             raise _Rollback("aborted", f"step {status.step}: {_cause(err)}") from None
 
     async def _roll_back(self, outcome: str, reason: str) -> None:
-        status, request = self._status, self._request
+        status = self._status
         assert status is not None
         if status.ramp == 0 or outcome == "refused" or self._routing_lost:
             return  # nothing was routed to the build, or routing is someone else's now
@@ -528,19 +530,8 @@ class RolloutWorkflow:
             if status.ramp < 100:
                 await self._route(0)
             elif previous:
-                await workflow.execute_activity(
-                    "fleet.rollout.route",
-                    RouteRequest(
-                        deployment=request.deployment,
-                        task_queue=request.task_queue,
-                        build_id=previous,
-                        percentage=100,
-                        expect_current=request.build_id,
-                    ),
-                    start_to_close_timeout=timedelta(seconds=60),
-                    retry_policy=_QUICK,
-                )
-        except (_Rollback, ActivityError) as err:
+                await self._route(100, previous)  # the previous build current again
+        except _Rollback as err:
             status.reason = f"{reason}; rollback itself failed: {err}"
             return
         status.ramp = 0

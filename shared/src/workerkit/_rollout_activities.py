@@ -54,7 +54,7 @@ from workerkit._metrics import (
     ROLLOUT_VERDICTS,
 )
 from workerkit._registry import Queue
-from workerkit._replay_gate import replay_gate
+from workerkit._replay_gate import HISTORIES_VARIABLE, replay_gate
 from workerkit._rollout import (
     REFUSED,
     ROUTING_CHANGED,
@@ -70,11 +70,10 @@ from workerkit._rollout import (
     RouteRequest,
 )
 
-__all__ = ["HISTORIES_VARIABLE", "RolloutActivities", "prom_measure", "replay_activity"]
+__all__ = ["RolloutActivities", "prom_measure", "replay_activity"]
 
 _log = logging.getLogger("workerkit.rollout")
 
-HISTORIES_VARIABLE = "FLEET_HISTORIES_DIR"
 # Versions within this many of the server's limit refuse a new rollout.
 VERSION_HEADROOM = 5
 # A workflow task on its second attempt whose first attempt failed (not timed out, as when a
@@ -291,26 +290,10 @@ class RolloutActivities:
         )
         return failed, completed
 
-    @activity.defn(name="fleet.rollout.judge")
-    async def judge(self, request: JudgeRequest) -> Judgement:
-        """Judge the new build over the step's window against the baseline build."""
+    async def _failure_ratio(self, request: JudgeRequest) -> tuple[Measure, int, bool]:
+        """The new build's failure ratio against the baseline's limit; (measure, finished,
+        whether enough finished for a verdict)."""
         r = request.rollout
-        stuck, examples = await self._failing_tasks(r, request.rollout_since)
-        tasks = Measure(
-            name="failing_workflow_tasks",
-            value=float(stuck),
-            limit=0.0,
-            passed=stuck == 0,
-            detail=("e.g. " + ", ".join(examples)) if examples else "",
-        )
-        if not tasks.passed:
-            return Judgement(
-                measures=[tasks],
-                failed=True,
-                insufficient=False,
-                finished=0,
-                reason=tasks.describe(),
-            )
         failed, completed = await self._outcomes(
             r.deployment, r.build_id, request.since, r.gate_workflow
         )
@@ -335,51 +318,60 @@ class RolloutActivities:
             )
         limit = min(1.0, base_ratio + r.max_failure_ratio)
         enough = finished >= r.min_executions
-        ratio_measure = Measure(
+        measure = Measure(
             name="failure_ratio",
             value=ratio,
             limit=limit,
             passed=ratio <= limit or not enough,
             detail=f"{failed} of {finished} failed or timed out; {base_text}",
         )
-        measures = [tasks, ratio_measure]
-        if not ratio_measure.passed:
-            return Judgement(
-                measures=measures,
-                failed=True,
-                insufficient=False,
-                finished=finished,
-                reason=ratio_measure.describe(),
+        return measure, finished, enough
+
+    @activity.defn(name="fleet.rollout.judge")
+    async def judge(self, request: JudgeRequest) -> Judgement:
+        """Judge the new build over the step's window against the baseline build.
+
+        The measures are taken in order and the first that fails decides: failing workflow
+        tasks, the failure ratio, then (at the end of a step, with Prometheus) each PromQL check.
+        """
+        r = request.rollout
+        stuck, examples = await self._failing_tasks(r, request.rollout_since)
+        measures = [
+            Measure(
+                name="failing_workflow_tasks",
+                value=float(stuck),
+                limit=0.0,
+                passed=stuck == 0,
+                detail=("e.g. " + ", ".join(examples)) if examples else "",
             )
-        if request.final and r.prometheus_url and r.checks:
-            span = timedelta(seconds=max(r.pause_seconds, 1.0))
-            for check in r.checks:
-                measure = await asyncio.to_thread(
-                    prom_measure, r, check.name, check.query, check.max, span
-                )
-                measures.append(measure)
-                if not measure.passed:
-                    return Judgement(
-                        measures=measures,
-                        failed=True,
-                        insufficient=False,
-                        finished=finished,
-                        reason=measure.describe(),
+        ]
+        finished, enough = 0, True
+        if measures[-1].passed:
+            ratio, finished, enough = await self._failure_ratio(request)
+            measures.append(ratio)
+            if ratio.passed and request.final and r.prometheus_url:
+                span = timedelta(seconds=max(r.pause_seconds, 1.0))
+                for check in r.checks:
+                    measures.append(
+                        await asyncio.to_thread(
+                            prom_measure, r, check.name, check.query, check.max, span
+                        )
                     )
-        if not enough:
-            return Judgement(
-                measures=measures,
-                failed=False,
-                insufficient=True,
-                finished=finished,
-                reason=f"{finished} of the {r.min_executions} finished executions a verdict needs",
-            )
+                    if not measures[-1].passed:
+                        break
+        failing = next((m for m in measures if not m.passed), None)
+        if failing is not None:
+            reason = failing.describe()
+        elif not enough:
+            reason = f"{finished} of the {r.min_executions} finished executions a verdict needs"
+        else:
+            reason = "; ".join(m.describe() for m in measures)
         return Judgement(
             measures=measures,
-            failed=False,
-            insufficient=False,
+            failed=failing is not None,
+            insufficient=failing is None and not enough,
             finished=finished,
-            reason="; ".join(m.describe() for m in measures),
+            reason=reason,
         )
 
     @activity.defn(name="fleet.rollout.smoke")

@@ -42,6 +42,14 @@ class _UsageError(ConfigurationError):
     """Bad command-line input."""
 
 
+def _duration(text: str, option: str) -> float:
+    """Seconds of a duration option, or a usage error naming it."""
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError:
+        raise _UsageError(f"{option} {text!r} is not a duration (e.g. 30s, 5m)") from None
+
+
 def _json_arg(text: str, what: str) -> Any:
     """Parse one JSON argument: given inline, as ``@path`` (a file) or ``-`` (stdin)."""
     if text == "-":

@@ -34,35 +34,26 @@ from workerkit._deployments import (
     task_queues_of,
     wait_for_pollers,
 )
-from workerkit._env import parse_duration
 from workerkit._registry import Queue, get_queue
-from workerkit._replay_gate import replay_gate
-from workerkit._versioning import BUILD_ID_VARIABLE, WorkerVersion, resolve_version
+from workerkit._replay_gate import HISTORIES_VARIABLE, replay_gate
+from workerkit._versioning import BUILD_ID_VARIABLE
 from workerkit.cli._common import (
     Subparsers,
+    _duration,
     _print_json,
     _UsageError,
     _with_client,
     add_connect_timeout,
 )
-from workerkit.cli._rollout import describe_rollout, register_actions, running_rollout
+from workerkit.cli._rollout import (
+    describe_rollout,
+    local_version,
+    register_actions,
+    running_rollout,
+)
 
 EXIT_NOT_READY = 1
 EXIT_REFUSED = 3
-HISTORIES_VARIABLE = "FLEET_HISTORIES_DIR"
-
-
-def _local_version(queue: Queue) -> WorkerVersion:
-    return resolve_version(
-        queue_name=queue.name, packages=queue.code_packages(), mode="on", environ=os.environ
-    )
-
-
-def _duration(text: str, option: str) -> float:
-    try:
-        return parse_duration(text).total_seconds()
-    except ValueError:
-        raise _UsageError(f"{option} {text!r} is not a duration (e.g. 30s, 5m)") from None
 
 
 async def _state(client: Client, queue: Queue, deployment: str) -> DeploymentState:
@@ -76,14 +67,14 @@ async def _state(client: Client, queue: Queue, deployment: str) -> DeploymentSta
 
 
 def _cmd_build_id(args: argparse.Namespace) -> int:
-    version = _local_version(get_queue(args.queue))
+    version = local_version(get_queue(args.queue))
     print(version.build_id)
     return 0
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     queue = get_queue(args.queue)
-    deployment = _local_version(queue).deployment_name
+    deployment = local_version(queue).deployment_name
 
     async def body(client: Client) -> int:
         state = await describe_deployment(client, deployment, task_queues=[queue.task_queue])
@@ -140,7 +131,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_promote(args: argparse.Namespace) -> int:
     queue = get_queue(args.queue)
-    local = _local_version(queue)
+    local = local_version(queue)
     build_id = args.build_id or local.build_id
     if build_id != local.build_id:
         raise _UsageError(
@@ -223,7 +214,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
     queue = get_queue(args.queue)
-    deployment = _local_version(queue).deployment_name
+    deployment = local_version(queue).deployment_name
 
     async def body(client: Client) -> int:
         found = await running_rollout(client, deployment)
@@ -264,7 +255,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 def _cmd_retire(args: argparse.Namespace) -> int:
     queue = get_queue(args.queue)
-    deployment = _local_version(queue).deployment_name
+    deployment = local_version(queue).deployment_name
     wait = _duration(args.wait, "--wait")
 
     async def body(client: Client) -> int:

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import os
 import sys
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -28,7 +29,6 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from workerkit._deployments import identity, pollers_by_build, wait_for_pollers
-from workerkit._env import parse_duration
 from workerkit._registry import Queue, get_queue
 from workerkit._rollout import (
     OPS_TASK_QUEUE,
@@ -40,9 +40,15 @@ from workerkit._rollout import (
 )
 from workerkit._rollout_policy import INSUFFICIENT_DATA
 from workerkit._versioning import WorkerVersion, resolve_version
-from workerkit.cli._common import Subparsers, _UsageError, _with_client, add_connect_timeout
+from workerkit.cli._common import (
+    Subparsers,
+    _duration,
+    _UsageError,
+    _with_client,
+    add_connect_timeout,
+)
 
-__all__ = ["describe_rollout", "register_actions", "running_rollout"]
+__all__ = ["describe_rollout", "local_version", "register_actions", "running_rollout"]
 
 EXIT_OK = 0
 EXIT_NOT_READY = 1
@@ -51,7 +57,8 @@ PROMETHEUS_VARIABLE = "FLEET_PROMETHEUS_URL"
 _EXIT_BY_OUTCOME = {"promoted": EXIT_OK, "not_ready": EXIT_NOT_READY}
 
 
-def _local_version(queue: Queue) -> WorkerVersion:
+def local_version(queue: Queue) -> WorkerVersion:
+    """The version of ``queue``'s code installed here (what its rollout gates)."""
     return resolve_version(
         queue_name=queue.name, packages=queue.code_packages(), mode="on", environ=os.environ
     )
@@ -185,17 +192,14 @@ async def _follow(handle: WorkflowHandle[RolloutWorkflow, RolloutStatus], queue:
 
 def _cmd_rollout(args: argparse.Namespace) -> int:
     queue = get_queue(args.queue)
-    version = _local_version(queue)
+    version = local_version(queue)
     if args.build_id and args.build_id != version.build_id:
         raise _UsageError(
             f"the rollout gates the code installed here (build {version.build_id}); run it "
             f"for build {args.build_id} where that build is installed (its image)"
         )
     request = _request(args, queue, version)
-    try:
-        wait_pollers = parse_duration(args.wait_pollers)
-    except ValueError:
-        raise _UsageError(f"--wait-pollers {args.wait_pollers!r}: not a duration") from None
+    wait_pollers = timedelta(seconds=_duration(args.wait_pollers, "--wait-pollers"))
 
     async def body(client: Client) -> int:
         await wait_for_pollers(
@@ -256,7 +260,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
 def _control(action: str) -> Any:
     def command(args: argparse.Namespace) -> int:
         queue = get_queue(args.queue)
-        deployment = _local_version(queue).deployment_name
+        deployment = local_version(queue).deployment_name
 
         async def body(client: Client) -> int:
             found = await running_rollout(client, deployment)
