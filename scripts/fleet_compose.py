@@ -437,9 +437,54 @@ class Stack:
 
     def down(self, *, volumes: bool = False) -> None:
         volume_args = ["--volumes"] if volumes else []
-        self.compose("--profile", GRAFANA, "down", "--remove-orphans", *volume_args, capture=False)
+        args = ["--profile", GRAFANA, "down", "--remove-orphans", *volume_args]
+        if self.compose(*args, capture=False, check=False).returncode != 0:
+            if left := [name_of(c) for c in self.containers()]:
+                raise Failed(f"compose down left containers: {' '.join(left)}")
+            # The engine at times still counts a removed container's endpoint on the network
+            # (moby/moby#42119), and compose stops there, before the volumes: release the
+            # networks by hand, then let compose finish (a second failure is an error).
+            stuck = self.release_networks()
+            if not stuck:
+                self.compose(*args, capture=False)
+            else:
+                # Nothing runs on it any more, and the next `make up` takes it over as it is.
+                log(f"warning: the engine still holds network {', '.join(stuck)} (moby/moby#42119)")
+                if volumes:
+                    self.remove_volumes()
         # The deployed builds go with the containers they described.
         self.builds_file.unlink(missing_ok=True)
+
+    def release_networks(self, attempts: int = 10) -> list[str]:
+        """Force-disconnect whatever the engine still lists on the project's networks and
+        remove them, retrying while the engine settles; the networks left are returned."""
+        found = run(
+            ["docker", "network", "ls", "-q", "--filter", f"label={PROJECT_LABEL}={self.project}"],
+            env=self.env,
+        ).stdout.split()
+        stuck = []
+        for network in found:
+            attached = output("docker", "network", "inspect", "-f", "{{json .Containers}}", network)
+            for endpoint in json.loads(attached or "null") or {}:
+                succeeds("docker", "network", "disconnect", "--force", network, endpoint)
+            for _ in range(attempts):
+                if succeeds("docker", "network", "rm", network):
+                    log(f"removed network {network} after the engine released its endpoints")
+                    break
+                time.sleep(1)
+            else:
+                stuck.append(network)
+        return stuck
+
+    def remove_volumes(self) -> None:
+        """Remove the project's volumes (what `down --volumes` does after the networks)."""
+        found = run(
+            ["docker", "volume", "ls", "-q", "--filter", f"label={PROJECT_LABEL}={self.project}"],
+            env=self.env,
+        ).stdout.split()
+        if found:
+            run(["docker", "volume", "rm", *found], env=self.env)
+            log(f"removed {len(found)} volumes")
 
     def scale(self, queue: str, replicas: str) -> None:
         if not queue or not re.fullmatch(r"[0-9]+", replicas):

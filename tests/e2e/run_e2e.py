@@ -75,7 +75,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The stack's files, base image and containers, as make up | scale | images | deploy know them.
 sys.path.insert(0, str(ROOT / "scripts"))
 import fleet_compose  # noqa: E402
-from fleet_compose import health_of, queue_of, service_of  # noqa: E402
+from fleet_compose import health_of, output, queue_of, service_of  # noqa: E402
 
 STATE = ROOT / ".data" / "e2e"
 PROJECT = "temporal-fleet-e2e"
@@ -1152,10 +1152,27 @@ def main() -> int:
             _dump_logs(stack)
         if stack is not None and not keep:
             with report.phase("tear down (make down, volumes too)"):
+                # A container of no service holds an endpoint on the stack's network, as the
+                # engine at times still counts a removed one: down must still leave nothing.
+                holder = output(
+                    "docker", "run", "-d", "--rm", "--network", f"{stack.project}_default",
+                    "--entrypoint", "sleep", base, "300",
+                )  # fmt: skip
                 try:
                     stack.script("down", "--volumes")
+                    label = f"label={fleet_compose.PROJECT_LABEL}={stack.project}"
+                    left = [
+                        *(output("docker", "ps", "-aq", "--filter", label) or "").split(),
+                        *(output("docker", "volume", "ls", "-q", "--filter", label) or "").split(),
+                        *(output("docker", "network", "ls", "-q", "--filter", label) or "").split(),
+                    ]
+                    if left:
+                        raise Failed(f"make down --volumes left {' '.join(left)}")
                 except Failed as err:
                     failure = failure or str(err)
+                finally:
+                    if holder:
+                        ok("docker", "rm", "-f", holder.strip())
         if stack is not None and ok("docker", "info"):
             try:
                 sizes = stack.image_sizes()
