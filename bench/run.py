@@ -80,7 +80,7 @@ import threading
 import time
 import urllib.request
 from asyncio.subprocess import DEVNULL, PIPE
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -324,12 +324,15 @@ async def stop(proc: asyncio.subprocess.Process, grace_s: float = STOP_TIMEOUT_S
 
 
 async def start_server(
-    temporal: str, partitions: int, log: Path
+    temporal: str, partitions: int, log: Path, *, namespaces: Sequence[str] = ()
 ) -> tuple[asyncio.subprocess.Process, Client]:
-    """Start a dev server on free loopback ports; return it and a connected client."""
+    """Start a dev server on free loopback ports, with ``namespaces`` besides ``default``;
+    return it and a client connected to ``default``."""
     port, http_port = free_ports(2)
     argv = ["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port)]
     argv += ["--http-port", str(http_port), "--metrics-port", "0"]
+    for namespace in namespaces:
+        argv += ["--namespace", namespace]
     for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
         argv += ["--dynamic-config-value", f"{key}={partitions}"]
     with log.open("wb") as out:

@@ -68,13 +68,16 @@ def spawn_worker(
         pytest.fail(f"{request.node.nodeid} starts fleet worker processes: mark it slow")
     started: list[WorkerProcess] = []
 
-    def spawn(*args: str, env: Mapping[str, str] | None = None) -> WorkerProcess:
+    def spawn(
+        *args: str, env: Mapping[str, str] | None = None, memory_limit: int | None = None
+    ) -> WorkerProcess:
         worker = start_worker(
             args,
             address=temporal_address,
             workdir=tmp_path,
             name=f"worker-{len(started)}",
             env=env,
+            memory_limit=memory_limit,
         )
         started.append(worker)
         return worker

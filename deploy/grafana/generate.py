@@ -98,6 +98,15 @@ ROLLOUT_RAMP = "queue_build_id:workerkit_rollout_ramp_percent:latest"
 ROLLOUT_ACTIVE = "queue_build_id:workerkit_rollout_active:latest"
 
 
+def of_queue_workers(metric: str, sel: str) -> str:
+    """A process metric of the worker processes that poll the queue (a process serving
+    several queues, ``fleet worker --all``, shows on each one's dashboard)."""
+    return (
+        f'{metric}{{job="temporal-workers"}} '
+        f"and on (instance) group by (instance) (temporal_num_pollers{{{sel}}})"
+    )
+
+
 def rate_per_build(metric: str, by: str, sel: str) -> Query:
     """Per-second rate of an SDK counter, attributed to the build that counted it."""
     return Query(f"sum by ({by}) (rate({metric}{{{sel}}}[{RATE}]) * {BY_BUILD})", legend_of(by))
@@ -314,6 +323,26 @@ def queue_panels(sel: str) -> list[Panel | Section]:
             ),
         ),
         Panel("Pollers", "short", (gauge("temporal_num_pollers", "poller_type", sel),)),
+        Section("Worker processes"),
+        Panel(
+            "Memory (RSS) and container limit",
+            "bytes",
+            (
+                q(of_queue_workers("process_resident_memory_bytes", sel), "{{instance}}"),
+                q(of_queue_workers("workerkit_memory_limit_bytes", sel), "limit {{instance}}"),
+            ),
+            "Resident memory of each worker process serving the queue, and its container's "
+            "limit where it has one: RSS that keeps rising after the first hour is a leak "
+            "(alert TemporalWorkerMemoryRising); at the limit the process is killed "
+            "(TemporalWorkerMemoryNearLimit warns at 90%).",
+        ),
+        Panel(
+            "Threads",
+            "short",
+            (q(of_queue_workers("workerkit_process_threads", sel), "{{instance}}"),),
+            "Threads of each worker process, the SDK core's included: flat once the worker "
+            "has warmed up; a count that keeps rising is a leak of threads.",
+        ),
         Section("Deployments"),
         Panel(
             "Workers per build",

@@ -477,6 +477,31 @@ def worker_targets(stack: Stack) -> dict[tuple[str, str], str]:
     }
 
 
+def check_memory_limits(stack: Stack, report: Report) -> None:
+    """Every worker container runs under compose's memory limit and exports it, beside its
+    RSS and threads: what the memory alerts and the queue dashboard read."""
+    limit = 512 * 2**20  # docker-compose.yml's default mem_limit
+    query = (
+        'workerkit_memory_limit_bytes{job="temporal-workers"} '
+        'and on (instance) workerkit_process_threads{job="temporal-workers"} > 4 '
+        'and on (instance) process_resident_memory_bytes{job="temporal-workers"} '
+        f"< {limit}"
+    )
+    running = sum(1 for c in stack.workers() if c["State"]["Running"])
+
+    def exported() -> list[Any] | None:
+        found = stack.prometheus("/api/v1/query?" + urllib.parse.urlencode({"query": query}))
+        return found["result"] if len(found["result"]) == running else None
+
+    series = wait_for("every worker's memory limit, threads and RSS", exported, 60, every=2)
+    limits = {float(s["value"][1]) for s in series}
+    report.check(
+        "every worker exports its container's memory limit, threads and RSS (Prometheus)",
+        limits == {float(limit)},
+        f"{len(series)} workers, limits {sorted(limits)}",
+    )
+
+
 def check_targets(stack: Stack, report: Report, what: str) -> None:
     expected = {(queue_of(c), ip_of(c)) for c in stack.workers() if c["State"]["Running"]}
 
@@ -1122,6 +1147,7 @@ def main() -> int:
             check_healthy(stack, report, "stack")
             check_images(stack, report)
             check_targets(stack, report, "stack")
+            check_memory_limits(stack, report)
         with report.phase("payload encryption: the server stores ciphertext, the codec decodes"):
             check_encryption(stack, report)
         with report.phase("scale orders to 2"):

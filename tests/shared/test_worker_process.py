@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
+from workerkit._process_metrics import memory_limit_bytes
 
 from orders.ledger import Ledger
 from orders.models import Address, Confirmation, LineItem, Order, Stage
@@ -89,6 +90,34 @@ async def test_probes_and_metrics_after_a_workflow(
     completed = [e for e in log_events(worker) if e["msg"] == "workflow completed"]
     assert completed and completed[0]["task_queue"] == "orders-v1"
     assert {"workflow_id", "run_id", "duration_ms"} <= completed[0].keys()
+
+
+def gauge(metrics: str, name: str) -> float | None:
+    found = re.search(rf"^{name} (\S+)$", metrics, re.M)
+    return float(found[1]) if found else None
+
+
+def test_metrics_show_threads_and_the_container_memory_limit(spawn_worker: SpawnWorker) -> None:
+    """Threads (the SDK core's too) and the cgroup's memory limit, beside RSS: what a leak
+    and an approaching OOM kill are seen by (the queue dashboard, the memory alerts)."""
+    limit = 768 * 2**20
+    limited = spawn_worker("notifications", memory_limit=limit)
+    unlimited = spawn_worker("notifications")
+    for worker in (limited, unlimited):
+        worker.wait_ready()
+    metrics = http_get(limited.url("/metrics"))[1]
+    assert gauge(metrics, "workerkit_memory_limit_bytes") == limit
+    assert gauge(metrics, "process_resident_memory_bytes")
+    threads = gauge(metrics, "workerkit_process_threads")
+    status = Path(f"/proc/{limited.proc.pid}/status").read_text()
+    now = int(re.search(r"^Threads:\s+(\d+)", status, re.M)[1])  # type: ignore[index]
+    # Python's threading module sees one or two; the SDK core runs its own pool.
+    assert threads is not None and threads > 4 and abs(threads - now) <= 4, (threads, now)
+    # Without a cgroup limit of its own the worker shows the limit it inherits, if any.
+    inherited = memory_limit_bytes()
+    assert gauge(http_get(unlimited.url("/metrics"))[1], "workerkit_memory_limit_bytes") == (
+        None if inherited is None else float(inherited)
+    )
 
 
 async def test_sigterm_lets_the_running_activity_finish_and_exits_0(

@@ -7,6 +7,7 @@
 - :mod:`support.workers`: a queue's worker in the test process
 - :mod:`support.history`: stored workflow histories (the replay tests)
 - :mod:`support.browser`: the system Chromium the browser tests drive
+- :mod:`support.cgroups`: a memory-limited cgroup for a worker subprocess
 
 Everything is re-exported here, so ``from support import X`` works for any of them.
 A service's own helpers live beside its tests (``tests/services/<queue>/``).

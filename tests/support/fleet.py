@@ -16,6 +16,7 @@ from pathlib import Path
 
 import workerkit
 
+from support.cgroups import memory_cgroup, remove_cgroup
 from support.net import free_port, http_get
 
 
@@ -47,6 +48,7 @@ class WorkerProcess:
     port: int
     log_path: Path
     started_at: float = field(default_factory=time.monotonic)
+    cgroup: Path | None = None  # its own memory cgroup, removed by kill()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -76,6 +78,8 @@ class WorkerProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        if self.cgroup is not None:
+            remove_cgroup(self.cgroup)
 
 
 def start_worker(
@@ -86,11 +90,13 @@ def start_worker(
     name: str,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
+    memory_limit: int | None = None,
 ) -> WorkerProcess:
     """Start ``fleet worker ARGS`` against ``address``, logging to ``workdir/name.log``.
 
     Service state goes to a SQLite file in ``workdir``, migrated here (unless ``env`` names
-    a ``DATABASE_URL``); ``env`` overrides anything.
+    a ``DATABASE_URL``); ``env`` overrides anything. With ``memory_limit`` (bytes) the
+    worker runs in a cgroup of its own with that limit, as in a container that has one.
     """
     port = port or free_port()
     full_env = {
@@ -108,6 +114,12 @@ def start_worker(
         full_env.pop("DATABASE_URL", None)
         migrate_sqlite(workdir)
     log_path = workdir / f"{name}.log"
+    cgroup = memory_cgroup(memory_limit) if memory_limit is not None else None
+
+    def enter_cgroup() -> None:  # in the child, before exec: the worker starts inside it
+        if cgroup is not None:
+            (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [fleet_cli(), "worker", *args],
@@ -115,8 +127,9 @@ def start_worker(
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=enter_cgroup if cgroup is not None else None,
         )
-    return WorkerProcess(proc=proc, port=port, log_path=log_path)
+    return WorkerProcess(proc=proc, port=port, log_path=log_path, cgroup=cgroup)
 
 
 def workdir_database(workdir: Path) -> workerkit.Database:

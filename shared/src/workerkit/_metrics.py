@@ -21,6 +21,7 @@ from prometheus_client import (
     generate_latest,
 )
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from workerkit._process_metrics import ProcessExtrasCollector
 
 __all__ = [
     "ACTIVITY_DURATION",
@@ -41,6 +42,8 @@ __all__ = [
 
 # `*_created` gauges double the series count and no dashboard or rule reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+# Beside prometheus-client's process_* figures, as they are: one collector per process.
+REGISTRY.register(ProcessExtrasCollector())
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 
