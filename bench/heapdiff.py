@@ -1,12 +1,13 @@
-"""Where a soaked worker's Python heap grew: compare two of its heap snapshots.
+"""Where a soaked worker's memory grew, from what ``bench/soak.py --heap-probe DIR`` wrote.
 
-    uv run python bench/heapdiff.py DIR [--from N] [--to M] [--top 15] [--group traceback]
+    uv run python bench/heapdiff.py DIR/<worker> [--from N] [--to M] [--top 15]
 
-``DIR`` holds what ``bench/soak.py --heap-snapshots DIR`` wrote. It prints, between snapshot
-``--from`` (default: the one a third of the way in, after the warm-up) and ``--to`` (default:
-the last), the RSS and the traced Python heap at both ends (so the growth is split between
-Python objects and the rest: native code, the allocator's fragmentation), the object types
-whose live count grew most, and the allocation sites that grew most.
+Between probe line ``--from`` (default: the one a third of the way in, after the warm-up) and
+``--to`` (default: the last) it prints how RSS grew and what it grew in: glibc's heap in use
+(native allocations, the SDK core's included, and Python's large objects), held but free
+(fragmentation), its separate large mappings, and Python's own allocator (blocks); then the
+object types whose live count grew most; and, if the probe traced (``--trace-frames``), the
+Python allocation sites that grew most.
 """
 
 from __future__ import annotations
@@ -16,12 +17,33 @@ import json
 import sys
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 IGNORED = (
     tracemalloc.Filter(False, tracemalloc.__file__),
     tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
     tracemalloc.Filter(False, "*/heapprobe/sitecustomize.py"),
 )
+MIB = 2**20
+
+
+def figures(start: dict[str, Any], end: dict[str, Any]) -> list[str]:
+    lines = []
+    for key, label, scale in (
+        ("rss_kib", "RSS", 1024),
+        ("malloc_in_use", "C heap in use", 1),
+        ("malloc_free", "C heap free", 1),
+        ("mmap_bytes", "C mmap'd blocks", 1),
+        ("traced_bytes", "Python heap (traced)", 1),
+    ):
+        if key in start and key in end:
+            a, b = start[key] * scale / MIB, end[key] * scale / MIB
+            lines.append(f"  {label:<22} {a:9.1f} -> {b:9.1f} MiB  ({b - a:+.1f})")
+    for key, label in (("pymalloc_blocks", "Python blocks"), ("threads", "threads")):
+        if key in start and key in end:
+            a, b = start[key], end[key]
+            lines.append(f"  {label:<22} {a:9d} -> {b:9d}      ({b - a:+d})")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,33 +56,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lines = [json.loads(x) for x in (args.dir / "heap.jsonl").read_text().splitlines()]
     if len(lines) < 2:
-        print(f"heapdiff: {args.dir} holds {len(lines)} snapshots, 2 are needed", file=sys.stderr)
+        print(f"heapdiff: {args.dir} holds {len(lines)} probe lines, 2 are needed", file=sys.stderr)
         return 2
     start = lines[args.start if args.start is not None else len(lines) // 3]
     end = lines[args.end if args.end is not None else -1]
-    minutes = (end["at_s"] - start["at_s"]) / 60
-    rss = (end["rss_kib"] - start["rss_kib"]) / 1024
-    traced = (end["traced_bytes"] - start["traced_bytes"]) / 2**20
-    print(f"snapshots {start['n']} -> {end['n']} ({minutes:.1f} min)")
-    print(f"  RSS          {start['rss_kib'] / 1024:8.1f} -> {end['rss_kib'] / 1024:8.1f} MiB")
-    print(f"  Python heap  {start['traced_bytes'] / 2**20:8.1f} -> ", end="")
-    print(f"{end['traced_bytes'] / 2**20:8.1f} MiB (traced)")
-    print(f"  growth: RSS {rss:+.1f} MiB, traced {traced:+.1f} MiB, untraced {rss - traced:+.1f}")
-    print(f"  threads      {start['threads']} -> {end['threads']}")
+    print(f"probe lines {start['n']} -> {end['n']} ({(end['at_s'] - start['at_s']) / 60:.1f} min)")
+    print("\n".join(figures(start, end)))
     grew = {t: end["types"].get(t, 0) - n for t, n in start["types"].items()}
     grew |= {t: n for t, n in end["types"].items() if t not in start["types"]}
-    print("types whose live count grew most:")
+    print("object types whose live count grew most:")
     for name, delta in sorted(grew.items(), key=lambda kv: -kv[1])[: args.top]:
         if delta > 0:
             print(f"  {delta:+9d}  {name} (now {end['types'].get(name, 0)})")
-    old = tracemalloc.Snapshot.load(str(args.dir / f"snap-{start['n']:03d}.pickle"))
-    new = tracemalloc.Snapshot.load(str(args.dir / f"snap-{end['n']:03d}.pickle"))
-    stats = new.filter_traces(IGNORED).compare_to(old.filter_traces(IGNORED), args.group)
-    print("allocation sites that grew most:")
-    for stat in stats[: args.top]:
+    old_path = args.dir / f"snap-{start['n']:03d}.pickle"
+    new_path = args.dir / f"snap-{end['n']:03d}.pickle"
+    if not (old_path.exists() and new_path.exists()):
+        return 0
+    old = tracemalloc.Snapshot.load(str(old_path)).filter_traces(IGNORED)
+    new = tracemalloc.Snapshot.load(str(new_path)).filter_traces(IGNORED)
+    print("Python allocation sites that grew most:")
+    for stat in new.compare_to(old, args.group)[: args.top]:
         print(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks")
         frames = stat.traceback.format(most_recent_first=True)
-        for frame in frames[: 2 if args.group != "traceback" else 12]:
+        for frame in frames[: 2 if args.group != "traceback" else 20]:
             print(f"      {frame.strip()}")
     return 0
 

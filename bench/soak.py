@@ -1,7 +1,7 @@
 """Soak the fleet's worker beside the bare SDK: a fixed rate of workflows, for an hour.
 
     uv run python bench/soak.py [--duration 60m] [--rate 1] [--workers fleet,production,bare]
-                                [--sample-every 10] [--json PATH] [--heap-snapshots DIR]
+                                [--sample-every 10] [--json PATH] [--heap-probe DIR]
 
 It starts its own Temporal dev server on free 127.0.0.1 ports, with one namespace per worker,
 and runs the workers side by side, each on the same load, so their figures come from one
@@ -26,9 +26,10 @@ line to each worker's RSS and judges the fleet's workers: RSS growth along that 
 figures are printed beside, not judged. It exits 1 if any workflow failed or missed its
 deadline, a worker died, or a judged worker missed a target.
 
-``--heap-snapshots DIR`` traces each worker's Python allocations (``bench/heapprobe``) and
-writes heap snapshots to ``DIR/<worker>/`` every ``--sample-every`` seconds; read them with
-``bench/heapdiff.py``. Tracing slows the workers several times over.
+``--heap-probe DIR`` has each worker write, every ``--sample-every`` seconds, its C heap
+(glibc's, which the SDK core's Rust allocates from too), its Python heap and its live objects
+by type to ``DIR/<worker>/`` (``bench/heapprobe``); ``--trace-frames N`` adds tracemalloc
+snapshots by allocation site (slow: use a low ``--rate``). ``bench/heapdiff.py`` reads them.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from workerkit import connect, exit_process, new_key, parse_duration
+from workerkit import connect, exit_process, parse_duration
+from workerkit._codec import new_key
 
 from run import (
     BENCH_DIR,
@@ -290,11 +292,13 @@ async def prepare(w: Soaked, orders: int) -> None:
     await run_tool(w.env, sys.executable, "-c", code, str(orders), *SKUS, what="restocking")
 
 
-async def start_worker(w: Soaked, heap_dir: Path | None) -> None:
-    env = dict(w.env)
+async def start_worker(w: Soaked, args: argparse.Namespace) -> None:
+    env, heap_dir = dict(w.env), args.heap_probe
     if heap_dir is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(HEAPPROBE_DIR), env.get("PYTHONPATH", "")])
         env["HEAPPROBE_DIR"] = str(heap_dir / w.name)
+        env["HEAPPROBE_EVERY"] = str(args.sample_every)
+        env["HEAPPROBE_FRAMES"] = str(args.trace_frames)
     if w.name == "bare":
         argv = [sys.executable, str(BENCH_DIR / "bare_fleet.py")]
     else:
@@ -305,11 +309,12 @@ async def start_worker(w: Soaked, heap_dir: Path | None) -> None:
         w.proc = await asyncio.create_subprocess_exec(
             *argv, env=env, stdin=DEVNULL, stdout=out, stderr=out
         )
+    timeout = READY_TIMEOUT_S * (5 if args.trace_frames else 1)  # imports traced too
     try:
         if w.name != "bare":
-            await wait_readyz(w.proc, port, READY_TIMEOUT_S)
+            await wait_readyz(w.proc, port, timeout)
             return
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        deadline = time.monotonic() + timeout
         while b"ready" not in w.log.read_bytes().splitlines():
             if w.proc.returncode is not None or time.monotonic() > deadline:
                 raise BenchError("no ready line")
@@ -366,7 +371,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             orders = int(args.rate * args.duration.total_seconds()) + 100
             for w in workers:
                 await prepare(w, orders)
-                await start_worker(w, args.heap_snapshots)
+                await start_worker(w, args)
                 if w.name == "production":  # a fleet client: it encrypts what it sends
                     w.client = await connect(environ=w.env)
                 else:  # an outside client, by type name and JSON
@@ -529,11 +534,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, help="also write every figure and sample here")
     parser.add_argument(
-        "--heap-snapshots",
+        "--heap-probe",
         type=Path,
         metavar="DIR",
-        help="trace the workers' Python allocations; a heap snapshot in DIR/<worker>/ every "
-        "--sample-every (read them with bench/heapdiff.py; the workers run much slower)",
+        help="each worker writes its C heap, Python heap and objects by type to DIR/<worker>/ "
+        "every --sample-every (read them with bench/heapdiff.py)",
+    )
+    parser.add_argument(
+        "--trace-frames",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --heap-probe, also tracemalloc snapshots (N frames per allocation; slow)",
     )
     parser.add_argument("--log-dir", type=Path, help="keep the workers' and server's logs here")
     parser.add_argument("--temporal", default=None, help="the temporal CLI (default: as bench)")
@@ -542,8 +554,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--env takes NAME=VALUE")
     if not 0 < args.rate <= 50:
         parser.error("--rate must be above 0 and at most 50 per queue")
-    if args.heap_snapshots is not None:
-        args.heap_snapshots = args.heap_snapshots.resolve()
+    if args.heap_probe is not None:
+        args.heap_probe = args.heap_probe.resolve()
+    elif args.trace_frames:
+        parser.error("--trace-frames needs --heap-probe")
     if args.temporal is None:
         from run import parse_args as bench_args
 

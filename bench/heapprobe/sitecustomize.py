@@ -1,50 +1,95 @@
-"""Heap snapshots of a soaked worker, by allocation site, over time.
+"""Where a soaked worker's memory goes: the Python heap, the C heap and the objects, over time.
 
-``bench/soak.py --heap-snapshots DIR`` puts this directory first on each worker's
-``PYTHONPATH``, so Python imports this module at start-up. With ``HEAPPROBE_DIR`` set, it
-starts tracemalloc (``HEAPPROBE_FRAMES`` frames per allocation, default 12) and, every
-``HEAPPROBE_EVERY`` seconds (default 60) from a daemon thread, writes ``snap-NNN.pickle`` (a ``tracemalloc.Snapshot``) and appends one line
-to ``heap.jsonl``: the time, the bytes tracemalloc traces, the process's RSS, and the live
-object count of each of the 40 most common types. ``bench/heapdiff.py DIR`` reads them.
+``bench/soak.py --heap-probe DIR`` puts this directory first on each worker's ``PYTHONPATH``,
+so Python imports this module at start-up. With ``HEAPPROBE_DIR`` set, a daemon thread
+appends one line to ``heap.jsonl`` every ``HEAPPROBE_EVERY`` seconds (default 60):
 
-Tracing every allocation slows the worker several times over: a probed soak finds where
-memory goes; its CPU and RSS figures are not the worker's.
+- ``rss_kib`` and ``threads``: the process as the kernel sees it;
+- ``malloc_in_use`` and ``malloc_free``: glibc's heap (``mallinfo2``), which serves every
+  native allocation (the SDK core's, in Rust, too) and Python's large objects: in use, and
+  held but free (fragmentation: RSS that no live object explains);
+- ``mmap_bytes``: glibc's separate mappings of large blocks;
+- ``pymalloc_blocks``: the blocks Python's own allocator holds (``sys.getallocatedblocks``);
+- ``types``: the live object count of the 40 most common types (``gc.get_objects``).
+
+With ``HEAPPROBE_FRAMES`` above 0 it also traces every Python allocation (tracemalloc, that
+many frames each) and writes ``snap-NNN.pickle`` beside: where the Python heap grew, by
+allocation site. Tracing slows the worker several times over, so only a low rate stays
+representative; the counts alone cost a fraction of a percent.
+
+``bench/heapdiff.py DIR`` reads them.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import json
 import os
+import sys
 import threading
 import time
 import tracemalloc
 from collections import Counter
+from typing import Any
 
 
-def _rss_kib() -> int:
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _mallinfo() -> dict[str, int]:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+    except (OSError, AttributeError):  # not glibc, or older than 2.33
+        return {}
+    info = libc.mallinfo2()
+    return {
+        "malloc_in_use": info.uordblks,
+        "malloc_free": info.fordblks,
+        "mmap_bytes": info.hblkhd,
+    }
+
+
+def _status() -> dict[str, int]:
+    out = {}
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+            if line.startswith(("VmRSS:", "Threads:")):
+                key, value = line.split()[:2]
+                out[{"VmRSS:": "rss_kib", "Threads:": "threads"}[key]] = int(value)
+    return out
 
 
-def _probe(out: str, every: float) -> None:
+def _probe(out: str, every: float, tracing: bool) -> None:
     begin, n = time.monotonic(), 0
     while True:
         time.sleep(every)
-        snapshot = tracemalloc.take_snapshot()
-        snapshot.dump(os.path.join(out, f"snap-{n:03d}.pickle"))
-        types = Counter(type(o).__qualname__ for o in gc.get_objects())
-        line = {
-            "n": n,
-            "at_s": round(time.monotonic() - begin, 1),
-            "traced_bytes": tracemalloc.get_traced_memory()[0],
-            "rss_kib": _rss_kib(),
-            "threads": threading.active_count(),
-            "types": dict(types.most_common(40)),
-        }
+        line: dict[str, Any] = {"n": n, "at_s": round(time.monotonic() - begin, 1)}
+        line |= _status() | _mallinfo()
+        line["pymalloc_blocks"] = sys.getallocatedblocks()
+        if tracing:
+            tracemalloc.take_snapshot().dump(os.path.join(out, f"snap-{n:03d}.pickle"))
+            line["traced_bytes"] = tracemalloc.get_traced_memory()[0]
+        line["types"] = dict(
+            Counter(type(o).__qualname__ for o in gc.get_objects()).most_common(40)
+        )
         with open(os.path.join(out, "heap.jsonl"), "a") as f:
             f.write(json.dumps(line) + "\n")
         n += 1
@@ -55,9 +100,12 @@ def _start() -> None:
     if not out:
         return
     os.makedirs(out, exist_ok=True)
-    tracemalloc.start(int(os.environ.get("HEAPPROBE_FRAMES", "12")))
+    frames = int(os.environ.get("HEAPPROBE_FRAMES", "0"))
+    if frames > 0:
+        tracemalloc.start(frames)
     every = float(os.environ.get("HEAPPROBE_EVERY", "60"))
-    threading.Thread(target=_probe, args=(out, every), name="heapprobe", daemon=True).start()
+    args = (out, every, frames > 0)
+    threading.Thread(target=_probe, args=args, name="heapprobe", daemon=True).start()
 
 
 _start()

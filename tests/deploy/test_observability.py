@@ -4,8 +4,9 @@ One scenario runs for the module: every registered queue's worker runs as its ow
 process, as the first build of the queue's Worker Deployment; orders gets a memory limit (a
 cgroup of its own), one activity slot, slow packing, a late start, failing payments and an
 order started by an earlier, incompatible build of its workflow, so that every alert's
-condition really occurs; one worker is killed at the end. Then every dashboard query, every variable query, every recording rule and every alert
-expression is evaluated through Prometheus's HTTP API and must return data.
+condition really occurs; one worker is killed at the end. Then every dashboard query, every
+variable query, every recording rule and every alert expression is evaluated through
+Prometheus's HTTP API and must return data.
 """
 
 from __future__ import annotations

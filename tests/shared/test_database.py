@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Table, text
 from temporalio.exceptions import ApplicationError
 from workerkit import (
     DATABASE_ERROR,
@@ -17,7 +18,9 @@ from workerkit import (
     SettingError,
     database_call,
     database_url,
+    discover_queues,
     open_database,
+    schema_states,
 )
 from workerkit._slots import activity_slots
 
@@ -168,3 +171,23 @@ async def test_readyz_says_when_the_schema_is_behind(
     while http_get(worker.url("/readyz"))[0] != 200:
         assert time.monotonic() < deadline, worker.log()
         await asyncio.sleep(0.2)
+
+
+def test_the_schema_check_leaves_nothing_behind(any_database: Database) -> None:
+    """Readiness checks the schema every few seconds for as long as the worker runs: a check
+    must not keep anything (it once filled the engine's statement cache with a new entry
+    per check, each holding a Table, and pushed the services' own statements out)."""
+    queues = [q for q in discover_queues().values() if q.migrations]
+    assert [s.up_to_date for s in schema_states(any_database, queues)] == [True] * len(queues)
+    with any_database.transaction() as conn:  # a service's own statement, cached
+        conn.execute(text("SELECT available FROM orders_stock WHERE sku = :s"), {"s": "x"})
+
+    def tables() -> int:
+        gc.collect()
+        return sum(isinstance(o, Table) for o in gc.get_objects())
+
+    cached, before = len(any_database.engine._compiled_cache), tables()
+    for _ in range(50):
+        schema_states(any_database, queues)
+    assert tables() == before
+    assert len(any_database.engine._compiled_cache) == cached

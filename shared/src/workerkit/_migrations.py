@@ -75,6 +75,11 @@ def version_table(queue: Queue) -> str:
 def _current(conn: Connection, queue: Queue) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
+    # Alembic describes the version table anew for every context: a new Table object, which
+    # the engine's statement cache keys anew on every check (readiness asks every few
+    # seconds), filling it with dead entries that hold the Table and evict the services'
+    # own statements. The check's statements skip the cache (this connection only).
+    conn.execution_options(compiled_cache=None)
     context = MigrationContext.configure(conn, opts={"version_table": version_table(queue)})
     return context.get_current_revision()
 
