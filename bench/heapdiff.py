@@ -31,6 +31,9 @@ def figures(start: dict[str, Any], end: dict[str, Any]) -> list[str]:
     lines = []
     for key, label, scale in (
         ("rss_kib", "RSS", 1024),
+        ("rss_arenas_kib", "  of it glibc arenas", 1024),
+        ("rss_anon_kib", "  other anonymous", 1024),
+        ("rss_file_kib", "  mapped files", 1024),
         ("malloc_in_use", "C heap in use", 1),
         ("malloc_free", "C heap free", 1),
         ("mmap_bytes", "C mmap'd blocks", 1),

@@ -9,6 +9,10 @@ appends one line to ``heap.jsonl`` every ``HEAPPROBE_EVERY`` seconds (default 60
   native allocation (the SDK core's, in Rust, too) and Python's large objects: in use, and
   held but free (fragmentation: RSS that no live object explains);
 - ``mmap_bytes``: glibc's separate mappings of large blocks;
+- ``rss_arenas_kib``, ``rss_anon_kib``, ``rss_file_kib``: RSS split by mapping
+  (``/proc/self/smaps``): glibc's arenas (the main heap and the 64 MiB-aligned heaps of the
+  thread arenas), other anonymous memory (Python's object arenas, thread stacks, large
+  blocks), and mapped files (code, shared libraries);
 - ``pymalloc_blocks``: the blocks Python's own allocator holds (``sys.getallocatedblocks``);
 - ``types``: the live object count of the 40 most common types (``gc.get_objects``).
 
@@ -77,12 +81,32 @@ def _status() -> dict[str, int]:
     return out
 
 
+def _rss_by_mapping() -> dict[str, int]:
+    sums = {"rss_arenas_kib": 0, "rss_anon_kib": 0, "rss_file_kib": 0}
+    kind = "rss_anon_kib"
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            first = line.split(maxsplit=6)
+            if "-" in first[0] and len(first) >= 5 and not first[0].endswith(":"):
+                start = int(first[0].split("-")[0], 16)
+                name = first[5].strip() if len(first) > 5 else ""
+                if name == "[heap]" or (not name and start % (64 << 20) == 0):
+                    kind = "rss_arenas_kib"
+                elif name.startswith("/"):
+                    kind = "rss_file_kib"
+                else:
+                    kind = "rss_anon_kib"
+            elif line.startswith("Rss:"):
+                sums[kind] += int(line.split()[1])
+    return sums
+
+
 def _probe(out: str, every: float, tracing: bool) -> None:
     begin, n = time.monotonic(), 0
     while True:
         time.sleep(every)
         line: dict[str, Any] = {"n": n, "at_s": round(time.monotonic() - begin, 1)}
-        line |= _status() | _mallinfo()
+        line |= _status() | _mallinfo() | _rss_by_mapping()
         line["pymalloc_blocks"] = sys.getallocatedblocks()
         if tracing:
             tracemalloc.take_snapshot().dump(os.path.join(out, f"snap-{n:03d}.pickle"))
