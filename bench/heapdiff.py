@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     end = lines[args.end if args.end is not None else -1]
     print(f"probe lines {start['n']} -> {end['n']} ({(end['at_s'] - start['at_s']) / 60:.1f} min)")
     print("\n".join(figures(start, end)))
+    if "py_threads" in start and "py_threads" in end:
+        pools = sorted(set(start["py_threads"]) | set(end["py_threads"]))
+        counts = [
+            f"{p} {start['py_threads'].get(p, 0)}->{end['py_threads'].get(p, 0)}" for p in pools
+        ]
+        print(f"  Python threads by name: {', '.join(counts)}")
     grew = {t: end["types"].get(t, 0) - n for t, n in start["types"].items()}
     grew |= {t: n for t, n in end["types"].items() if t not in start["types"]}
     print("object types whose live count grew most:")

@@ -14,6 +14,7 @@ appends one line to ``heap.jsonl`` every ``HEAPPROBE_EVERY`` seconds (default 60
   thread arenas), other anonymous memory (Python's object arenas, thread stacks, large
   blocks), and mapped files (code, shared libraries);
 - ``pymalloc_blocks``: the blocks Python's own allocator holds (``sys.getallocatedblocks``);
+- ``py_threads``: Python's threads by name, numbers stripped (which pool grew);
 - ``types``: the live object count of the 40 most common types (``gc.get_objects``).
 
 With ``HEAPPROBE_FRAMES`` above 0 it also traces every Python allocation (tracemalloc, that
@@ -31,6 +32,7 @@ import ctypes.util
 import gc
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -111,9 +113,10 @@ def _probe(out: str, every: float, tracing: bool) -> None:
         if tracing:
             tracemalloc.take_snapshot().dump(os.path.join(out, f"snap-{n:03d}.pickle"))
             line["traced_bytes"] = tracemalloc.get_traced_memory()[0]
-        line["types"] = dict(
-            Counter(type(o).__qualname__ for o in gc.get_objects()).most_common(40)
-        )
+        names = Counter(re.sub(r"[-_]?\d+", "", t.name) for t in threading.enumerate())
+        line["py_threads"] = dict(names)
+        types = Counter(type(o).__qualname__ for o in gc.get_objects())
+        line["types"] = dict(types.most_common(40))
         with open(os.path.join(out, "heap.jsonl"), "a") as f:
             f.write(json.dumps(line) + "\n")
         n += 1
