@@ -186,8 +186,10 @@ def test_the_schema_check_leaves_nothing_behind(any_database: Database) -> None:
         gc.collect()
         return sum(isinstance(o, Table) for o in gc.get_objects())
 
-    cached, before = len(any_database.engine._compiled_cache), tables()
+    cache = any_database.engine._compiled_cache
+    assert cache is not None
+    cached, before = len(cache), tables()
     for _ in range(50):
         schema_states(any_database, queues)
     assert tables() == before
-    assert len(any_database.engine._compiled_cache) == cached
+    assert len(cache) == cached
