@@ -86,6 +86,9 @@ class _TextFormatter(logging.Formatter):
 # failures, i.e. customer data (in plaintext, whatever the codec does to what is stored).
 # They log at INFO and above whatever level is configured.
 PAYLOAD_LOGGERS = ("temporalio.worker",)
+# Libraries that narrate routine work at INFO: Alembic says which dialect it uses every time
+# readiness checks the schema (every few seconds). Below WARNING they speak only at debug.
+CHATTY_LOGGERS = ("alembic",)
 
 
 def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
@@ -100,6 +103,10 @@ def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     for name in PAYLOAD_LOGGERS:
         logging.getLogger(name).setLevel(max(root.level, logging.INFO))
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(
+            logging.DEBUG if root.level <= logging.DEBUG else max(root.level, logging.WARNING)
+        )
     # The formatters render execution details as fields; don't repeat them in the message.
     activity.logger.activity_info_on_message = False
     workflow.logger.workflow_info_on_message = False
