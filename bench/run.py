@@ -72,7 +72,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -81,7 +80,7 @@ import time
 import urllib.request
 from asyncio.subprocess import DEVNULL, PIPE
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -91,6 +90,7 @@ from typing import Any, Literal
 import temporalio
 from temporalio.client import Client
 from workerkit import exit_process
+from workerkit._net import free_port, free_ports
 
 from project_worker import queues
 from workload import BenchWorkflow, ChainWorkflow, Workload
@@ -246,21 +246,6 @@ class OtlpSink:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` different free loopback ports: each socket stays bound until all are picked
-    (two binds to port 0 in a row can hand out the same port)."""
-    with ExitStack() as held:
-        socks = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-
-
-def free_port() -> int:
-    """One free loopback port (nothing else is being picked at the same time)."""
-    return free_ports(1)[0]
 
 
 def base_env(pycache: Path | None = None) -> dict[str, str]:

@@ -52,13 +52,13 @@ from typing import Any
 from temporalio.client import Client
 from workerkit import connect, exit_process, parse_duration
 from workerkit._codec import new_key
+from workerkit._net import free_port
 
 from run import (
     BENCH_DIR,
     BenchError,
     OtlpSink,
     base_env,
-    free_port,
     log_tail,
     read_cpu_s,
     read_status,

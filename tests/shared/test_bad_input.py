@@ -1,7 +1,8 @@
 """Bad input from a client that is not `fleet`: the official `temporal` CLI, as the Web UI, a
 Schedule or another language's service would send it. Each malformed start fails its
-workflow within seconds with a message naming the field, with no workflow task failure
-(no retry loop) and before any activity runs; a bad update argument is rejected.
+workflow within seconds with a message naming the field (or, for the wrong number of
+arguments, the parameters), with no workflow task failure (no retry loop) and before any
+activity runs; a bad update argument is rejected; a signal that does not fit is dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client
+from workerkit import discover_queues
 
 from support import WorkerProcess, http_get, temporal_run, temporal_start, workflow_events
 
@@ -227,3 +229,109 @@ async def test_nan_from_another_sdk_fails_the_workflow(
     ]
     assert "Order input is not valid JSON: NaN is not a number JSON allows" in failed["message"]
     assert not any("activityTaskScheduledEventAttributes" in e for e in events)
+
+
+# One valid argument of each workflow type: with a second one after it, only the count is
+# wrong.
+VALID = {
+    "OrderWorkflow": order(),
+    "NotifyWorkflow": json.dumps(
+        {"message_id": "m", "recipient": "u", "subject": "s", "body": "b", "channels": ["email"]}
+    ),
+    "DigestWorkflow": "{}",
+    "BatchIngestWorkflow": json.dumps({"batch_id": "b", "item_count": 2, "chunk_size": 1}),
+    "ChunkWorkflow": json.dumps(
+        {"batch_id": "b", "chunk_index": 0, "first_item": 0, "item_count": 1}
+    ),
+    "AgentWorkflow": json.dumps({"task_id": "t", "prompt": "What is 1 + 1?"}),
+}
+STARTS = [
+    (queue.name, queue.task_queue, workflow_type, inputs)
+    for queue in discover_queues().values()
+    for workflow_type in queue.workflow_types()
+    for inputs in ([], [VALID.get(workflow_type, "{}"), '"extra"'])
+]
+
+
+@pytest.mark.parametrize(
+    ("queue", "task_queue", "workflow_type", "inputs"),
+    STARTS,
+    ids=[f"{t}-{len(i)}-args" for _, _, t, i in STARTS],
+)
+def test_a_start_with_the_wrong_number_of_arguments_fails_at_once(
+    spawn_worker: Callable[..., WorkerProcess],
+    temporal_address: str,
+    queue: str,
+    task_queue: str,
+    workflow_type: str,
+    inputs: list[str],
+) -> None:
+    """No argument, or one too many, as the temporal CLI sends them: the workflow fails
+    within seconds naming its parameters, instead of a TypeError retried forever."""
+    spawn_worker(queue).wait_ready()
+    workflow_id = f"arity-{uuid.uuid4().hex[:10]}"
+    done = temporal_start(temporal_address, task_queue, workflow_type, workflow_id, inputs)
+    assert done.returncode == 0, done.stderr
+    events = wait_closed(temporal_address, workflow_id)
+    (failed,) = [
+        e["workflowExecutionFailedEventAttributes"]
+        for e in events
+        if "workflowExecutionFailedEventAttributes" in e
+    ]
+    failure = failed["failure"]
+    assert failure["message"].startswith(f"{workflow_type} takes ("), failure["message"]
+    assert f"1 required, got {len(inputs)}" in failure["message"], failure["message"]
+    assert failure["applicationFailureInfo"]["type"] == "InvalidInput"
+    assert failure["applicationFailureInfo"]["nonRetryable"] is True
+    assert not any("activityTaskScheduledEventAttributes" in e for e in events)
+
+
+def test_signals_queries_and_updates_with_the_wrong_number_of_arguments(
+    spawn_worker: Callable[..., WorkerProcess], temporal_address: str
+) -> None:
+    """A signal is dropped with one warning, a query and an update are refused to their
+    caller; the workflow is unharmed and completes."""
+    worker = spawn_worker("orders")
+    worker.wait_ready()
+    workflow_id = f"arity-handlers-{uuid.uuid4().hex[:10]}"
+    done = temporal_start(temporal_address, "orders-v1", "OrderWorkflow", workflow_id, order())
+    assert done.returncode == 0, done.stderr
+    target = ["-w", workflow_id]
+
+    two = ["--input", '{"confirmed_by": "cli"}', "--input", '"again"']
+    sent = temporal(temporal_address, "workflow", "signal", *target, "--name", "confirm", *two)
+    assert sent.returncode == 0, sent.stderr  # fire-and-forget: the sender can't know
+    deadline = time.monotonic() + 15
+    while '"signal dropped: wrong number of arguments"' not in worker.log():
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.2)
+    (dropped,) = [json.loads(x) for x in worker.log().splitlines() if '"signal dropped' in x]
+    assert dropped["level"] == "warning" and dropped["signal"] == "confirm"
+    assert dropped["reason"] == "confirm takes (confirmation): 1 required, got 2", dropped
+
+    queried = temporal(
+        temporal_address, "workflow", "query", *target, "--name", "status", "--input", "1"
+    )
+    assert queried.returncode != 0
+    assert "query status takes (no arguments): 0 required, got 1" in queried.stderr, queried
+
+    updated = temporal(
+        temporal_address, "workflow", "update", "execute", *target,
+        "--name", "change_shipping_address",
+    )  # fmt: skip
+    assert updated.returncode != 0
+    assert "update change_shipping_address takes (address): 1 required, got 0" in (
+        updated.stderr + updated.stdout
+    ), updated
+
+    # Nothing of it reached the workflow: a good signal confirms it and it completes.
+    good = temporal(
+        temporal_address, "workflow", "signal", *target, "--name", "confirm",
+        "--input", '{"confirmed_by": "cli"}',
+    )  # fmt: skip
+    assert good.returncode == 0, good.stderr
+    result = temporal(temporal_address, "workflow", "result", *target)
+    assert result.returncode == 0, result.stdout + result.stderr
+    events = history(temporal_address, workflow_id)
+    assert not any("workflowTaskFailedEventAttributes" in e for e in events)
+    assert "Traceback" not in worker.log()

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 
+# The one implementation, the worker's own (re-exported here as the tests have always named it).
+from workerkit._net import free_port
+from workerkit._net import free_ports as distinct_free_ports
 
-def free_port() -> int:
-    """A port nothing listens on now (another call can hand it out again once this returns)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def distinct_free_ports(count: int, *, besides: tuple[int, ...] = ()) -> list[int]:
-    """``count`` free ports, all different and none of ``besides`` (free_port() alone can
-    repeat itself)."""
-    ports: list[int] = []
-    while len(ports) < count:
-        candidate = free_port()
-        if candidate not in ports and candidate not in besides:
-            ports.append(candidate)
-    return ports
+__all__ = ["distinct_free_ports", "free_port", "http_get"]
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:

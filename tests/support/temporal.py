@@ -71,9 +71,15 @@ def temporal_run(address: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def temporal_start(
-    address: str, task_queue: str, workflow_type: str, workflow_id: str, raw_input: str
+    address: str,
+    task_queue: str,
+    workflow_type: str,
+    workflow_id: str,
+    raw_input: str | Sequence[str],
 ) -> subprocess.CompletedProcess[str]:
-    """``temporal workflow start`` with ``raw_input`` sent as the CLI sends JSON input."""
+    """``temporal workflow start`` with ``raw_input`` sent as the CLI sends JSON input: one
+    argument, or one per string of a sequence (none for an empty one)."""
+    inputs = [raw_input] if isinstance(raw_input, str) else list(raw_input)
     return temporal_run(
         address,
         "workflow",
@@ -84,8 +90,7 @@ def temporal_start(
         workflow_type,
         "--workflow-id",
         workflow_id,
-        "--input",
-        raw_input,
+        *(arg for raw in inputs for arg in ("--input", raw)),
     )
 
 

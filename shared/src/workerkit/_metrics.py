@@ -8,7 +8,6 @@ followed by the prometheus-client registry.
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 
 from prometheus_client import (
@@ -21,6 +20,7 @@ from prometheus_client import (
     generate_latest,
 )
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from workerkit._net import free_port
 from workerkit._process_metrics import ProcessExtrasCollector
 
 __all__ = [
@@ -127,17 +127,11 @@ ROLLOUT_FINISHED = Counter(
 )
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class SdkMetrics:
     """An SDK :class:`Runtime` exporting Prometheus metrics on a private loopback port."""
 
     def __init__(self, *, registry: CollectorRegistry = REGISTRY) -> None:
-        self.port = _free_loopback_port()
+        self.port = free_port()
         self.registry = registry
         self.runtime = Runtime(
             telemetry=TelemetryConfig(

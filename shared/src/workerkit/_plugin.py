@@ -1,10 +1,10 @@
 """The project's SDK Plugin: one place that configures every Client, Worker and Replayer.
 
 The data converter (strict JSON, and the payload encryption when a keyring is configured)
-and the interceptors (tracing, structured logs and metrics, then the queue's own) are applied
-by the SDK's plugin mechanism to whatever the project creates: the worker's client and worker,
-every client ``fleet`` opens, the replay gate's and the tests' replayers. A Client connected
-with it passes it on to the Workers built on it.
+and the interceptors (tracing, structured logs and metrics, the argument-count check, then the
+queue's own) are applied by the SDK's plugin mechanism to whatever the project creates: the
+worker's client and worker, every client ``fleet`` opens, the replay gate's and the tests'
+replayers. A Client connected with it passes it on to the Workers built on it.
 
 It also picks the runner workflows run in. ``sandbox=True`` (the plugin's default, as the
 SDK's) is the SDK's sandbox, which re-imports a workflow's module for every run and
@@ -26,6 +26,7 @@ from temporalio.common import VersioningBehavior
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from workerkit._arity import ArityInterceptor
 from workerkit._converter import data_converter
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._tracing import tracing_interceptor
@@ -68,6 +69,11 @@ class WorkerkitPlugin(SimplePlugin):
         super().__init__(
             PLUGIN_NAME,
             data_converter=lambda _given: converter,
-            interceptors=[tracing_interceptor(), ObservabilityInterceptor(), *interceptors],
+            interceptors=[
+                tracing_interceptor(),
+                ObservabilityInterceptor(),
+                ArityInterceptor(),
+                *interceptors,
+            ],
             workflow_runner=VersioningRunner(runner, versioning_behaviors),
         )
