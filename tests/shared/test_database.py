@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -171,6 +172,11 @@ async def test_readyz_says_when_the_schema_is_behind(
     while http_get(worker.url("/readyz"))[0] != 200:
         assert time.monotonic() < deadline, worker.log()
         await asyncio.sleep(0.2)
+    # The log told the same story: polling but not ready and why, once; then up to date.
+    messages = [json.loads(x)["msg"] for x in worker.log().splitlines() if x.startswith("{")]
+    assert "worker ready" not in messages
+    assert messages.count("worker polling but not ready") == 1
+    assert messages.count("the database schema is up to date") == 1
 
 
 def test_the_schema_check_leaves_nothing_behind(any_database: Database) -> None:

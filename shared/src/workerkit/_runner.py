@@ -202,10 +202,12 @@ async def _run_workers(
     checked.cancel()
     if not stop.is_set() and not any(t.done() for t in running):
         health.set_ready()
-        _log.info(
-            "worker ready",
-            extra={"task_queues": [q.task_queue for q in queues], **_version_fields(versions)},
-        )
+        fields = {"task_queues": [q.task_queue for q in queues], **_version_fields(versions)}
+        ready, reason = health.readiness()
+        if ready:
+            _log.info("worker ready", extra=fields)
+        else:  # polling, but /readyz answers 503: say why, once (the watch says when it clears)
+            _log.warning("worker polling but not ready", extra=fields | {"reason": reason})
 
     watches = [asyncio.ensure_future(_watch_server(client, health, interval, stop)), database_watch]
     await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
@@ -292,6 +294,7 @@ async def _watch_database(
 
     db = open_database(environ)
     failures = 0
+    was_behind = False
     while not stop.is_set():
         try:
             states = await asyncio.to_thread(schema_states, db, stateful)
@@ -314,8 +317,12 @@ async def _watch_database(
                     )
                     + "): run `fleet db migrate`",
                 )
+                was_behind = True
             else:
                 health.clear_problem("database")
+                if was_behind:
+                    _log.info("the database schema is up to date")
+                was_behind = False
         checked.set()
         await asyncio.sleep(interval)
 
