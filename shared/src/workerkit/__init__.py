@@ -38,14 +38,14 @@ from workerkit._registry import (
 )
 from workerkit._rollout_policy import PromCheck, RolloutPolicy, activity_failure_ratio
 from workerkit._runner import exit_process, run_queues
-from workerkit._schedules import (
-    Schedule,
+from workerkit._schedule_sync import (
     UnknownScheduleError,
     declared_schedules,
     find_schedule,
     schedule_id,
     sync_schedules,
 )
+from workerkit._schedules import Schedule
 from workerkit._settings import Tuning, WorkerSettings, state_path
 from workerkit._strict import INVALID_INPUT
 from workerkit._tracing import configure_tracing, tracing_interceptor

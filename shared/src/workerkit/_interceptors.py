@@ -1,9 +1,9 @@
 """Worker interceptors that log and measure every activity attempt and workflow run.
 
-The worker factory attaches them (with the SDK's OpenTelemetry ``TracingInterceptor``),
-so a service gets them without writing a line. Workflow-side code is replay-safe:
-``workflow.logger`` drops records while replaying, and metrics are recorded only
-when the worker is not replaying.
+The project's plugin (``_plugin``) attaches them to every worker, after the SDK's
+OpenTelemetry ``TracingInterceptor``, so a service gets them without writing a line.
+Workflow-side code is replay-safe: ``workflow.logger`` drops records while replaying, and
+metrics are recorded only when the worker is not replaying.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""The ``fleet`` command: queues, workers, workflows, schedules and namespaces.
+"""The ``fleet`` command: workers and queues, workflows and schedules, deploys and rollouts,
+the services' database, payload keys and the codec server, namespaces.
 
-Each command module adds its own commands (its ``register``); the options several share,
-such as ``--connect-timeout``, are declared once in ``_common``.
+Each command module adds its own commands (its ``register``), as does any installed package
+that registers a ``workerkit.commands`` entry point; the options several share, such as
+``--connect-timeout``, are declared once in ``_common``.
 """
 
 from __future__ import annotations

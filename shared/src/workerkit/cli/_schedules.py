@@ -14,7 +14,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 from workerkit._registry import discover_queues, get_queue
-from workerkit._schedules import declared_schedules, find_schedule, sync_schedules
+from workerkit._schedule_sync import declared_schedules, find_schedule, sync_schedules
 from workerkit.cli._common import Subparsers, _print_json, _with_client, client_command
 
 __all__ = ["register"]
