@@ -51,7 +51,7 @@ from typing import Any
 
 from temporalio.client import Client
 from workerkit import connect, exit_process, parse_duration
-from workerkit._codec import new_key
+from workerkit._encryption import new_key
 from workerkit._net import free_port
 
 from run import (

@@ -25,7 +25,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from workerkit import data_converter
-from workerkit._codec import EncryptionCodec, load_keyring, new_key
+from workerkit._encryption import EncryptionCodec, load_keyring, new_key
 
 from orders.workflows import OrderWorkflow
 

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Request, Response, Route, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from workerkit._codec import new_key
+from workerkit._encryption import new_key
 
 from support import (
     CodecServerProcess,

@@ -24,7 +24,7 @@ from wsgiref.simple_server import make_server
 
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
-from workerkit._codec import EncryptionCodec
+from workerkit._encryption import EncryptionCodec
 from workerkit._errors import WorkerkitError
 from workerkit._http import _QuietHandler, _ThreadingWSGIServer
 

@@ -1,6 +1,6 @@
 """The one data converter every client, worker and replayer of the project uses.
 
-Strict JSON decoding (``_strict``) always; AES-256-GCM payload encryption (``_codec``) and
+Strict JSON decoding (``_strict``) always; AES-256-GCM payload encryption (``_encryption``) and
 encoded failure messages and stack traces when a keyring is configured.
 """
 
@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
-from workerkit._codec import EncryptionCodec, encrypts, load_keyring
+from workerkit._encryption import EncryptionCodec, encrypts, load_keyring
 from workerkit._strict import StrictPayloadConverter
 
 __all__ = ["data_converter"]

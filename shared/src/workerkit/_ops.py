@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker
+from workerkit._catch_all import UnknownWorkflowType, declare_known
 from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue
 from workerkit._rollout import (
@@ -32,7 +33,6 @@ from workerkit._rollout import (
 )
 from workerkit._rollout_activities import RolloutActivities, replay_activity
 from workerkit._settings import WorkerSettings
-from workerkit._unknown import UnknownWorkflowType, declare_known
 from workerkit._versioning import VersioningRunner, WorkerVersion
 
 __all__ = ["build_ops_workers"]

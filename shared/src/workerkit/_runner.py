@@ -16,9 +16,9 @@ import uvloop
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
-from workerkit._codec import encrypts, load_keyring
 from workerkit._connection import connect, load_connect_config
 from workerkit._deployments import bootstrap_current
+from workerkit._encryption import encrypts, load_keyring
 from workerkit._errors import ConfigurationError, ConnectError
 from workerkit._http import Health, HealthServer
 from workerkit._logging import configure_logging

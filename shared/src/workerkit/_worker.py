@@ -18,12 +18,12 @@ from temporalio.worker import (
     Worker,
     WorkerTuner,
 )
+from workerkit._catch_all import UnknownWorkflowType, declare_known
 from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue
 from workerkit._settings import WorkerSettings
 from workerkit._signals import install_dropped_signal_handling
 from workerkit._slots import activity_slots
-from workerkit._unknown import UnknownWorkflowType, declare_known
 from workerkit._versioning import VersioningRunner, WorkerVersion
 
 __all__ = ["build_worker"]

@@ -9,8 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
-from workerkit._codec import KEYS_VARIABLE, EncryptionCodec, load_keyring, new_key
 from workerkit._codec_server import CodecServer, parse_origins
+from workerkit._encryption import KEYS_VARIABLE, EncryptionCodec, load_keyring, new_key
 from workerkit.cli._common import Subparsers, _UsageError
 
 TOKEN_VARIABLE = "FLEET_CODEC_TOKEN"
