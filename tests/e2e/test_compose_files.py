@@ -58,11 +58,6 @@ def compose() -> dict[str, Any]:
     return merged(COMPOSE, COMPOSE_QUEUES)
 
 
-def test_compose_files_are_in_sync_with_the_registry() -> None:
-    stale = fleet_sync.sync(ROOT, write=False)
-    assert not stale, "run `make sync`:\n" + "\n".join(stale)
-
-
 def test_every_registered_queue_has_a_worker_service_and_image(
     registry: list[Any], compose: dict[str, Any]
 ) -> None:

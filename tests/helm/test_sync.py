@@ -33,11 +33,6 @@ RegisteredQueue = fleet_sync.RegisteredQueue
 pytestmark = pytest.mark.slow
 
 
-def test_chart_is_in_sync_with_the_registry() -> None:
-    stale = [s for s in fleet_sync.sync(ROOT, write=False) if s == fleet_sync.CHART_QUEUES]
-    assert not stale, "run `make sync`:\n" + "\n".join(stale)
-
-
 def test_every_registered_queue_is_in_the_chart_with_its_registry_fields(
     registry: list[Any], helm: Helm
 ) -> None:

@@ -1,11 +1,12 @@
-"""Write the files derived from the queue registry: ``python -m fleet_scaffold.sync``.
+"""Write every derived file of the repository: ``python -m fleet_scaffold.sync``.
 
     uv run python -m fleet_scaffold.sync          # rewrite what is stale (make sync)
     uv run python -m fleet_scaffold.sync --check  # change nothing; exit 1 naming what is stale
 
 The registry (the installed queue packages, :func:`workerkit.discover_queues`) is the only list
-of queues. Each derived file is whole, in a place of its own, and its first line says it is
-generated; every hand-written file stays hand-written:
+of queues, and deploy/grafana/generate.py the only source of the dashboards. Each derived file
+is whole, in a place of its own, and its first lines say it is generated and from what; every
+hand-written file stays hand-written:
 
 - ``docker-compose.queues.yml``: every compose service on a queue's image (built from
   ``deploy/docker/worker/Dockerfile`` with ``QUEUE=<queue>``): per queue its worker (the
@@ -20,14 +21,17 @@ generated; every hand-written file stays hand-written:
 - ``helm/temporal-fleet/ci/prod-digests.yaml``: a placeholder image digest per queue, so that
   prod (which renders only images pinned by digest) lints and renders without a release; a
   release passes the digests it pushed instead.
+- ``helm/temporal-fleet/files/grafana/dashboards/*.json``: the Grafana dashboards, built by
+  deploy/grafana/generate.py (the chart ships them; compose's Grafana mounts them).
 
-tests/e2e/test_compose_files.py and tests/helm run the same check, so none can drift.
+tests/tools/test_derived_files.py is the one drift check: none can go stale.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -44,6 +48,7 @@ from fleet_scaffold._scaffold import ScaffoldError, workspace_root
 __all__ = [
     "CHART_QUEUES",
     "COMPOSE_QUEUES",
+    "DASHBOARDS",
     "DEFAULT_SHAPE",
     "DERIVED",
     "PLACEHOLDER_DIGEST",
@@ -53,6 +58,7 @@ __all__ = [
     "RegisteredQueue",
     "chart_queues",
     "compose_queues",
+    "dashboards",
     "main",
     "prod_digests",
     "prometheus_compose",
@@ -66,7 +72,10 @@ COMPOSE_QUEUES = "docker-compose.queues.yml"
 PROMETHEUS_COMPOSE = "deploy/prometheus/prometheus-compose.yml"
 CHART_QUEUES = "helm/temporal-fleet/files/queues.yaml"
 PROD_DIGESTS = "helm/temporal-fleet/ci/prod-digests.yaml"
-DERIVED = (COMPOSE_QUEUES, PROMETHEUS_COMPOSE, CHART_QUEUES, PROD_DIGESTS)
+DASHBOARDS = "helm/temporal-fleet/files/grafana/dashboards"
+# The dashboards' source: code of this repository, found beside this package (not under the
+# --root a check is given, which holds only the files it checks).
+DASHBOARD_GENERATOR = Path(__file__).resolve().parents[4] / "deploy" / "grafana" / "generate.py"
 # Their inputs besides the registry.
 COMPOSE = "docker-compose.yml"
 DOCKERFILE = "deploy/docker/worker/Dockerfile"
@@ -319,6 +328,29 @@ def prod_digests(queues: Sequence[RegisteredQueue]) -> str:
 # -- all of them --------------------------------------------------------------------------------
 
 
+# -- the Grafana dashboards ------------------------------------------------------------------
+
+
+def dashboards() -> dict[str, str]:
+    """The dashboards deploy/grafana/generate.py builds, by their path in the repository.
+
+    Raises:
+        ScaffoldError: The generator is not there (this package is not in its workspace).
+    """
+    spec = importlib.util.spec_from_file_location("fleet_dashboards", DASHBOARD_GENERATOR)
+    if spec is None or spec.loader is None or not DASHBOARD_GENERATOR.is_file():
+        raise ScaffoldError(f"{DASHBOARD_GENERATOR} does not exist")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    rendered: dict[str, str] = module.render()
+    return {f"{DASHBOARDS}/{name}": text for name, text in rendered.items()}
+
+
+# Every derived file, relative to the repository root.
+DERIVED = (COMPOSE_QUEUES, PROMETHEUS_COMPOSE, CHART_QUEUES, PROD_DIGESTS, *sorted(dashboards()))
+
+
 def render(root: Path, queues: Sequence[RegisteredQueue]) -> dict[str, str]:
     """Every derived file for ``queues``, by its path relative to ``root``.
 
@@ -334,6 +366,7 @@ def render(root: Path, queues: Sequence[RegisteredQueue]) -> dict[str, str]:
         PROMETHEUS_COMPOSE: prometheus_compose(queues),
         CHART_QUEUES: chart_queues(queues),
         PROD_DIGESTS: prod_digests(queues),
+        **dashboards(),
     }
 
 
@@ -375,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"run `make sync` ({COMMAND})", file=sys.stderr)
         return 1
     if not stale:
-        print("the derived files are up to date with the registry")
+        print("the derived files are up to date")
     return 0
 
 
