@@ -11,7 +11,7 @@ from pathlib import Path
 
 from workerkit._codec_server import CodecServer, parse_origins
 from workerkit._encryption import KEYS_VARIABLE, EncryptionCodec, load_keyring, new_key
-from workerkit.cli._common import Subparsers, _UsageError
+from workerkit.cli._common import Subparsers, UsageError
 
 TOKEN_VARIABLE = "FLEET_CODEC_TOKEN"
 TOKEN_FILE_VARIABLE = "FLEET_CODEC_TOKEN_FILE"
@@ -21,14 +21,14 @@ def _token() -> str:
     inline = os.environ.get(TOKEN_VARIABLE, "").strip()
     path = os.environ.get(TOKEN_FILE_VARIABLE, "").strip()
     if inline and path:
-        raise _UsageError(f"set {TOKEN_VARIABLE} or {TOKEN_FILE_VARIABLE}, not both")
+        raise UsageError(f"set {TOKEN_VARIABLE} or {TOKEN_FILE_VARIABLE}, not both")
     if path:
         try:
             inline = Path(path).read_text(encoding="utf-8").strip()
         except OSError as err:
-            raise _UsageError(f"{TOKEN_FILE_VARIABLE}={path!r}: {err.strerror or err}") from None
+            raise UsageError(f"{TOKEN_FILE_VARIABLE}={path!r}: {err.strerror or err}") from None
     if len(inline) < 16:
-        raise _UsageError(
+        raise UsageError(
             f"{TOKEN_VARIABLE} (or {TOKEN_FILE_VARIABLE}) must hold a bearer token of at least "
             "16 characters: the codec server decrypts for whoever presents it"
         )
@@ -38,7 +38,7 @@ def _token() -> str:
 def _cmd_server(args: argparse.Namespace) -> int:
     keyring = load_keyring()
     if keyring is None:
-        raise _UsageError(f"the codec server needs the keyring: set {KEYS_VARIABLE}")
+        raise UsageError(f"the codec server needs the keyring: set {KEYS_VARIABLE}")
     token = _token()
     try:
         server = CodecServer(
@@ -49,7 +49,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
             origins=parse_origins(args.origins),
         )
     except OSError as err:
-        raise _UsageError(
+        raise UsageError(
             f"--host {args.host} --port {args.port}: cannot listen there: {err.strerror or err}"
         ) from None
 

@@ -21,13 +21,26 @@ from workerkit._env import parse_duration
 from workerkit._errors import ConfigurationError
 from workerkit._tracing import configure_tracing
 
+__all__ = [
+    "Subparsers",
+    "UsageError",
+    "add_connect_timeout",
+    "client_command",
+    "duration_option",
+    "json_arg",
+    "json_args",
+    "print_json",
+    "to_jsonable",
+    "with_client",
+]
+
 _T = TypeVar("_T")
 # What each command module's register() adds its commands to.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def add_connect_timeout(parser: argparse.ArgumentParser, default: str = "10s") -> None:
-    """Add ``--connect-timeout`` (read by :func:`_with_client`) to a command's parser."""
+    """Add ``--connect-timeout`` (read by :func:`with_client`) to a command's parser."""
     parser.add_argument("--connect-timeout", default=default, help="give up connecting after this")
 
 
@@ -38,19 +51,19 @@ def client_command(sub: Subparsers, name: str, help: str) -> argparse.ArgumentPa
     return parser
 
 
-class _UsageError(ConfigurationError):
+class UsageError(ConfigurationError):
     """Bad command-line input."""
 
 
-def _duration(text: str, option: str) -> float:
+def duration_option(text: str, option: str) -> float:
     """Seconds of a duration option, or a usage error naming it."""
     try:
         return parse_duration(text).total_seconds()
     except ValueError:
-        raise _UsageError(f"{option} {text!r} is not a duration (e.g. 30s, 5m)") from None
+        raise UsageError(f"{option} {text!r} is not a duration (e.g. 30s, 5m)") from None
 
 
-def _json_arg(text: str, what: str) -> Any:
+def json_arg(text: str, what: str) -> Any:
     """Parse one JSON argument: given inline, as ``@path`` (a file) or ``-`` (stdin)."""
     if text == "-":
         text = sys.stdin.read()
@@ -59,26 +72,26 @@ def _json_arg(text: str, what: str) -> Any:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             reason = getattr(err, "strerror", None) or str(err)
-            raise _UsageError(f"{what}: cannot read {text[1:]}: {reason}") from None
+            raise UsageError(f"{what}: cannot read {text[1:]}: {reason}") from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise _UsageError(
+        raise UsageError(
             f"{what} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as err:
         bad = err.object[err.start : err.end].encode("unicode_escape").decode()
-        raise _UsageError(f"{what} holds a lone surrogate ({bad}): not valid Unicode") from None
+        raise UsageError(f"{what} holds a lone surrogate ({bad}): not valid Unicode") from None
     return value
 
 
-def _json_args(raw: Sequence[str]) -> list[Any]:
-    return [_json_arg(text, f"argument {i + 1}") for i, text in enumerate(raw)]
+def json_args(raw: Sequence[str]) -> list[Any]:
+    return [json_arg(text, f"argument {i + 1}") for i, text in enumerate(raw)]
 
 
-def _to_jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, timedelta):
@@ -86,15 +99,15 @@ def _to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, default=_to_jsonable, indent=2, sort_keys=True))
+def print_json(value: Any) -> None:
+    print(json.dumps(value, default=to_jsonable, indent=2, sort_keys=True))
 
 
-def _with_client(args: argparse.Namespace, body: Callable[[Client], Awaitable[_T]]) -> _T:
+def with_client(args: argparse.Namespace, body: Callable[[Client], Awaitable[_T]]) -> _T:
     try:
         timeout = parse_duration(args.connect_timeout)
     except ValueError:
-        raise _UsageError(
+        raise UsageError(
             f"--connect-timeout {args.connect_timeout!r} is not a duration (e.g. 10s, 1m)"
         ) from None
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from workerkit._env import parse_duration
 from workerkit._registry import Queue, discover_queues, get_queue
-from workerkit.cli._common import Subparsers, _print_json, _UsageError
+from workerkit.cli._common import Subparsers, UsageError, print_json
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic load when a `fleet db` command runs
     from workerkit._database import Database
@@ -21,7 +21,7 @@ def _queues(names: list[str]) -> list[Queue]:
     queues = [get_queue(n) for n in names] if names else list(discover_queues().values())
     stateless = [q.name for q in queues if not q.migrations]
     if names and stateless:
-        raise _UsageError(f"queue {', '.join(stateless)} keeps no state in the database")
+        raise UsageError(f"queue {', '.join(stateless)} keeps no state in the database")
     return [q for q in queues if q.migrations]
 
 
@@ -32,7 +32,7 @@ def _open(args: argparse.Namespace) -> Database:
     try:
         wait = parse_duration(args.wait).total_seconds()
     except ValueError:
-        raise _UsageError(f"--wait {args.wait!r} is not a duration (e.g. 60s, 2m)") from None
+        raise UsageError(f"--wait {args.wait!r} is not a duration (e.g. 60s, 2m)") from None
     # A one-shot Job or compose service may start before the database accepts connections.
     deadline = time.monotonic() + wait
     delay = 0.5
@@ -79,7 +79,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     if args.json:
-        _print_json(
+        print_json(
             [
                 {"queue": s.queue, "current": s.current, "head": s.head, "up_to_date": s.up_to_date}
                 for s in states

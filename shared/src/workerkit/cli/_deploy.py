@@ -39,11 +39,11 @@ from workerkit._replay_gate import HISTORIES_VARIABLE, replay_gate
 from workerkit._versioning import BUILD_ID_VARIABLE
 from workerkit.cli._common import (
     Subparsers,
-    _duration,
-    _print_json,
-    _UsageError,
-    _with_client,
+    UsageError,
     add_connect_timeout,
+    duration_option,
+    print_json,
+    with_client,
 )
 from workerkit.cli._rollout import (
     describe_rollout,
@@ -83,7 +83,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         rollout = found[1] if found else None
         rollout_running = bool(found and found[2])
         if args.json:
-            _print_json(
+            print_json(
                 {
                     "queue": queue.name,
                     "deployment": deployment,
@@ -126,7 +126,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 print(line)
         return 0
 
-    return _with_client(args, body)
+    return with_client(args, body)
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
@@ -134,16 +134,16 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     local = local_version(queue)
     build_id = args.build_id or local.build_id
     if build_id != local.build_id:
-        raise _UsageError(
+        raise UsageError(
             f"the replay gate runs the code installed here (build {local.build_id}); "
             f"run promote for build {build_id} where that build is installed (its image)"
         )
     if args.ramp is not None and not 0 < args.ramp < 100:
-        raise _UsageError("--ramp must be a percentage greater than 0 and less than 100")
-    wait = _duration(args.wait_pollers, "--wait-pollers")
+        raise UsageError("--ramp must be a percentage greater than 0 and less than 100")
+    wait = duration_option(args.wait_pollers, "--wait-pollers")
     histories = Path(args.histories) if args.histories else None
     if histories is not None and not histories.is_dir():
-        raise _UsageError(f"--histories {args.histories}: not a directory")
+        raise UsageError(f"--histories {args.histories}: not a directory")
     target = "current" if args.ramp is None else f"ramping at {args.ramp:g}%"
 
     async def body(client: Client) -> int:
@@ -209,7 +209,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
             )
         return 0
 
-    return _with_client(args, body)
+    return with_client(args, body)
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
@@ -250,13 +250,13 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
         print(f"rolled back {queue.name}: build {previous.build_id} is current again (was {was})")
         return 0
 
-    return _with_client(args, body)
+    return with_client(args, body)
 
 
 def _cmd_retire(args: argparse.Namespace) -> int:
     queue = get_queue(args.queue)
     deployment = local_version(queue).deployment_name
-    wait = _duration(args.wait, "--wait")
+    wait = duration_option(args.wait, "--wait")
 
     async def body(client: Client) -> int:
         deadline = time.monotonic() + wait
@@ -292,7 +292,7 @@ def _cmd_retire(args: argparse.Namespace) -> int:
                 return EXIT_REFUSED
             await asyncio.sleep(2.0)
 
-    return _with_client(args, body)
+    return with_client(args, body)
 
 
 def register(sub: Subparsers) -> None:

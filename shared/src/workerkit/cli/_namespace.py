@@ -9,7 +9,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from workerkit._env import parse_duration
 from workerkit._namespace import ensure_namespace
-from workerkit.cli._common import Subparsers, _UsageError, _with_client, add_connect_timeout
+from workerkit.cli._common import Subparsers, UsageError, add_connect_timeout, with_client
 
 __all__ = ["NAMESPACE_NAME", "register"]
 
@@ -22,13 +22,13 @@ def _cmd_namespace_ensure(args: argparse.Namespace) -> int:
     try:
         retention = parse_duration(args.retention)
     except ValueError:
-        raise _UsageError(
+        raise UsageError(
             f"--retention {args.retention!r} is not a duration (e.g. 7d, 72h)"
         ) from None
     if retention < timedelta(days=1):
-        raise _UsageError("--retention must be at least 1d (Temporal's minimum)")
+        raise UsageError("--retention must be at least 1d (Temporal's minimum)")
     if not NAMESPACE_NAME.match(args.name):
-        raise _UsageError(
+        raise UsageError(
             f"namespace name {args.name!r} is invalid: 2 to 255 letters, digits, '-', '_' or '.', "
             "starting with a letter or digit"
         )
@@ -40,7 +40,7 @@ def _cmd_namespace_ensure(args: argparse.Namespace) -> int:
         print(f"namespace {args.name}: {outcome} (retention {args.retention})")
         return 0
 
-    return _with_client(args, body)
+    return with_client(args, body)
 
 
 def register(sub: Subparsers) -> None:

@@ -7,7 +7,7 @@ import argparse
 from workerkit._registry import discover_queues, get_queue
 from workerkit._runner import run_queues
 from workerkit._settings import WorkerSettings
-from workerkit.cli._common import Subparsers, _print_json, _UsageError
+from workerkit.cli._common import Subparsers, UsageError, print_json
 
 __all__ = ["register"]
 
@@ -15,7 +15,7 @@ __all__ = ["register"]
 def _cmd_queues(args: argparse.Namespace) -> int:
     queues = discover_queues()
     if args.json:
-        _print_json(
+        print_json(
             [
                 {
                     "name": q.name,
@@ -39,10 +39,10 @@ def _cmd_queues(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     if args.all == bool(args.queues):
-        raise _UsageError("name one or more queues, or pass --all (not both)")
+        raise UsageError("name one or more queues, or pass --all (not both)")
     queues = list(discover_queues().values()) if args.all else [get_queue(n) for n in args.queues]
     if not queues:
-        raise _UsageError("no queues are installed")
+        raise UsageError("no queues are installed")
     return run_queues(queues)
 
 

@@ -42,10 +42,10 @@ from workerkit._rollout_policy import INSUFFICIENT_DATA
 from workerkit._versioning import WorkerVersion, resolve_version
 from workerkit.cli._common import (
     Subparsers,
-    _duration,
-    _UsageError,
-    _with_client,
+    UsageError,
     add_connect_timeout,
+    duration_option,
+    with_client,
 )
 
 __all__ = ["describe_rollout", "local_version", "register_actions", "running_rollout"]
@@ -75,9 +75,9 @@ def _request(args: argparse.Namespace, queue: Queue, version: WorkerVersion) -> 
             insufficient_data=args.insufficient_data,
         )
     except ValueError as err:
-        raise _UsageError(str(err)) from None
+        raise UsageError(str(err)) from None
     if args.version_limit < 2:
-        raise _UsageError("--version-limit must be 2 or more")
+        raise UsageError("--version-limit must be 2 or more")
     return RolloutRequest(
         queue=queue.name,
         deployment=version.deployment_name,
@@ -194,12 +194,12 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     queue = get_queue(args.queue)
     version = local_version(queue)
     if args.build_id and args.build_id != version.build_id:
-        raise _UsageError(
+        raise UsageError(
             f"the rollout gates the code installed here (build {version.build_id}); run it "
             f"for build {args.build_id} where that build is installed (its image)"
         )
     request = _request(args, queue, version)
-    wait_pollers = timedelta(seconds=_duration(args.wait_pollers, "--wait-pollers"))
+    wait_pollers = timedelta(seconds=duration_option(args.wait_pollers, "--wait-pollers"))
 
     async def body(client: Client) -> int:
         await wait_for_pollers(
@@ -254,7 +254,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
             return EXIT_OK
         return await _follow(handle, queue.name)
 
-    return _with_client(args, body)
+    return with_client(args, body)
 
 
 def _control(action: str) -> Any:
@@ -276,7 +276,7 @@ def _control(action: str) -> Any:
             print(f"rollout of {queue.name}: {answer}")
             return EXIT_OK
 
-        return _with_client(args, body)
+        return with_client(args, body)
 
     return command
 

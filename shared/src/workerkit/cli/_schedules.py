@@ -15,7 +15,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 from workerkit._registry import discover_queues, get_queue
 from workerkit._schedule_sync import declared_schedules, find_schedule, sync_schedules
-from workerkit.cli._common import Subparsers, _print_json, _with_client, client_command
+from workerkit.cli._common import Subparsers, client_command, print_json, with_client
 
 __all__ = ["register"]
 
@@ -31,7 +31,7 @@ def _cmd_schedules_sync(args: argparse.Namespace) -> int:
             print(f"no schedules declared by {', '.join(q.name for q in queues) or 'any queue'}")
         return 0
 
-    return _with_client(args, body)
+    return with_client(args, body)
 
 
 def _cmd_schedules_list(args: argparse.Namespace) -> int:
@@ -68,7 +68,7 @@ def _cmd_schedules_list(args: argparse.Namespace) -> int:
                 }
             rows.append(row)
         if args.json:
-            _print_json(rows)
+            print_json(rows)
             return 0
         for row in rows:
             if not row["exists"]:
@@ -82,7 +82,7 @@ def _cmd_schedules_list(args: argparse.Namespace) -> int:
             print(f"{row['id']:<28} {row['workflow']:<20} {row['spec']:<24} {status}")
         return 0
 
-    return _with_client(args, body)
+    return with_client(args, body)
 
 
 def _on_schedule(
@@ -105,7 +105,7 @@ def _on_schedule(
         print(f"schedule {args.schedule_id}: {verb}")
         return 0
 
-    return _with_client(args, body)
+    return with_client(args, body)
 
 
 def _cmd_schedules_pause(args: argparse.Namespace) -> int:

@@ -19,12 +19,12 @@ from workerkit._registry import discover_queues, get_queue
 from workerkit._strict import InputMismatch, convert
 from workerkit.cli._common import (
     Subparsers,
-    _json_arg,
-    _json_args,
-    _print_json,
-    _UsageError,
-    _with_client,
+    UsageError,
     client_command,
+    json_arg,
+    json_args,
+    print_json,
+    with_client,
 )
 
 __all__ = ["register"]
@@ -36,20 +36,20 @@ def _fit(types: Sequence[Any] | None, values: list[Any], what: str) -> list[Any]
         return values
     if len(values) != len(types):
         names = ", ".join(getattr(t, "__name__", str(t)) for t in types)
-        raise _UsageError(f"{what} takes {len(types)} argument(s) ({names}); got {len(values)}")
+        raise UsageError(f"{what} takes {len(types)} argument(s) ({names}); got {len(values)}")
     typed = []
     for i, (value, hint) in enumerate(zip(values, types, strict=True)):
         try:
             typed.append(convert(value, hint))
         except InputMismatch as err:
             name = getattr(hint, "__name__", str(hint))
-            raise _UsageError(f"{what}: argument {i + 1} does not fit {name}: {err}") from None
+            raise UsageError(f"{what}: argument {i + 1} does not fit {name}: {err}") from None
     return typed
 
 
 def _typed_args(queue_name: str, workflow_type: str, raw: Sequence[str]) -> list[Any]:
     queue = get_queue(queue_name)
-    return _fit(queue.workflow_arg_types(workflow_type), _json_args(raw), workflow_type)
+    return _fit(queue.workflow_arg_types(workflow_type), json_args(raw), workflow_type)
 
 
 _HANDLERS = {"signal": "signals", "query": "queries", "update": "updates"}
@@ -75,7 +75,7 @@ async def _checked_handler_args(
     handler = handlers.get(name) or handlers.get(None)  # None: a dynamic handler
     if handler is None:
         known = ", ".join(sorted(n for n in handlers if n)) or "none"
-        raise _UsageError(
+        raise UsageError(
             f"{described.workflow_type} {handle.id} has no {kind} {name!r}; its {_HANDLERS[kind]}: "
             f"{known}"
         )
@@ -87,16 +87,16 @@ async def _checked_handler_args(
 def _cmd_start(args: argparse.Namespace) -> int:
     queue = get_queue(args.queue)
     if args.id is not None and not args.id.strip():
-        raise _UsageError("--id must not be empty (omit it for the queue's deterministic id)")
+        raise UsageError("--id must not be empty (omit it for the queue's deterministic id)")
     typed = _typed_args(args.queue, args.workflow, args.args)
-    memo = _json_arg(args.memo, "--memo") if args.memo else None
+    memo = json_arg(args.memo, "--memo") if args.memo else None
     if memo is not None and not isinstance(memo, dict):
-        raise _UsageError("--memo must be a JSON object")
+        raise UsageError("--memo must be a JSON object")
 
     async def body(client: Client) -> int:
         launched = await launch(client, queue, args.workflow, *typed, id=args.id, memo=memo)
         if not args.wait:
-            _print_json(
+            print_json(
                 {
                     "workflow_id": launched.workflow_id,
                     "run_id": launched.run_id,
@@ -107,13 +107,13 @@ def _cmd_start(args: argparse.Namespace) -> int:
             return 0
         return await _print_result(launched.handle)
 
-    return _with_client(args, body)
+    return with_client(args, body)
 
 
 def _on_workflow(
     args: argparse.Namespace, action: Callable[[WorkflowHandle[Any, Any]], Awaitable[int]]
 ) -> int:
-    return _with_client(args, lambda client: action(client.get_workflow_handle(args.workflow_id)))
+    return with_client(args, lambda client: action(client.get_workflow_handle(args.workflow_id)))
 
 
 async def _print_result(handle: WorkflowHandle[Any, Any]) -> int:
@@ -122,12 +122,12 @@ async def _print_result(handle: WorkflowHandle[Any, Any]) -> int:
     except WorkflowFailureError as err:
         print(f"workflow {handle.id} failed: {err.cause}", file=sys.stderr)
         return 1
-    _print_json(result)
+    print_json(result)
     return 0
 
 
 def _cmd_signal(args: argparse.Namespace) -> int:
-    values = _json_args(args.args)
+    values = json_args(args.args)
 
     async def action(handle: WorkflowHandle[Any, Any]) -> int:
         typed = await _checked_handler_args(handle, "signal", args.name, values)
@@ -139,18 +139,18 @@ def _cmd_signal(args: argparse.Namespace) -> int:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    values = _json_args(args.args)
+    values = json_args(args.args)
 
     async def action(handle: WorkflowHandle[Any, Any]) -> int:
         typed = await _checked_handler_args(handle, "query", args.name, values)
-        _print_json(await handle.query(args.name, args=typed))
+        print_json(await handle.query(args.name, args=typed))
         return 0
 
     return _on_workflow(args, action)
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
-    values = _json_args(args.args)
+    values = json_args(args.args)
 
     async def action(handle: WorkflowHandle[Any, Any]) -> int:
         typed = await _checked_handler_args(handle, "update", args.name, values)
@@ -159,7 +159,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
         except WorkflowUpdateFailedError as err:
             print(f"update {args.name} rejected: {err.cause}", file=sys.stderr)
             return 1
-        _print_json(result)
+        print_json(result)
         return 0
 
     return _on_workflow(args, action)
