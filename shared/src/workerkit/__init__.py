@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from workerkit._activities import activities_of
 from workerkit._connection import connect, load_connect_config
 from workerkit._converter import data_converter
-from workerkit._env import Accepts, EnvSettings, parse_duration, setting
-from workerkit._errors import (
+from workerkit._env_settings import Accepts, EnvSettings, parse_duration, setting
+from workerkit._exceptions import (
     ConfigurationError,
     ConnectError,
     LaunchError,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
-from workerkit._errors import ConfigurationError
+from workerkit._exceptions import ConfigurationError
 
 __all__ = ["activities_of"]
 

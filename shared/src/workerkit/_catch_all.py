@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from temporalio import workflow
 from temporalio.common import RawValue, VersioningBehavior
 from temporalio.exceptions import ApplicationError
-from workerkit._errors import UnknownWorkflowError
+from workerkit._exceptions import UnknownWorkflowError
 
 __all__ = ["UNKNOWN_WORKFLOW", "UnknownWorkflowType", "declare_known"]
 

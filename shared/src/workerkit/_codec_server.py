@@ -25,7 +25,7 @@ from wsgiref.simple_server import make_server
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from workerkit._encryption import EncryptionCodec
-from workerkit._errors import WorkerkitError
+from workerkit._exceptions import WorkerkitError
 from workerkit._http import _QuietHandler, _ThreadingWSGIServer
 
 __all__ = ["MAX_BODY_BYTES", "CodecServer", "parse_origins"]

@@ -13,7 +13,7 @@ from typing import Any
 from temporalio.client import Client, Interceptor
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
-from workerkit._errors import ConfigurationError, ConnectError, SettingError
+from workerkit._exceptions import ConfigurationError, ConnectError, SettingError
 from workerkit._plugin import WorkerkitPlugin
 
 __all__ = ["connect", "load_connect_config"]

@@ -29,7 +29,7 @@ import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL, make_url
 from temporalio.exceptions import ApplicationError
-from workerkit._errors import SettingError, WorkerkitError
+from workerkit._exceptions import SettingError, WorkerkitError
 from workerkit._settings import state_path
 from workerkit._slots import current_activity_slots
 

@@ -31,7 +31,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
-from workerkit._errors import WorkerkitError
+from workerkit._exceptions import WorkerkitError
 
 __all__ = [
     "BuildState",

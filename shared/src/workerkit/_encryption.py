@@ -27,7 +27,7 @@ from pathlib import Path
 
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
-from workerkit._errors import ConfigurationError, SettingError, WorkerkitError
+from workerkit._exceptions import ConfigurationError, SettingError, WorkerkitError
 
 __all__ = [
     "ENCRYPTED_ENCODING",

@@ -12,7 +12,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.types import MethodAsyncSingleParam, ParamType, SelfType
-from workerkit._errors import LaunchError, UnknownWorkflowError
+from workerkit._exceptions import LaunchError, UnknownWorkflowError
 from workerkit._registry import Queue
 
 __all__ = ["Launched", "launch"]

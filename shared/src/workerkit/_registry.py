@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
-from workerkit._errors import ConfigurationError, UnknownQueueError, UnknownWorkflowError
+from workerkit._exceptions import ConfigurationError, UnknownQueueError, UnknownWorkflowError
 from workerkit._rollout_policy import RolloutPolicy
 from workerkit._schedules import Schedule
 from workerkit._settings import Tuning

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal, get_args
 
-from workerkit._env import parse_duration
-from workerkit._errors import ConfigurationError
+from workerkit._env_settings import parse_duration
+from workerkit._exceptions import ConfigurationError
 
 __all__ = [
     "INSUFFICIENT_DATA",

@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from workerkit._connection import connect, load_connect_config
 from workerkit._deployments import bootstrap_current
 from workerkit._encryption import encrypts, load_keyring
-from workerkit._errors import ConfigurationError, ConnectError
+from workerkit._exceptions import ConfigurationError, ConnectError
 from workerkit._http import Health, HealthServer
 from workerkit._logging import configure_logging
 from workerkit._metrics import WORKER_BUILD_INFO, SdkMetrics

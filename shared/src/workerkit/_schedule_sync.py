@@ -27,7 +27,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 from temporalio.client import Schedule as TemporalSchedule
-from workerkit._errors import ConfigurationError
+from workerkit._exceptions import ConfigurationError
 from workerkit._registry import Queue
 from workerkit._schedules import Schedule
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.client import ScheduleOverlapPolicy
-from workerkit._errors import ConfigurationError
+from workerkit._exceptions import ConfigurationError
 
 __all__ = ["Schedule"]
 

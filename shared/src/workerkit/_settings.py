@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal, Self
 
-from workerkit._env import Accepts, EnvSettings, setting
+from workerkit._env_settings import Accepts, EnvSettings, setting
 
 __all__ = [
     "ENV_PREFIX",

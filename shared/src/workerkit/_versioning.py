@@ -33,7 +33,7 @@ from temporalio.worker import (
     WorkflowInstanceDetails,
     WorkflowRunner,
 )
-from workerkit._errors import SettingError
+from workerkit._exceptions import SettingError
 
 __all__ = [
     "BUILD_ID_VARIABLE",

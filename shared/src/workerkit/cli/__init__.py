@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from typing import NoReturn
 
 from temporalio.service import RPCError
-from workerkit._errors import ConfigurationError, WorkerkitError
+from workerkit._exceptions import ConfigurationError, WorkerkitError
 from workerkit._runner import EXIT_USAGE, exit_process  # a worker's exit code for bad settings too
 from workerkit.cli import _codec, _db, _deploy, _namespace, _queues, _schedules, _workflows
 

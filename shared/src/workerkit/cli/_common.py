@@ -17,8 +17,8 @@ from temporalio.client import (
     Client,
 )
 from workerkit._connection import connect
-from workerkit._env import parse_duration
-from workerkit._errors import ConfigurationError
+from workerkit._env_settings import parse_duration
+from workerkit._exceptions import ConfigurationError
 from workerkit._tracing import configure_tracing
 
 __all__ = [

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import TYPE_CHECKING
 
-from workerkit._env import parse_duration
+from workerkit._env_settings import parse_duration
 from workerkit._registry import Queue, discover_queues, get_queue
 from workerkit.cli._common import Subparsers, UsageError, print_json
 

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 from temporalio.client import Client
-from workerkit._env import parse_duration
+from workerkit._env_settings import parse_duration
 from workerkit._namespace import ensure_namespace
 from workerkit.cli._common import Subparsers, UsageError, add_connect_timeout, with_client
 

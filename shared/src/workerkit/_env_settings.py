@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, ClassVar, Generic, Self, TypeVar, dataclass_transform
 
-from workerkit._errors import SettingError
+from workerkit._exceptions import SettingError
 
 __all__ = ["Accepts", "EnvSettings", "parse_duration", "setting"]
 
