@@ -20,7 +20,7 @@ ENV ?= dev
 COMPOSE := python3 scripts/fleet_compose.py
 SERVICES := $(notdir $(wildcard services/*))
 
-.PHONY: help install dev lint fmt test pytest check-packages bench soak new-queue histories \
+.PHONY: help install dev lint fmt test pytest check-packages bench soak new-queue histories freeze-history \
 	dashboards rules-test prometheus helm-tools sync helm-sync helm-lint helm-template helm-test \
 	up down logs ps scale images deploy retire e2e compose-sync clean
 
@@ -159,5 +159,8 @@ prometheus: ## Run Prometheus (:9090) for the `make dev` stack, with the fleet's
 	prometheus --config.file=deploy/prometheus/prometheus.yml --storage.tsdb.path=$(DATA_DIR)/prometheus \
 	    --web.listen-address=127.0.0.1:9090
 
-histories: install ## Record the replay tests' workflow histories anew (tests/histories/)
+histories: install ## Record each queue's histories anew (services/<queue>/src/<queue>/histories/recorded/; QUEUE= for one)
 	@RECORD_HISTORIES=1 $(UV) run --frozen pytest -q $(if $(QUEUE),tests/services/$(QUEUE),tests/services)
+
+freeze-history: install ## Keep a recorded history as it is, before a workflow change: QUEUE= SCENARIO= NAME=
+	@$(UV) run --frozen fleet freeze-history "$(QUEUE)" "$(SCENARIO)" "$(NAME)"

@@ -42,7 +42,7 @@ from workerkit._rollout_activities import prom_measure
 from orders.models import Address, Confirmation, LineItem, Order
 from orders.workflows import OrderWorkflow
 
-from support import HISTORIES, WorkerProcess, free_port, http_get, run_cli, start_worker
+from support import WorkerProcess, free_port, http_get, run_cli, start_worker, stored
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -170,7 +170,7 @@ def an_order(token: str, units: int = 3) -> Order:
 def stored_starts(queue: str) -> list[tuple[str, list[Any]]]:
     """The workflow types and inputs of a queue's stored histories, to replay as new runs."""
     starts = []
-    for path in sorted((HISTORIES / queue).glob("*.json")):
+    for path in stored(queue):
         attrs = json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]
         payloads = attrs.get("input", {}).get("payloads", [])
         args = [json.loads(base64.b64decode(p["data"])) for p in payloads]

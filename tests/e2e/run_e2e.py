@@ -880,7 +880,7 @@ def changed_tree(name: str = "changed", change: tuple[str, str] = _CHANGE) -> Pa
     tree = STATE / name
     shutil.rmtree(tree, ignore_errors=True)
     ignore = shutil.ignore_patterns(".venv", "__pycache__", "*.pyc", ".*_cache")
-    for part in ("shared", "services", "tests/histories", "deploy/docker/worker"):
+    for part in ("shared", "services", "deploy/docker/worker"):
         shutil.copytree(ROOT / part, tree / part, ignore=ignore)
     for name in ("pyproject.toml", "uv.lock", ".dockerignore"):
         shutil.copy2(ROOT / name, tree / name)

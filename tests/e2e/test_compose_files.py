@@ -230,14 +230,13 @@ def test_worker_dockerfile_keeps_the_images_promises() -> None:
         'uv sync --frozen --no-dev --no-install-workspace --package "${QUEUE}"'
     )
     assert '--no-editable --package "${QUEUE}"' in builder
-    assert 'fleet queues | grep -q "^${QUEUE} "' in builder
-    # The final stage: the virtual environment and the replay gate's stored histories only,
-    # no uv, no build tools, not root.
+    # Registered, with the stored histories its replay gate replays (inside its package).
+    assert 'fleet queues | grep -Eq "^${QUEUE} .*\\([1-9][0-9]* stored histories\\)$"' in builder
+    # The final stage: the virtual environment only, no uv, no build tools, not root.
     assert re.findall(r"^COPY .*$", final, flags=re.M) == [
         "COPY --from=builder /app/.venv /app/.venv",
-        "COPY tests/histories/${QUEUE} /app/histories/${QUEUE}",
     ]
-    assert "FLEET_HISTORIES_DIR=/app/histories" in final
+    assert "FLEET_HISTORIES_DIR" not in final
     assert "ARG BUILD_ID=" in final and "TEMPORAL_WORKER_BUILD_ID=${BUILD_ID}" in final
     assert "/opt/uv" not in final and "apt-get" not in final
     assert re.search(r"^USER 10001:10001$", final, flags=re.M)

@@ -47,6 +47,7 @@ def test_queues_lists_the_registry() -> None:
     queues = {q["name"]: q for q in json.loads(out.stdout)}
     assert queues["orders"]["task_queue"] == "orders-v1"
     assert queues["orders"]["workflows"] == ["OrderWorkflow"]
+    assert all(q["stored_histories"] > 0 for q in queues.values())  # shipped with each
 
 
 def test_unknown_queue_is_a_clear_error() -> None:

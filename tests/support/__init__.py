@@ -26,7 +26,7 @@ from support.fleet import (
     start_worker,
     workdir_database,
 )
-from support.history import HISTORIES, RecordHistory, history_path
+from support.history import RecordHistory, histories_dir, history_path, stored
 from support.net import distinct_free_ports, free_port, http_get
 from support.processes import stop_process
 from support.temporal import (
@@ -42,7 +42,6 @@ from support.temporal import (
 from support.workers import in_process_worker
 
 __all__ = [
-    "HISTORIES",
     "SYSTEM_CHROMIUM",
     "CodecServerProcess",
     "DevServerWithUI",
@@ -51,6 +50,7 @@ __all__ = [
     "distinct_free_ports",
     "fleet_cli",
     "free_port",
+    "histories_dir",
     "history_path",
     "http_get",
     "in_process_worker",
@@ -61,6 +61,7 @@ __all__ = [
     "start_dev_server_with_ui",
     "start_worker",
     "stop_process",
+    "stored",
     "system_chromium",
     "temporal_cli",
     "temporal_run",

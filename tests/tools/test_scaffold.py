@@ -110,7 +110,7 @@ def test_generated_queue_passes_its_tests_in_a_copy_of_the_repo(scaffolded: Scaf
     root, run = scaffolded.root, scaffolded.run
     made = scaffolded.made
     assert "queue billing: registered (billing " in made
-    assert (root / "tests/histories/billing/processed.json").exists()
+    assert (root / "services/billing/src/billing/histories/recorded/processed.json").exists()
     assert "billing-v1" in run(uv, "run", "--frozen", "fleet", "queues")
     tested = run(
         uv,
@@ -147,13 +147,13 @@ def test_new_queue_changes_no_file_but_its_own_and_the_derived_ones(
     changed = {line[3:]: line[:2] for line in status.splitlines()}
     added = {path for path, how in changed.items() if how == "??"}
     modified = {path for path, how in changed.items() if how != "??"}
-    own = ("services/billing/", "tests/services/billing/", "tests/histories/billing/")
+    own = ("services/billing/", "tests/services/billing/")
     assert added and all(path.startswith(own) for path in added), sorted(added)
     assert "services/billing/src/billing/queue.py" in added
-    assert any(path.startswith("tests/histories/billing/") for path in added)
+    assert any(path.startswith("services/billing/src/billing/histories/") for path in added)
     # Of the files that existed, only the derived ones change (and uv's lock, which gains the
     # new workspace member): no hand-written infrastructure file is rewritten.
-    derived = set(fleet_sync.DERIVED)
+    derived = set(fleet_sync.FROM_REGISTRY)
     assert modified == {*derived, "uv.lock"}, sorted(modified)
     for rel in derived:
         assert "billing" in (scaffolded.root / rel).read_text(), rel

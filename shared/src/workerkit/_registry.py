@@ -84,6 +84,11 @@ class Queue:
             ``orders.migrations``. Its tables are named ``<queue>_…``; ``fleet db migrate``
             applies the revisions, and the chart refuses to scale such a queue without a
             shared database.
+        histories: The package holding the queue's stored workflow histories, e.g.
+            ``orders.histories``, shipped with its code: ``recorded/*.json``, which ``make
+            histories`` records anew from the test scenarios, and ``frozen/*.json``, kept as
+            they are to prove an older shape still replays. The replay tests and the replay
+            gate of every deploy replay both.
         shape: How the queue's work behaves, which picks its safe scaling defaults (the Helm
             chart's autoscalers; `fleet queues --json` lists it):
 
@@ -117,6 +122,7 @@ class Queue:
     schedules: Sequence[Schedule] = ()
     versioning: VersioningBehavior | Mapping[type, VersioningBehavior] | None = None
     migrations: str | None = None
+    histories: str | None = None
     interceptors: Sequence[Any] = ()
     shape: QueueShape = "long-activities"
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)

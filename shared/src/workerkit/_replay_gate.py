@@ -2,12 +2,13 @@
 
 Before a build becomes current, the executions that will move to it (AUTO_UPGRADE and
 unversioned ones) replay their histories on its code, with the SDK's Replayer and the same
-interceptors a worker runs. Two sources: the histories stored with the code (one per
-workflow type and scenario, kept by the queue's tests) and a sample of recent executions
-fetched from the server for the queue's workflow types, open ones first, since those are
-the executions a promotion really moves. A PINNED execution never moves to another build,
-so its history is not replayed, nor is a stored history of a type this build runs PINNED;
-an execution whose type this build no longer registers counts as a failure.
+interceptors a worker runs. Two sources: the histories stored with the code (the queue's
+``histories`` package, shipped with it: one per workflow type and scenario, recorded by the
+queue's tests, and frozen ones that prove an older shape still replays) and a sample of
+recent executions fetched from the server for the queue's workflow types, open ones first,
+since those are the executions a promotion really moves. A PINNED execution never moves to
+another build, so its history is not replayed, nor is a stored history of a type this build
+runs PINNED; an execution whose type this build no longer registers counts as a failure.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType, VersioningBehavior
 from temporalio.client import Client, WorkflowHistory
 from temporalio.common import VersioningBehavior as SdkBehavior
 from temporalio.worker import Replayer
+from workerkit._exceptions import ConfigurationError
 from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue
 
@@ -34,8 +38,9 @@ __all__ = [
 
 _log = logging.getLogger("workerkit.replay_gate")
 
-# Where an image keeps the histories stored with its code (the images set it).
+# A directory of more stored histories, besides those the queue's package ships (optional).
 HISTORIES_VARIABLE = "FLEET_HISTORIES_DIR"
+HISTORY_KINDS = ("recorded", "frozen")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,12 +79,34 @@ class GateReport:
         )
 
 
-def stored_histories(queue: Queue, directory: Path | None) -> list[Path]:
-    """The histories stored for ``queue``: ``DIR/<queue>/*.json``, else ``DIR/*.json``."""
-    if directory is None:
-        return []
-    own = directory / queue.name
-    return sorted((own if own.is_dir() else directory).glob("*.json"))
+def stored_histories(queue: Queue, directory: Path | None = None) -> list[Traversable]:
+    """The histories stored for ``queue``: its ``histories`` package's ``recorded/*.json``
+    and ``frozen/*.json``, then, given a ``directory``, ``DIR/<queue>/*.json`` (else
+    ``DIR/*.json``).
+
+    Raises:
+        ConfigurationError: The queue names a histories package that does not import.
+    """
+    found: list[Traversable] = []
+    if queue.histories is not None:
+        try:
+            package = resources.files(queue.histories)
+        except ModuleNotFoundError as err:
+            raise ConfigurationError(
+                f"queue {queue.name!r}: histories package {queue.histories!r} does not "
+                f"import: {err}"
+            ) from None
+        for kind in HISTORY_KINDS:
+            folder = package.joinpath(kind)
+            if folder.is_dir():
+                found += sorted(
+                    (f for f in folder.iterdir() if f.name.endswith(".json")),
+                    key=lambda f: f.name,
+                )
+    if directory is not None:
+        own = directory / queue.name
+        found += sorted((own if own.is_dir() else directory).glob("*.json"))
+    return found
 
 
 def _behavior(history: WorkflowHistory) -> int:
@@ -132,7 +159,7 @@ async def replay_gate(
     client: Client | None,
     queue: Queue,
     *,
-    histories_dir: Path | None,
+    histories_dir: Path | None = None,
     sample: int = 20,
 ) -> GateReport:
     """Replay stored and recent server histories of ``queue`` on the code installed here.
@@ -140,14 +167,16 @@ async def replay_gate(
     Args:
         client: Where to fetch recent histories from; ``None`` replays stored ones only.
         queue: The queue whose installed code is the build under test.
-        histories_dir: Where stored histories are (see :func:`stored_histories`).
+        histories_dir: More stored histories, besides the queue's own (see
+            :func:`stored_histories`).
         sample: At most this many recent executions from the server.
     """
     candidates: list[tuple[str, WorkflowHistory, bool]] = []
     for path in stored_histories(queue, histories_dir):
         data = json.loads(path.read_text())
+        workflow_id = path.name.removesuffix(".json")
         candidates.append(
-            (f"stored {path.name}", WorkflowHistory.from_json(path.stem, data), False)
+            (f"stored {path.name}", WorkflowHistory.from_json(workflow_id, data), False)
         )
     if client is not None:
         for source, history in await _server_sample(client, queue, sample):

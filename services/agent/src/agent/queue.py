@@ -24,6 +24,7 @@ QUEUE = Queue(
     # change to AgentWorkflow must be guarded by workflow.patched().
     versioning=VersioningBehavior.AUTO_UPGRADE,
     migrations="agent.migrations",
+    histories="agent.histories",
     # A model call may take up to 2 minutes (MODEL_CALL_TIMEOUT), beyond the shutdown timeout,
     # and cutting one pays for the call again: its in-flight work must never be cut.
     shape="long-activities",

@@ -29,6 +29,7 @@ QUEUE = Queue(
         ChunkWorkflow: VersioningBehavior.PINNED,
     },
     migrations="ingest.migrations",
+    histories="ingest.histories",
     # Bursty fan-out: a batch starts chunk child workflows in waves, each one long heartbeating
     # activity (up to 2h, resumable from its heartbeat): never cut by a scale-down to zero, and
     # capacity kept between the waves.

@@ -33,6 +33,7 @@ QUEUE = Queue(
     # A delivery or a digest takes seconds to minutes: it finishes on the build that started it.
     versioning=VersioningBehavior.PINNED,
     migrations="notifications.migrations",
+    histories="notifications.histories",
     # Deliveries take seconds (30s start-to-close, a 10s tracking call; the daily digest at most
     # a minute): a stopped worker drains within its shutdown timeout, so it may scale to zero.
     shape="short",

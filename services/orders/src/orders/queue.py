@@ -18,6 +18,7 @@ QUEUE = Queue(
     # An order finishes within its confirmation timeout, on the build that took it.
     versioning=VersioningBehavior.PINNED,
     migrations="orders.migrations",
+    histories="orders.histories",
     # ship_order packs unit by unit for up to 30 minutes, heartbeating (the ledger calls take
     # seconds): a worker must not be scaled away under a shipment in progress.
     shape="long-activities",

@@ -328,7 +328,8 @@ def register(sub: Subparsers) -> None:
     p.add_argument(
         "--histories",
         default=os.environ.get(HISTORIES_VARIABLE),
-        help=f"stored histories to replay (default ${HISTORIES_VARIABLE})",
+        help="a directory of more stored histories to replay, besides those the queue ships "
+        f"(default ${HISTORIES_VARIABLE})",
     )
     p.add_argument(
         "--sample", type=int, default=20, help="recent server executions to replay (default 20)"

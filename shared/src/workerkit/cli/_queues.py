@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from workerkit._registry import discover_queues, get_queue
+from workerkit._replay_gate import stored_histories
 from workerkit._runner import run_queues
 from workerkit._settings import WorkerSettings
 from workerkit.cli._common import Subparsers, UsageError, print_json
@@ -27,13 +28,17 @@ def _cmd_queues(args: argparse.Namespace) -> int:
                     "keeps_state": q.migrations is not None,
                     # How its work behaves (Queue.shape): the chart's scaling defaults.
                     "shape": q.shape,
+                    # What its replay gate replays besides the server's executions.
+                    "stored_histories": len(stored_histories(q)),
                 }
                 for q in queues.values()
             ]
         )
         return 0
     for q in queues.values():
-        print(f"{q.name:<16} {q.task_queue:<20} {', '.join(sorted(q.workflow_types()))}")
+        types = ", ".join(sorted(q.workflow_types()))
+        stored = len(stored_histories(q))
+        print(f"{q.name:<16} {q.task_queue:<20} {types}  ({stored} stored histories)")
     return 0
 
 

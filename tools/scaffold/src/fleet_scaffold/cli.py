@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fleet_scaffold import histories
 from fleet_scaffold._scaffold import ScaffoldError, workspace_root, write_queue
 
 
@@ -28,7 +29,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``new-queue`` to the ``fleet`` CLI."""
+    """Add ``new-queue`` and ``freeze-history`` to the ``fleet`` CLI."""
+    histories.register(subparsers)
     p = subparsers.add_parser(
         "new-queue",
         help="generate a new queue service (development tool)",

@@ -51,6 +51,7 @@ __all__ = [
     "DASHBOARDS",
     "DEFAULT_SHAPE",
     "DERIVED",
+    "FROM_REGISTRY",
     "PLACEHOLDER_DIGEST",
     "PROD_DIGESTS",
     "PROMETHEUS_COMPOSE",
@@ -347,8 +348,10 @@ def dashboards() -> dict[str, str]:
     return {f"{DASHBOARDS}/{name}": text for name, text in rendered.items()}
 
 
-# Every derived file, relative to the repository root.
-DERIVED = (COMPOSE_QUEUES, PROMETHEUS_COMPOSE, CHART_QUEUES, PROD_DIGESTS, *sorted(dashboards()))
+# Every derived file, relative to the repository root: those the queue registry writes (a
+# new queue changes each of them), then the dashboards.
+FROM_REGISTRY = (COMPOSE_QUEUES, PROMETHEUS_COMPOSE, CHART_QUEUES, PROD_DIGESTS)
+DERIVED = (*FROM_REGISTRY, *sorted(dashboards()))
 
 
 def render(root: Path, queues: Sequence[RegisteredQueue]) -> dict[str, str]:
