@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from temporalio import activity
+from temporalio import activity, workflow
+from temporalio.client import Client
 from temporalio.common import VersioningBehavior
 from workerkit import (
     ConfigurationError,
@@ -15,6 +18,8 @@ from workerkit import (
     discover_queues,
     get_queue,
 )
+from workerkit._settings import WorkerSettings
+from workerkit._worker import build_worker
 
 from orders.models import Address, LineItem, Order
 from orders.workflows import OrderWorkflow
@@ -139,3 +144,50 @@ def test_rollout_gate_workflow_must_be_a_type_of_the_queue() -> None:
 def test_rollout_policy_refuses_bad_values(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         RolloutPolicy(**changes)  # type: ignore[arg-type]
+
+
+@workflow.defn(name="Defaulted")
+class DefaultedWorkflow:
+    @workflow.run
+    async def run(self, request: str, retries: int = 3) -> str:
+        return request * retries
+
+
+@workflow.defn(name="DefaultedSignal")
+class DefaultedSignalWorkflow:
+    @workflow.run
+    async def run(self, request: str) -> str:
+        return request
+
+    @workflow.signal
+    def poke(self, *reasons: str) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("cls", "what"),
+    [
+        (
+            DefaultedWorkflow,
+            "DefaultedWorkflow.run has parameters whose count is not fixed (retries)",
+        ),
+        (DefaultedSignalWorkflow, "signal poke has parameters whose count is not fixed (reasons)"),
+    ],
+)
+def test_a_workflow_whose_argument_count_is_not_fixed_is_refused(cls: type, what: str) -> None:
+    """The strict converter refuses a call with the wrong argument count before any code runs;
+    a default would make a shorter call valid, so the declaration is refused instead."""
+    with pytest.raises(ConfigurationError, match=re.escape(what)):
+        Queue(name="loose", workflows=[cls], versioning=VersioningBehavior.PINNED)
+
+
+@activity.defn
+async def defaulted(name: str, times: int = 1) -> None:
+    """An activity whose argument count is not fixed."""
+
+
+def test_an_activity_whose_argument_count_is_not_fixed_is_refused_by_the_worker() -> None:
+    queue = Queue(name="loose", activities=[defaulted])
+    client = Client(service_client=None)  # type: ignore[arg-type]  # never called
+    with pytest.raises(ConfigurationError, match=r"activity defaulted has parameters .*\(times\)"):
+        build_worker(client, queue, WorkerSettings.from_env({}))

@@ -1,13 +1,16 @@
 """Calls with the wrong number of arguments, refused before they reach a workflow's code.
 
 The strict converter (``_strict``) checks each argument against its declared type; the
-*count* it cannot check, and the SDK calls the code with whatever arrived. A start from the
-``temporal`` CLI with no ``--input``, or another SDK's client passing one argument too many,
-then raises ``TypeError`` inside the workflow task, which fails, and Temporal retries it
-forever. So, for every workflow of every queue:
+*count* it cannot check (the SDK drops the type hints when the count differs, and converts
+nothing when there is no argument), and the SDK calls the code with whatever arrived. A start
+from the ``temporal`` CLI with no ``--input``, or another SDK's client passing one argument
+too many, then raises ``TypeError`` inside the workflow task (in ``@workflow.init``, before
+any interceptor), which fails, and Temporal retries it forever. So, for every workflow of
+every queue:
 
 - a start with too few or too many arguments fails the workflow at once, non-retryable
-  (``InvalidInput``), naming the run method's parameters;
+  (``InvalidInput``), naming the run method's parameters: :class:`ArityRunner` checks the
+  first activation's arguments before the SDK creates the workflow object;
 - a signal is dropped with one warning naming it and its parameters (it is fire-and-forget:
   there is no caller to answer), counted in ``workerkit_signals_dropped_total``, and the
   workflow goes on;
@@ -24,6 +27,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio import workflow
+from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
+from temporalio.bridge.proto.workflow_activation import WorkflowActivation
+from temporalio.bridge.proto.workflow_commands import (
+    FailWorkflowExecution,
+    QueryResult,
+    WorkflowCommand,
+)
+from temporalio.bridge.proto.workflow_completion import Success, WorkflowActivationCompletion
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
     ExecuteWorkflowInput,
@@ -32,12 +43,15 @@ from temporalio.worker import (
     HandleUpdateInput,
     Interceptor,
     WorkflowInboundInterceptor,
+    WorkflowInstance,
+    WorkflowInstanceDetails,
     WorkflowInterceptorClassInput,
+    WorkflowRunner,
 )
 from workerkit._metrics import SIGNALS_DROPPED
 from workerkit._strict import INVALID_INPUT
 
-__all__ = ["ArityInterceptor", "arity_problem"]
+__all__ = ["ArityInterceptor", "ArityRunner", "arity_problem"]
 
 _UNBOUND = object()  # stands for the instance when the run method is given unbound
 
@@ -135,3 +149,89 @@ class ArityInterceptor(Interceptor):
         self, input: WorkflowInterceptorClassInput
     ) -> type[WorkflowInboundInterceptor] | None:
         return _Inbound
+
+
+class ArityRunner(WorkflowRunner):
+    """Fails a workflow started with the wrong number of arguments, before its code runs.
+
+    Wraps the runner workflows run in (sandboxed or not): the first activation of a run
+    carries its start arguments, which are counted against the run method's parameters
+    (a ``@workflow.init`` takes the same); on a mismatch the run fails with a non-retryable
+    ``InvalidInput`` failure instead of reaching the SDK, which would call ``__init__`` with
+    them and fail the workflow task for good.
+    """
+
+    def __init__(self, inner: WorkflowRunner) -> None:
+        self._inner = inner
+
+    def prepare_workflow(self, defn: Any) -> None:
+        """Delegate to the wrapped runner."""
+        self._inner.prepare_workflow(defn)
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        """Wrap the wrapped runner's instance."""
+        return _CheckedStart(self._inner.create_instance(det), det.defn)
+
+    def set_worker_level_failure_exception_types(
+        self, types: Sequence[type[BaseException]]
+    ) -> None:
+        """Delegate to the wrapped runner."""
+        self._inner.set_worker_level_failure_exception_types(types)
+
+
+class _CheckedStart(WorkflowInstance):
+    def __init__(self, inner: WorkflowInstance, defn: Any) -> None:
+        self._inner = inner
+        self._defn = defn
+        self._refused: str | None = None  # the run's failure, once refused
+
+    def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
+        if self._refused is None and self._defn.name is not None:  # the dynamic one takes all
+            for job in act.jobs:
+                if job.HasField("initialize_workflow"):
+                    count = len(job.initialize_workflow.arguments)
+                    problem = arity_problem(self._defn.run_fn, [None] * count, unbound=True)
+                    if problem is not None:
+                        self._refused = f"{self._defn.name} {problem} argument(s)"
+                        return self._fail(act)
+        if self._refused is not None:  # what follows a refused start: evictions, queries
+            return self._after_refusal(act)
+        return self._inner.activate(act)
+
+    def _failure(self) -> Failure:
+        info = ApplicationFailureInfo(type=INVALID_INPUT, non_retryable=True)
+        return Failure(message=self._refused or "", application_failure_info=info)
+
+    def _fail(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
+        command = WorkflowCommand(
+            fail_workflow_execution=FailWorkflowExecution(failure=self._failure())
+        )
+        return WorkflowActivationCompletion(
+            run_id=act.run_id, successful=Success(commands=[command])
+        )
+
+    def _after_refusal(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
+        commands = [
+            WorkflowCommand(
+                respond_to_query=QueryResult(
+                    query_id=job.query_workflow.query_id, failed=self._failure()
+                )
+            )
+            for job in act.jobs
+            if job.HasField("query_workflow")
+        ]
+        return WorkflowActivationCompletion(
+            run_id=act.run_id, successful=Success(commands=commands)
+        )
+
+    def get_serialization_context(self, command_info: Any) -> Any:
+        return self._inner.get_serialization_context(command_info)
+
+    def get_external_store_context(self, command_info: Any) -> Any:
+        return self._inner.get_external_store_context(command_info)
+
+    def get_info(self) -> Any:
+        return self._inner.get_info()
+
+    def get_thread_id(self) -> int | None:
+        return self._inner.get_thread_id()

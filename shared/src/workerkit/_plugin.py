@@ -26,7 +26,7 @@ from temporalio.common import VersioningBehavior
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
-from workerkit._arity import ArityInterceptor
+from workerkit._arity import ArityInterceptor, ArityRunner
 from workerkit._converter import data_converter
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._tracing import tracing_interceptor
@@ -75,5 +75,5 @@ class WorkerkitPlugin(SimplePlugin):
                 ArityInterceptor(),
                 *interceptors,
             ],
-            workflow_runner=VersioningRunner(runner, versioning_behaviors),
+            workflow_runner=VersioningRunner(ArityRunner(runner), versioning_behaviors),
         )

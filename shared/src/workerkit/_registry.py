@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -160,6 +161,11 @@ class Queue:
                     f"queue {self.name!r}: workflow {type_name} has no versioning behavior; "
                     "declare it in the queue's versioning= (PINNED or AUTO_UPGRADE)"
                 )
+        for cls in self.workflows:
+            for what, fn in _workflow_callables(cls):
+                problem = optional_parameters(fn)
+                if problem:
+                    raise ConfigurationError(f"queue {self.name!r}: {what} {problem}")
         gate = self.rollout.gate_workflow
         if gate is not None and gate not in self.workflow_types():
             raise ConfigurationError(
@@ -263,6 +269,48 @@ class Queue:
         if callable(acts):
             return list(acts())
         return list(acts)
+
+
+def optional_parameters(fn: Callable[..., Any]) -> str | None:
+    """What makes ``fn``'s argument count not fixed (a default, ``*args``), or ``None``.
+
+    The strict converter (``_strict``) refuses a call whose argument count differs from the
+    parameters', before any code runs; a parameter with a default would make a shorter call
+    valid, so workflows, their handlers and activities take required parameters only
+    (optional fields belong in the input dataclass).
+    """
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    loose = [
+        p.name
+        for p in params
+        if p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if not loose:
+        return None
+    return (
+        f"has parameters whose count is not fixed ({', '.join(loose)}): every call must pass "
+        "each parameter; put optional fields in the input dataclass"
+    )
+
+
+def _workflow_callables(cls: type) -> list[tuple[str, Callable[..., Any]]]:
+    defn = workflow._Definition.from_class(cls)
+    if defn is None or defn.name is None:  # not a workflow, or the dynamic one
+        return []
+    name = cls.__name__
+    found: list[tuple[str, Callable[..., Any]]] = [(f"{name}.run", defn.run_fn)]
+    if hasattr(cls.__init__, "__temporal_workflow_init"):  # type: ignore[misc]
+        found.append((f"{name}.__init__", cls.__init__))  # type: ignore[misc]
+    for kind, handlers in (
+        ("signal", defn.signals),
+        ("query", defn.queries),
+        ("update", defn.updates),
+    ):
+        found += [(f"{name} {kind} {n}", h.fn) for n, h in handlers.items() if n is not None]
+    return found
 
 
 def _plain(value: Any) -> Any:

@@ -8,8 +8,12 @@ strictly and fails fast instead:
 
 - a workflow whose start input does not fit fails at once with a non-retryable
   ``ApplicationError`` of type ``InvalidInput`` naming the field and the problem;
-- an update whose argument does not fit is rejected; an activity whose input does not fit
-  fails without retry; a signal that does not fit is dropped (and logged) by the SDK.
+- an update whose argument does not fit is rejected, a query refused; an activity whose input
+  does not fit fails without retry; a signal that does not fit is dropped (and logged) by the
+  SDK.
+
+The argument *count* the SDK does not let a converter see (it drops the type hints when the
+count differs, and converts nothing when there is no argument): ``_arity`` checks it.
 
 Rules: JSON ``NaN``/``Infinity`` are refused; ``bool`` is not an ``int``; an ``int`` is
 accepted for a ``float``; a dataclass takes a JSON object with no unknown and no missing

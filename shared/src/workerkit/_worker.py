@@ -18,9 +18,11 @@ from temporalio.worker import (
     Worker,
     WorkerTuner,
 )
+from workerkit._arity import ArityRunner
 from workerkit._catch_all import UnknownWorkflowType, declare_known
+from workerkit._exceptions import ConfigurationError
 from workerkit._plugin import WorkerkitPlugin
-from workerkit._registry import Queue
+from workerkit._registry import Queue, optional_parameters
 from workerkit._settings import WorkerSettings
 from workerkit._signals import install_dropped_signal_handling
 from workerkit._slots import activity_slots
@@ -89,6 +91,11 @@ def build_worker(
     install_dropped_signal_handling()
     with activity_slots(settings.max_concurrent_activities):  # sizes a database pool
         activities = queue.build_activities()
+    for fn in activities:
+        problem = optional_parameters(fn)
+        if problem:
+            name = getattr(fn, "__name__", repr(fn))
+            raise ConfigurationError(f"queue {queue.name!r}: activity {name} {problem}")
     executor = None
     if _needs_thread_pool(activities):
         executor = concurrent.futures.ThreadPoolExecutor(
@@ -98,7 +105,9 @@ def build_worker(
     return Worker(
         client,
         # For a workflow declared @workflow.defn(sandboxed=False); the plugin sets the other.
-        unsandboxed_workflow_runner=VersioningRunner(UnsandboxedWorkflowRunner(), behaviors),
+        unsandboxed_workflow_runner=VersioningRunner(
+            ArityRunner(UnsandboxedWorkflowRunner()), behaviors
+        ),
         task_queue=queue.task_queue,
         workflows=[*queue.workflows, *_catch_all(queue)],
         activities=activities,
