@@ -46,9 +46,9 @@ from temporalio.worker import (
     WorkflowInstance,
     WorkflowInstanceDetails,
     WorkflowInterceptorClassInput,
-    WorkflowRunner,
 )
 from workerkit._metrics import SIGNALS_DROPPED
+from workerkit._runners import WrappedInstance, WrappingRunner
 from workerkit._strict import INVALID_INPUT
 
 __all__ = ["ArityInterceptor", "ArityRunner", "arity_problem"]
@@ -151,7 +151,7 @@ class ArityInterceptor(Interceptor):
         return _Inbound
 
 
-class ArityRunner(WorkflowRunner):
+class ArityRunner(WrappingRunner):
     """Fails a workflow started with the wrong number of arguments, before its code runs.
 
     Wraps the runner workflows run in (sandboxed or not): the first activation of a run
@@ -161,27 +161,14 @@ class ArityRunner(WorkflowRunner):
     them and fail the workflow task for good.
     """
 
-    def __init__(self, inner: WorkflowRunner) -> None:
-        self._inner = inner
-
-    def prepare_workflow(self, defn: Any) -> None:
-        """Delegate to the wrapped runner."""
-        self._inner.prepare_workflow(defn)
-
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         """Wrap the wrapped runner's instance."""
-        return _CheckedStart(self._inner.create_instance(det), det.defn)
-
-    def set_worker_level_failure_exception_types(
-        self, types: Sequence[type[BaseException]]
-    ) -> None:
-        """Delegate to the wrapped runner."""
-        self._inner.set_worker_level_failure_exception_types(types)
+        return _CheckedStart(super().create_instance(det), det.defn)
 
 
-class _CheckedStart(WorkflowInstance):
+class _CheckedStart(WrappedInstance):
     def __init__(self, inner: WorkflowInstance, defn: Any) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._defn = defn
         self._refused: str | None = None  # the run's failure, once refused
 
@@ -196,7 +183,7 @@ class _CheckedStart(WorkflowInstance):
                         return self._fail(act)
         if self._refused is not None:  # what follows a refused start: evictions, queries
             return self._after_refusal(act)
-        return self._inner.activate(act)
+        return super().activate(act)
 
     def _failure(self) -> Failure:
         info = ApplicationFailureInfo(type=INVALID_INPUT, non_retryable=True)
@@ -223,15 +210,3 @@ class _CheckedStart(WorkflowInstance):
         return WorkflowActivationCompletion(
             run_id=act.run_id, successful=Success(commands=commands)
         )
-
-    def get_serialization_context(self, command_info: Any) -> Any:
-        return self._inner.get_serialization_context(command_info)
-
-    def get_external_store_context(self, command_info: Any) -> Any:
-        return self._inner.get_external_store_context(command_info)
-
-    def get_info(self) -> Any:
-        return self._inner.get_info()
-
-    def get_thread_id(self) -> int | None:
-        return self._inner.get_thread_id()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from temporalio.worker import (
     WorkflowRunner,
 )
 from workerkit._exceptions import SettingError
+from workerkit._runners import WrappedInstance, WrappingRunner
 
 __all__ = [
     "BUILD_ID_VARIABLE",
@@ -158,7 +159,7 @@ def resolve_version(
     )
 
 
-class VersioningRunner(WorkflowRunner):
+class VersioningRunner(WrappingRunner):
     """Reports each workflow type's declared versioning behavior, or none when unversioned.
 
     The behavior a workflow task completes with is what the server routes the execution by.
@@ -170,12 +171,8 @@ class VersioningRunner(WorkflowRunner):
     def __init__(
         self, inner: WorkflowRunner, behaviors: Mapping[str, VersioningBehavior] | None
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._behaviors = behaviors
-
-    def prepare_workflow(self, defn: Any) -> None:
-        """Delegate to the wrapped runner."""
-        self._inner.prepare_workflow(defn)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         """Wrap the wrapped runner's instance."""
@@ -185,34 +182,16 @@ class VersioningRunner(WorkflowRunner):
             own = det.defn.versioning_behavior or VersioningBehavior.UNSPECIFIED
             declared = self._behaviors.get(det.defn.name or "", own)
             behavior = ProtoBehavior.ValueType(declared.value)
-        return _ReportedBehavior(self._inner.create_instance(det), behavior)
-
-    def set_worker_level_failure_exception_types(
-        self, types: Sequence[type[BaseException]]
-    ) -> None:
-        """Delegate to the wrapped runner."""
-        self._inner.set_worker_level_failure_exception_types(types)
+        return _ReportedBehavior(super().create_instance(det), behavior)
 
 
-class _ReportedBehavior(WorkflowInstance):
+class _ReportedBehavior(WrappedInstance):
     def __init__(self, inner: WorkflowInstance, behavior: ProtoBehavior.ValueType) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._behavior = behavior
 
     def activate(self, act: Any) -> Any:
-        completion = self._inner.activate(act)
+        completion = super().activate(act)
         if completion.HasField("successful"):
             completion.successful.versioning_behavior = self._behavior
         return completion
-
-    def get_serialization_context(self, command_info: Any) -> Any:
-        return self._inner.get_serialization_context(command_info)
-
-    def get_external_store_context(self, command_info: Any) -> Any:
-        return self._inner.get_external_store_context(command_info)
-
-    def get_info(self) -> Any:
-        return self._inner.get_info()
-
-    def get_thread_id(self) -> int | None:
-        return self._inner.get_thread_id()
