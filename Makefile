@@ -77,7 +77,7 @@ bench: install ## Benchmark the project's worker against a bare temporalio Worke
 	@$(UV) run --frozen python bench/run.py
 
 SOAK_DURATION ?= 60m
-SOAK_RATE ?= 1
+SOAK_RATE ?= 0.35
 SOAK_WORKERS ?= fleet,production,bare
 soak: install ## Soak the worker (defaults; production config) beside the bare SDK for SOAK_DURATION; judges memory after the warm-up
 	@$(UV) run --frozen python bench/soak.py --duration $(SOAK_DURATION) --rate $(SOAK_RATE) \
