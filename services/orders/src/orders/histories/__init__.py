@@ -1,5 +1,6 @@
-"""The orders queue's stored workflow histories, replayed by the replay tests and gate.
+"""The stored workflow histories of queue orders.
 
-``recorded/``: what ``make histories`` records anew from the test scenarios. ``frozen/``: kept
-as they are, to prove an older shape still replays (``make freeze-history`` adds one).
+Replayed by the replay tests and the replay gate. ``recorded/``: what ``make histories``
+records anew from the test scenarios. ``frozen/``: kept as they are, to prove an older shape
+still replays (``make freeze-history`` adds one).
 """
