@@ -37,7 +37,6 @@ from temporalio.bridge.proto.workflow_commands import (
 from temporalio.bridge.proto.workflow_completion import Success, WorkflowActivationCompletion
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
-    ExecuteWorkflowInput,
     HandleQueryInput,
     HandleSignalInput,
     HandleUpdateInput,
@@ -96,16 +95,7 @@ def _handler(kind: str, name: str) -> Callable[..., Any] | None:
 
 
 class _Inbound(WorkflowInboundInterceptor):
-    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
-        problem = arity_problem(input.run_fn, input.args, unbound=True)
-        if problem is not None:
-            raise ApplicationError(
-                f"{workflow.info().workflow_type} {problem} argument(s)",
-                type=INVALID_INPUT,
-                non_retryable=True,
-            )
-        return await super().execute_workflow(input)
-
+    # A start's count is checked by ArityRunner, before the workflow object exists.
     async def handle_signal(self, input: HandleSignalInput) -> None:
         handler = _handler("signal", input.signal)
         problem = arity_problem(handler, input.args) if handler is not None else None
