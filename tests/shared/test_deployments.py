@@ -257,6 +257,13 @@ async def test_ramp_then_rollback(client: Client, rollout: QueueBuilds) -> None:
     state = rollout.status()
     assert (state["current_build_id"], state["ramping_build_id"]) == (f"{q}-a", f"{q}-b")
     assert state["ramp_percentage"] == 30
+    # While B ramps, another build is refused before its gate: one ramp at a time.
+    rollout.start("c")
+    code, out, err = rollout.deploy("c", "promote", q, "--wait-pollers", "30s")
+    assert code == 3, out + err
+    assert f"build {q}-b is ramping at 30%: roll it back (fleet deploy rollback {q})" in err
+    assert "replay gate" not in out
+    assert rollout.status()["ramping_build_id"] == f"{q}-b"
 
     code, out, _ = rollout.deploy("b", "rollback", q)
     assert code == 0 and f"ramp of build {q}-b of {q} cancelled" in out
@@ -283,7 +290,7 @@ async def test_queue_version_bump_is_refused_at_promotion(rollout: QueueBuilds) 
     rollout.start("v2")
     code, out, err = rollout.deploy("v2", "promote", q, "--wait-pollers", "30s")
     assert code == 3, out + err
-    assert f"it does not poll {q}-v1, which current build {q}-a polls" in err, err
+    assert f"build {q}-v2 does not poll {q}-v1, which current build {q}-a polls" in err, err
     assert rollout.status()["current_build_id"] == f"{q}-a"
 
 

@@ -42,7 +42,6 @@ from workerkit._deployments import (
     describe_deployment,
     set_current,
     set_ramping,
-    task_queues_of,
 )
 from workerkit._metrics import (
     ROLLOUT_ACTIVE,
@@ -53,6 +52,7 @@ from workerkit._metrics import (
     ROLLOUT_UPDATED,
     ROLLOUT_VERDICTS,
 )
+from workerkit._promotion import refusal
 from workerkit._registry import Queue
 from workerkit._replay_gate import HISTORIES_VARIABLE, replay_gate
 from workerkit._rollout import (
@@ -74,8 +74,6 @@ __all__ = ["RolloutActivities", "prom_measure", "replay_activity"]
 
 _log = logging.getLogger("workerkit.rollout")
 
-# Versions within this many of the server's limit refuse a new rollout.
-VERSION_HEADROOM = 5
 # A workflow task on its second attempt whose first attempt failed (not timed out, as when a
 # worker dies mid-task): the history keeps the first failure of a run of failed attempts.
 FAILING_TASK_ATTEMPT = 2
@@ -131,36 +129,11 @@ class RolloutActivities:
             )
         if current == build:
             return PrepareResult(current_build_id=current, already_current=True)
-        if state.ramping_build_id and state.ramping_build_id != build:
-            return PrepareResult(
-                current_build_id=current,
-                refused=f"build {state.ramping_build_id} is ramping at "
-                f"{state.ramp_percentage:g}%: roll it back (fleet deploy rollback "
-                f"{request.queue}) before rolling out another",
-            )
-        if len(state.builds) >= request.version_limit - VERSION_HEADROOM:
-            retirable = [
-                b.build_id
-                for b in state.builds
-                if b.status in ("drained", "inactive") and b.build_id not in (current, build)
-            ]
-            return PrepareResult(
-                current_build_id=current,
-                refused=f"deployment {request.deployment} holds {len(state.builds)} of the "
-                f"server's {request.version_limit} versions: retire drained builds first "
-                f"(fleet deploy retire {request.queue} BUILD_ID; drained: "
-                f"{', '.join(retirable[:10]) or 'none'})",
-            )
-        if current:
-            missing = await task_queues_of(
-                client, request.deployment, current
-            ) - await task_queues_of(client, request.deployment, build)
-            if missing:
-                return PrepareResult(
-                    current_build_id=current,
-                    refused=f"build {build} does not poll {', '.join(sorted(missing))}, which "
-                    f"current build {current} polls: executions there would be stranded",
-                )
+        reason = await refusal(
+            client, state, build, queue=request.queue, version_limit=request.version_limit
+        )
+        if reason is not None:
+            return PrepareResult(current_build_id=current, refused=reason)
         return PrepareResult(current_build_id=current)
 
     @activity.defn(name="fleet.rollout.route")

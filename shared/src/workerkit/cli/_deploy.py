@@ -31,11 +31,10 @@ from workerkit._deployments import (
     describe_deployment,
     set_current,
     set_ramping,
-    task_queues_of,
-    wait_for_pollers,
 )
+from workerkit._promotion import promote
 from workerkit._registry import Queue, get_queue
-from workerkit._replay_gate import HISTORIES_VARIABLE, replay_gate
+from workerkit._replay_gate import HISTORIES_VARIABLE
 from workerkit._versioning import BUILD_ID_VARIABLE
 from workerkit.cli._common import (
     Subparsers,
@@ -144,69 +143,26 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     histories = Path(args.histories) if args.histories else None
     if histories is not None and not histories.is_dir():
         raise UsageError(f"--histories {args.histories}: not a directory")
-    target = "current" if args.ramp is None else f"ramping at {args.ramp:g}%"
 
     async def body(client: Client) -> int:
-        state = await wait_for_pollers(
+        done = await promote(
             client,
-            local.deployment_name,
-            build_id,
-            [queue.task_queue],
-            timeout=timedelta(seconds=wait),
+            queue,
+            deployment=local.deployment_name,
+            build_id=build_id,
+            ramp=args.ramp,
+            wait_pollers=timedelta(seconds=wait),
+            histories_dir=histories,
+            sample=args.sample,
         )
-        if args.ramp is None and state.current_build_id == build_id:
-            print(f"build {build_id} of {queue.name} is already current")
-            return 0
-        if (
-            args.ramp is not None
-            and state.ramping_build_id == build_id
-            and state.ramp_percentage == args.ramp
-        ):
-            print(f"build {build_id} of {queue.name} is already ramping at {args.ramp:g}%")
-            return 0
-        if state.current_build_id and state.current_build_id != build_id:
-            # Executions on a task queue the new build does not poll would be stranded once
-            # the current build is retired (e.g. a queue version bumped under versioning).
-            missing = await task_queues_of(
-                client, local.deployment_name, state.current_build_id
-            ) - await task_queues_of(client, local.deployment_name, build_id)
-            if missing:
-                print(
-                    f"error: promotion of build {build_id} of {queue.name} refused: it does not "
-                    f"poll {', '.join(sorted(missing))}, which current build "
-                    f"{state.current_build_id} polls, so executions there would be stranded; "
-                    "with Worker Versioning keep the queue's version and let builds replace "
-                    "each other",
-                    file=sys.stderr,
-                )
-                return EXIT_REFUSED
-        report = await replay_gate(client, queue, histories_dir=histories, sample=args.sample)
-        print(report.summary())
-        if not report.passed:
-            for failure in report.failures:
+        if done.gate is not None:
+            print(done.gate.summary())
+            for failure in done.gate.failures:
                 print(f"  non-deterministic: {failure}", file=sys.stderr)
-            print(
-                f"error: promotion of build {build_id} of {queue.name} refused: its code does "
-                "not replay the histories above",
-                file=sys.stderr,
-            )
+        if done.outcome == "refused":
+            print(f"error: {done.message}", file=sys.stderr)
             return EXIT_REFUSED
-        # Routing may have changed while the gate ran: decide on a fresh conflict token.
-        state = await wait_for_pollers(
-            client, local.deployment_name, build_id, [queue.task_queue], timeout=timedelta()
-        )
-        if args.ramp is None:
-            previous = await set_current(client, state, build_id)
-            print(
-                f"build {build_id} of {queue.name} is now current"
-                + (f" (was {previous})" if previous else "")
-            )
-        else:
-            await set_ramping(client, state, build_id, args.ramp)
-            print(
-                f"build {build_id} of {queue.name} is now {target} "
-                f"(current stays {state.current_build_id or 'unversioned'})"
-            )
+        print(done.message)
         return 0
 
     return with_client(args, body)
