@@ -26,7 +26,7 @@ deploy:
    running, and `make retire QUEUE=...` removes it later.
 
 The live builds are a generated compose file, .data/compose/<project>.builds.yml, which
-scripts/fleet_compose.py (the stack's files, project, base image, containers and health wait,
+scripts/compose_stack/ (the stack's files, project, base image, containers and health wait,
 shared with `make up`) passes after the stack's own files: each build's service is the queue's
 service from `docker compose config` with its own image, build id and the queue's DNS alias
 (so Prometheus scrapes it as the queue), and a retired queue service is kept at 0 replicas.
@@ -46,7 +46,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from fleet_compose import IMAGE_PREFIX, ROOT, Failed, Stack, queue_of, run, service_of
+from compose_stack.containers import queue_of, service_of
+from compose_stack.health import wait
+from compose_stack.images import IMAGE_PREFIX, base_image
+from compose_stack.process import ROOT, Failed, run
+from compose_stack.stack import Stack
 
 BUILD_LABEL = "io.temporal-fleet.build-id"
 DOCKERFILE = Path("deploy") / "docker" / "worker" / "Dockerfile"
@@ -116,7 +120,7 @@ def deployment_state(container: str, queue: str) -> dict[str, Any]:
 
 
 def build_image(queue: str, context: Path) -> str:
-    base = STACK.base_image(quiet=True)
+    base = base_image(STACK, quiet=True)
     candidate = f"{IMAGE_PREFIX}{queue}:candidate"
     say(f"building {queue}'s image from {context} on {base}")
     started = time.monotonic()
@@ -276,7 +280,7 @@ def cmd_deploy(queue: str, context: Path, drain_wait: str, wait_pollers: str) ->
     save_builds(builds)
     say(f"starting {service} ({replicas} replica(s)) beside {current}")
     compose("up", "-d", "--no-deps", "--no-build", "--scale", f"{service}={replicas}", service)
-    STACK.wait()
+    wait(STACK)
 
     new = next(cid for cid, svc in containers(queue) if svc == service)
     rollout = fleet_in(

@@ -9,7 +9,7 @@ takes minutes. What it does, failing at the first check that does not hold:
    no engine answers (`dockerd --iptables=false`, log in .data/e2e/; stopped at the end).
 2. Uses the official base image (PYTHON_IMAGE) if it is present or can be pulled; otherwise
    builds the local stand-in from Debian packages (deploy/docker/build-base-image.sh), as
-   `make images` does (scripts/fleet_compose.py, which this test imports for the stack's
+   `make images` does (scripts/compose_stack/, which this test imports for the stack's
    files, base image and containers).
 3. Builds every image and starts the stack (scripts/fleet_compose.py images / up: the code of
    `make images` / `make up`) as project temporal-fleet-e2e on free 127.0.0.1 ports, with
@@ -74,12 +74,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 # The stack's files, base image and containers, as make up | scale | images | deploy know them.
 sys.path.insert(0, str(ROOT / "scripts"))
-import fleet_compose  # noqa: E402
-from fleet_compose import health_of, output, queue_of, service_of  # noqa: E402
+import compose_stack.stack  # noqa: E402
+from compose_stack import images  # noqa: E402
+from compose_stack.containers import PROJECT_LABEL, health_of, queue_of, service_of  # noqa: E402
+from compose_stack.process import Failed as StackFailed  # noqa: E402
+from compose_stack.process import output  # noqa: E402
 
 STATE = ROOT / ".data" / "e2e"
 PROJECT = "temporal-fleet-e2e"
-COMPOSE_FILES = ":".join([*fleet_compose.COMPOSE_FILES, "tests/e2e/compose.e2e.yml"])
+COMPOSE_FILES = ":".join([*compose_stack.stack.COMPOSE_FILES, "tests/e2e/compose.e2e.yml"])
 NAMESPACE = "fleet"
 # The host ports the stack publishes on 127.0.0.1, each a free one of its own for the run.
 PUBLISHED_PORTS = (
@@ -91,7 +94,7 @@ PUBLISHED_PORTS = (
 RUN = uuid.uuid4().hex[:8]
 
 
-class Failed(fleet_compose.Failed):
+class Failed(StackFailed):
     """A check that does not hold."""
 
 
@@ -249,8 +252,8 @@ def stop_engine(proc: subprocess.Popen[bytes]) -> None:
 
 def base_image(report: Report) -> str:
     """The official base image if present or pullable, else the local stand-in (built once)."""
-    image = fleet_compose.Stack.from_env().base_image()
-    stand_in = image == fleet_compose.LOCAL_PYTHON_IMAGE
+    image = images.base_image(compose_stack.stack.Stack.from_env())
+    stand_in = image == images.LOCAL_PYTHON_IMAGE
     report.check("base image", True, f"{image} (stand-in)" if stand_in else image)
     return image
 
@@ -258,7 +261,7 @@ def base_image(report: Report) -> str:
 # -- the stack ------------------------------------------------------------------------------
 
 
-class Stack(fleet_compose.Stack):
+class Stack(compose_stack.stack.Stack):
     """The e2e's compose project (its containers: ``containers()``, ``workers()``)."""
 
     def script(self, *args: str, timeout: float = 1800) -> None:
@@ -1109,7 +1112,7 @@ def main() -> int:
     stack: Stack | None = None
     keep = os.environ.get("E2E_KEEP") == "1"
     failure: str | None = None
-    base = fleet_compose.OFFICIAL_PYTHON_IMAGE
+    base = images.OFFICIAL_PYTHON_IMAGE
     sizes: list[tuple[str, float, float]] = []
     try:
         with report.phase("tools, engine and base image"):
@@ -1167,7 +1170,7 @@ def main() -> int:
             check_deploy(stack, report)
         with report.phase("a build that fails its orders is rolled back (make deploy)"):
             check_rollback(stack, report)
-    except fleet_compose.Failed as err:
+    except StackFailed as err:
         failure = str(err)
     except KeyboardInterrupt:
         failure = "interrupted"
@@ -1186,7 +1189,7 @@ def main() -> int:
                 )  # fmt: skip
                 try:
                     stack.script("down", "--volumes")
-                    label = f"label={fleet_compose.PROJECT_LABEL}={stack.project}"
+                    label = f"label={PROJECT_LABEL}={stack.project}"
                     left = [
                         *(output("docker", "ps", "-aq", "--filter", label) or "").split(),
                         *(output("docker", "volume", "ls", "-q", "--filter", label) or "").split(),
@@ -1201,8 +1204,8 @@ def main() -> int:
                         ok("docker", "rm", "-f", holder.strip())
         if stack is not None and ok("docker", "info"):
             try:
-                sizes = stack.image_sizes()
-            except fleet_compose.Failed as err:
+                sizes = images.image_sizes(stack)
+            except StackFailed as err:
                 say(f"   no image sizes: {err}")
         if engine is not None and not keep:
             stop_engine(engine)

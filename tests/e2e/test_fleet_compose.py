@@ -1,7 +1,7 @@
 """scripts/fleet_compose.py, the compose stack's commands (make up | down | logs | ps | scale |
-images) and what make deploy and the e2e share: what it decides from `docker inspect`
-documents and the compose files, without Docker (one test reads the config through the
-installed compose, when an engine answers).
+images), and scripts/compose_stack/, what they, make deploy and the e2e share: what it decides
+from `docker inspect` documents and the compose files, without Docker (one test reads the
+config through the installed compose, when an engine answers).
 """
 
 from __future__ import annotations
@@ -20,7 +20,17 @@ from fleet_scaffold import sync as fleet_sync
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import fleet_compose  # noqa: E402
-from fleet_compose import ONE_SHOT, ROLE_LABEL, WORKER, Stack, service_role  # noqa: E402
+from compose_stack.containers import (  # noqa: E402
+    ONE_SHOT,
+    ROLE_LABEL,
+    SERVICE_LABEL,
+    WORKER,
+    service_role,
+)
+from compose_stack.health import waiting_on  # noqa: E402
+from compose_stack.process import Failed  # noqa: E402
+from compose_stack.secrets import ensure_secrets  # noqa: E402
+from compose_stack.stack import COMPOSE_FILES, Stack  # noqa: E402
 
 
 def container(
@@ -36,7 +46,7 @@ def container(
     state["ExitCode"] = exit_code
     if health:
         state["Health"] = {"Status": health}
-    labels = {fleet_compose.SERVICE_LABEL: name, **({ROLE_LABEL: role} if role else {})}
+    labels = {SERVICE_LABEL: name, **({ROLE_LABEL: role} if role else {})}
     return {"Name": f"/p_{name}_1", "State": state, "Config": {"Labels": labels}}
 
 
@@ -47,8 +57,8 @@ def test_the_wait_reads_states_health_and_roles() -> None:
         container("orders", role=WORKER, health="healthy"),
         container("namespace-init", "exited", role=ONE_SHOT),
     ]
-    assert fleet_compose.waiting_on(ready) == ([], [])
-    pending, failed = fleet_compose.waiting_on(
+    assert waiting_on(ready) == ([], [])
+    pending, failed = waiting_on(
         [
             container("orders", role=WORKER, health="starting"),
             container("prometheus", "restarting"),
@@ -84,7 +94,7 @@ def test_the_stack_is_named_by_the_environment(monkeypatch: pytest.MonkeyPatch) 
     for name in ("COMPOSE_PROJECT_NAME", "FLEET_COMPOSE_FILES", "FLEET_SECRETS_DIR"):
         monkeypatch.delenv(name, raising=False)
     stack = Stack.from_env()
-    assert (stack.project, stack.files) == ("temporal-fleet", fleet_compose.COMPOSE_FILES)
+    assert (stack.project, stack.files) == ("temporal-fleet", COMPOSE_FILES)
     assert stack.files == ("docker-compose.yml", "docker-compose.queues.yml")
     assert stack.secrets_dir == ROOT / ".data" / "compose" / "secrets"
     assert stack.builds_file == ROOT / ".data" / "compose" / "temporal-fleet.builds.yml"
@@ -97,7 +107,7 @@ def test_the_stack_is_named_by_the_environment(monkeypatch: pytest.MonkeyPatch) 
 
 def test_secrets_are_written_once(tmp_path: Path) -> None:
     stack = Stack.from_env({"FLEET_SECRETS_DIR": str(tmp_path / "secrets")})
-    stack.ensure_secrets()
+    ensure_secrets(stack.secrets_dir, "secrets")
     keys = (tmp_path / "secrets" / "encryption-keys").read_text()
     token = (tmp_path / "secrets" / "codec-token").read_text()
     key_id, _, key = keys.strip().partition(":")
@@ -105,7 +115,7 @@ def test_secrets_are_written_once(tmp_path: Path) -> None:
     assert len(token.strip()) >= 32
     for name in ("encryption-keys", "codec-token"):
         assert (tmp_path / "secrets" / name).stat().st_mode & 0o777 == 0o644
-    stack.ensure_secrets()
+    ensure_secrets(stack.secrets_dir, "secrets")
     assert (tmp_path / "secrets" / "encryption-keys").read_text() == keys
     assert (tmp_path / "secrets" / "codec-token").read_text() == token
 
@@ -121,6 +131,17 @@ def test_an_unknown_command_prints_the_usage() -> None:
     assert "[compose] error:\x1b[0m usage: scripts/fleet_compose.py images|up|" in done.stderr
 
 
+@pytest.mark.parametrize("command", [*fleet_compose.COMMANDS, None])
+def test_help_needs_no_docker(
+    command: str | None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`COMMAND --help` prints its usage and runs nothing (no Docker is asked)."""
+    monkeypatch.setenv("PATH", "")
+    assert fleet_compose.main([command, "--help"] if command else ["--help"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"usage: scripts/fleet_compose.py {command or 'COMMAND'}")
+
+
 def test_the_config_read_through_compose_has_the_roles(tmp_path: Path) -> None:
     stack = Stack.from_env(
         {
@@ -131,7 +152,7 @@ def test_the_config_read_through_compose_has_the_roles(tmp_path: Path) -> None:
     )
     try:
         stack.command()
-    except fleet_compose.Failed as err:
+    except Failed as err:
         pytest.skip(str(err))
     services = stack.config()["services"]
     workers = {n for n, s in services.items() if service_role(s) == WORKER}
