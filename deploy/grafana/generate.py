@@ -16,6 +16,7 @@ stack's Grafana mounts the same folder. Each file's first key says it is generat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
     VariableSort,
 )
+from workerkit import discover_queues, metrics
 
 # The provisioned datasource (provisioning/datasources/prometheus.yml) has this uid.
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
@@ -412,7 +414,37 @@ def queue_panels(sel: str) -> list[Panel | Section]:
             "s",
             (quantile(0.95, "workerkit_activity_duration_seconds", "activity_type", qsel),),
         ),
+        *service_panels(sel),
     ]
+
+
+# A declared metric's unit, as Grafana names it; a unit it does not know shows as a plain number.
+_UNITS = {"seconds": "s", "milliseconds": "ms", "bytes": "bytes", "percent": "percent"}
+
+
+def service_panels(sel: str) -> list[Panel | Section]:
+    """A row per queue that declares metrics of its own (``Queue.metrics``), a panel each.
+
+    The SDK's meter records them with ``namespace`` and ``task_queue``, so the dashboard's
+    selection applies as it does to every other panel; a queue's row has data when that
+    queue is selected.
+    """
+    items: list[Panel | Section] = []
+    for name, queue in discover_queues().items():
+        if not queue.metrics:
+            continue
+        items.append(Section(f"Service metrics: {name}"))
+        for metric in queue.metrics:
+            by = ", ".join(metric.labels) or "task_queue"
+            unit = _UNITS.get(metric.unit, "short")
+            if isinstance(metric, metrics.Counter):
+                panel = Panel(f"{metric.name} /s", "ops", (rate(metric.name, by, sel),))
+            elif isinstance(metric, metrics.Histogram):
+                panel = Panel(metric.name, unit, quantiles(metric.name, by, sel))
+            else:
+                panel = Panel(metric.name, unit, (gauge(metric.name, by, sel),))
+            items.append(dataclasses.replace(panel, description=metric.description))
+    return items
 
 
 def variable(name: str, query: str, *, multi: bool) -> QueryVariable:

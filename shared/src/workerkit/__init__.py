@@ -9,6 +9,7 @@ tracing and metrics interceptors, one HTTP port for ``/metrics``, ``/healthz`` a
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from workerkit import metrics
 from workerkit._activities import activities_of
 from workerkit._connection import connect, load_connect_config
 from workerkit._converter import data_converter
@@ -139,6 +140,7 @@ __all__ = [
     "invalid_input",
     "launch",
     "load_connect_config",
+    "metrics",
     "migrate",
     "new_build_available",
     "open_database",

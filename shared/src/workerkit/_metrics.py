@@ -9,6 +9,7 @@ followed by the prometheus-client registry.
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import (
     REGISTRY,
@@ -130,12 +131,22 @@ ROLLOUT_FINISHED = Counter(
 class SdkMetrics:
     """An SDK :class:`Runtime` exporting Prometheus metrics on a private loopback port."""
 
-    def __init__(self, *, registry: CollectorRegistry = REGISTRY) -> None:
+    def __init__(
+        self,
+        *,
+        registry: CollectorRegistry = REGISTRY,
+        histogram_buckets: Mapping[str, Sequence[float]] | None = None,
+    ) -> None:
         self.port = free_port()
         self.registry = registry
         self.runtime = Runtime(
             telemetry=TelemetryConfig(
-                metrics=PrometheusConfig(bind_address=f"127.0.0.1:{self.port}")
+                metrics=PrometheusConfig(
+                    bind_address=f"127.0.0.1:{self.port}",
+                    # The services' own histograms (workerkit.metrics) in their declared
+                    # buckets; the SDK's keep its defaults.
+                    histogram_bucket_overrides=histogram_buckets or None,
+                )
             )
         )
 

@@ -27,6 +27,7 @@ from workerkit._exceptions import ConfigurationError, UnknownQueueError, Unknown
 from workerkit._rollout_policy import RolloutPolicy
 from workerkit._schedules import Schedule
 from workerkit._settings import Tuning
+from workerkit.metrics import Metric, check_declared
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -111,6 +112,8 @@ class Queue:
         rollout: How ``fleet deploy rollout`` ramps a new build of this queue: its steps,
             pause, limits, gate workflow and PromQL checks (see :class:`RolloutPolicy`);
             the command line and the chart override them per rollout.
+        metrics: The service's own metrics (see :mod:`workerkit.metrics`): each name starts
+            with the queue's name; the queue's dashboard row shows them.
     """
 
     name: str
@@ -127,6 +130,7 @@ class Queue:
     interceptors: Sequence[Any] = ()
     shape: QueueShape = "long-activities"
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
+    metrics: Sequence[Metric] = ()
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -166,6 +170,9 @@ class Queue:
                 problem = optional_parameters(fn)
                 if problem:
                     raise ConfigurationError(f"queue {self.name!r}: {what} {problem}")
+        problem = check_declared(self.name, self.metrics)
+        if problem is not None:
+            raise ConfigurationError(f"queue {self.name!r}: {problem}")
         gate = self.rollout.gate_workflow
         if gate is not None and gate not in self.workflow_types():
             raise ConfigurationError(

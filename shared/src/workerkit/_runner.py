@@ -29,6 +29,7 @@ from workerkit._settings import WorkerSettings
 from workerkit._tracing import configure_tracing
 from workerkit._versioning import WorkerVersion, resolve_version
 from workerkit._worker import build_worker
+from workerkit.metrics import bucket_overrides
 
 __all__ = ["exit_process", "run_queues"]
 
@@ -90,7 +91,7 @@ async def _serve(
     environ: Mapping[str, str] | None,
 ) -> int:
     tracer_provider = configure_tracing(environ)
-    metrics = SdkMetrics()
+    metrics = SdkMetrics(histogram_buckets=bucket_overrides([m for q in queues for m in q.metrics]))
     health = Health(stall_after=settings.loop_stall_timeout.total_seconds())
     try:
         server = HealthServer(

@@ -5,6 +5,7 @@ from workerkit import Queue, RolloutPolicy, Tuning, activity_failure_ratio
 
 from orders.activities import create_activities
 from orders.ids import order_workflow_id
+from orders.metrics import COMPENSATIONS, ORDER_VALUE
 from orders.workflows import OrderWorkflow
 
 QUEUE = Queue(
@@ -25,4 +26,5 @@ QUEUE = Queue(
     # Declined payments fail their activity for good, a few percent of attempts; a build that
     # breaks the ledger or the provider fails far more (judged where Prometheus is given).
     rollout=RolloutPolicy(checks=(activity_failure_ratio(max=0.25),)),
+    metrics=[ORDER_VALUE, COMPENSATIONS],
 )

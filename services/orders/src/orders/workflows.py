@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from workerkit import failure_reason, invalid_input
 
     from orders.activities import OrderActivities
+    from orders.metrics import COMPENSATIONS, ORDER_VALUE
     from orders.models import (
         Address,
         ChargeRequest,
@@ -144,6 +145,7 @@ class OrderWorkflow:
             self._status.tracking_number = tracking
         except (ActivityError, ApplicationError) as err:
             await self._compensate(compensations, failure_reason(err))
+            ORDER_VALUE.record(order.total_cents, outcome="failed")
             outcome = f"compensated: {', '.join(self._status.compensations) or 'nothing to undo'}"
             if self._status.uncompensated:
                 outcome += f"; NOT compensated: {'; '.join(self._status.uncompensated)}"
@@ -165,6 +167,7 @@ class OrderWorkflow:
             # The order has shipped: a lost notification is not worth undoing it.
             workflow.logger.warning("notification failed", extra={"error": failure_reason(err)})
         self._status.stage = Stage.COMPLETED
+        ORDER_VALUE.record(order.total_cents, outcome="completed")
         return OrderResult(
             order.order_id, payment_id, order.total_cents, tracking, self._status.shipping_address
         )
@@ -183,8 +186,10 @@ class OrderWorkflow:
                 # Only a refusal ends the retries (e.g. nothing recorded to undo): say so,
                 # and still undo the other steps.
                 self._status.uncompensated.append(f"{name} ({failure_reason(err)})")
+                COMPENSATIONS.add(step=name, result="not_undone")
                 continue
             self._status.compensations.append(name)
+            COMPENSATIONS.add(step=name, result="undone")
         self._status.stage = Stage.FAILED
 
     @workflow.signal
