@@ -54,18 +54,18 @@ from workerkit import connect, exit_process, parse_duration
 from workerkit._encryption import new_key
 from workerkit._net import free_port
 
-from run import (
+from bench_error import BenchError
+from child_processes import (
     BENCH_DIR,
-    BenchError,
-    OtlpSink,
     base_env,
     log_tail,
     read_cpu_s,
     read_status,
-    start_server,
     stop,
     wait_readyz,
 )
+from dev_server import default_temporal_cli, start_server
+from otlp_sink import OtlpSink
 
 RSS_GROWTH_TARGET_PCT = 3.0  # over the last two thirds of the run, along the fitted line
 THREADS_GAIN_LIMIT = 1.0  # threads gained over the same window, along the fitted line
@@ -555,7 +555,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="with --heap-probe, also tracemalloc snapshots (N frames per allocation; slow)",
     )
     parser.add_argument("--log-dir", type=Path, help="keep the workers' and server's logs here")
-    parser.add_argument("--temporal", default=None, help="the temporal CLI (default: as bench)")
+    parser.add_argument(
+        "--temporal",
+        default=default_temporal_cli(),
+        help="the temporal CLI (default: on PATH, else next to this Python)",
+    )
     args = parser.parse_args(argv)
     if any("=" not in pair for pair in args.env):
         parser.error("--env takes NAME=VALUE")
@@ -565,10 +569,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.heap_probe = args.heap_probe.resolve()
     elif args.trace_frames:
         parser.error("--trace-frames needs --heap-probe")
-    if args.temporal is None:
-        from run import parse_args as bench_args
-
-        args.temporal = bench_args([]).temporal
+    if not Path(args.temporal).is_file():
+        parser.error(f"temporal CLI not found: {args.temporal} (use --temporal PATH)")
     return args
 
 
