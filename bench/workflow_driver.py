@@ -97,6 +97,6 @@ def prepare_saga_state(state_dir: Path, name: str) -> None:
     state_dir.mkdir(parents=True)
     db = open_database({"WORKER_STATE_DIR": str(state_dir)})
     try:
-        migrate(db, [dataclasses.replace(QUEUE, name=name)])
+        migrate(db, [dataclasses.replace(QUEUE, name=name, metrics=())])
     finally:
         db.dispose()

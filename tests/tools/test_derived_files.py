@@ -1,6 +1,7 @@
-"""`make sync` (python -m fleet_scaffold.sync): every derived file (from the queue registry, and
-the dashboards from their generator) is a whole file, says so on its first lines, is current,
-and one command writes or checks them all. The one drift check of the repository."""
+"""`make sync` (python -m fleet_scaffold.sync): every derived file (from the queue registry, the
+dashboards from their generator, the docs' reference pages from their sources) is a whole file,
+says so on its first lines, is current, and one command writes or checks them all. The one drift
+check of the repository."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fleet_scaffold import reference
 from fleet_scaffold import sync as fleet_sync
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().relative_to(REPO)
 DERIVED = fleet_sync.DERIVED
+# What the derived files are made from, besides the registry and the generators' code.
+INPUTS = ("docker-compose.yml", reference.VALUES, reference.RULES)
 
 
 def test_every_derived_file_is_current() -> None:
@@ -28,6 +32,8 @@ def test_each_derived_file_says_it_is_generated_and_by_what() -> None:
         lines = (REPO / rel).read_text().splitlines()
         if rel.endswith(".json"):  # JSON has no comments: its first key says it
             assert lines[0] == "{" and lines[1].startswith(f'  "__generated": "{marker}'), rel
+        elif rel.endswith(".md"):  # an HTML comment: the docs site shows nothing of it
+            assert lines[0].startswith(f"<!-- {marker}"), rel
         else:
             assert lines[0].startswith(f"# {marker}"), rel
 
@@ -55,7 +61,9 @@ def sync_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_check_mode_exits_non_zero_when_stale(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     root.mkdir()
-    shutil.copy(REPO / "docker-compose.yml", root / "docker-compose.yml")
+    for rel in INPUTS:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, root / rel)
     for q in fleet_sync.registry():
         (root / "services" / q.name).mkdir(parents=True)
     check = sync_cli(root, "--check")

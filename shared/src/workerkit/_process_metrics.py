@@ -85,21 +85,22 @@ def memory_limit_bytes(proc: Path = Path("/proc/self")) -> int | None:
     return min(limits) if limits else None
 
 
+_THREADS_HELP = "Threads of the worker process, the SDK core's included (from /proc)."
+_LIMIT_HELP = "Memory limit of the worker's cgroup (its container's); absent when unlimited."
+
+
 class ProcessExtrasCollector(Collector):
     """``workerkit_process_threads`` and ``workerkit_memory_limit_bytes``, read at scrape."""
+
+    def describe(self) -> Iterator[Metric]:
+        """Both families, whether or not this process has a limit (the metrics reference)."""
+        yield GaugeMetricFamily("workerkit_process_threads", _THREADS_HELP)
+        yield GaugeMetricFamily("workerkit_memory_limit_bytes", _LIMIT_HELP)
 
     def collect(self) -> Iterator[Metric]:
         threads = thread_count()
         if threads is not None:
-            yield GaugeMetricFamily(
-                "workerkit_process_threads",
-                "Threads of the worker process, the SDK core's included (from /proc).",
-                value=threads,
-            )
+            yield GaugeMetricFamily("workerkit_process_threads", _THREADS_HELP, value=threads)
         limit = memory_limit_bytes()
         if limit is not None:
-            yield GaugeMetricFamily(
-                "workerkit_memory_limit_bytes",
-                "Memory limit of the worker's cgroup (its container's); absent when unlimited.",
-                value=limit,
-            )
+            yield GaugeMetricFamily("workerkit_memory_limit_bytes", _LIMIT_HELP, value=limit)

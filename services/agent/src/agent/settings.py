@@ -39,15 +39,29 @@ class AgentSettings(EnvSettings, prefix="AGENT_"):
         request_timeout: Timeout of one HTTP request to the provider.
     """
 
-    provider: ProviderName = setting(Accepts.choice("local", "openai"), default="local")
-    base_url: str = setting(
-        Accepts("an http:// or https:// URL", _http_url), default=DEFAULT_BASE_URL
+    provider: ProviderName = setting(
+        Accepts.choice("local", "openai"),
+        default="local",
+        doc="the model provider: local (a stand-in, no network) or an OpenAI-compatible API",
     )
-    api_key: str | None = setting(Accepts("an API key", str), default=None, repr=False)
-    model: str = setting(Accepts("a model name", str.strip), default="")
+    base_url: str = setting(
+        Accepts("an http:// or https:// URL", _http_url),
+        default=DEFAULT_BASE_URL,
+        doc="the OpenAI-compatible API's base URL",
+    )
+    api_key: str | None = setting(
+        Accepts("an API key", str),
+        default=None,
+        repr=False,
+        doc="the provider's API key (a Secret)",
+    )
+    model: str = setting(
+        Accepts("a model name", str.strip), default="", doc="the model to ask (required for openai)"
+    )
     request_timeout: timedelta = setting(
         Accepts.duration(above=timedelta(0), at_most=MAX_REQUEST_TIMEOUT),
         default=timedelta(seconds=60),
+        doc="how long one model request may take",
     )
 
     def __post_init__(self) -> None:

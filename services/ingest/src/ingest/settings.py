@@ -12,4 +12,8 @@ MAX_SECONDS_PER_ITEM = 1.0
 class IngestSettings(EnvSettings, prefix="INGEST_"):
     """How long one item takes (processed items are recorded in DATABASE_URL)."""
 
-    seconds_per_item: float = setting(Accepts.number(min=0, max=MAX_SECONDS_PER_ITEM), default=0.01)
+    seconds_per_item: float = setting(
+        Accepts.number(min=0, max=MAX_SECONDS_PER_ITEM),
+        default=0.01,
+        doc="simulated processing time per item of a chunk",
+    )

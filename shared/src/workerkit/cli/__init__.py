@@ -19,12 +19,13 @@ from workerkit._exceptions import ConfigurationError, WorkerkitError
 from workerkit._runner import EXIT_USAGE, exit_process  # a worker's exit code for bad settings too
 from workerkit.cli import _codec, _db, _deploy, _namespace, _queues, _schedules, _workflows
 
-__all__ = ["main", "run"]
+__all__ = ["build_parser", "main", "run"]
 
 COMMANDS_ENTRY_POINT_GROUP = "workerkit.commands"
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fleet`` command's parser, every subcommand added (the CLI reference reads it)."""
     parser = argparse.ArgumentParser(
         prog="fleet",
         description="Run and drive the Temporal worker fleet. Connection settings come from "
@@ -44,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     command: Callable[[argparse.Namespace], int] = args.func
     try:
         return command(args)

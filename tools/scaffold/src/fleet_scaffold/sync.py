@@ -23,6 +23,8 @@ hand-written file stays hand-written:
   release passes the digests it pushed instead.
 - ``helm/temporal-fleet/files/grafana/dashboards/*.json``: the Grafana dashboards, built by
   deploy/grafana/generate.py (the chart ships them; compose's Grafana mounts them).
+- ``docs/reference/*.md``: the docs site's reference pages (settings, the ``fleet`` CLI, the
+  chart's values, metrics and alerts), from their sources (:mod:`fleet_scaffold.reference`).
 
 tests/tools/test_derived_files.py is the one drift check: none can go stale.
 """
@@ -43,6 +45,7 @@ import yaml
 from workerkit import ConfigurationError, Queue, discover_queues
 from workerkit._registry import SHAPES
 
+from fleet_scaffold import reference
 from fleet_scaffold._scaffold import ScaffoldError, workspace_root
 
 __all__ = [
@@ -349,9 +352,14 @@ def dashboards() -> dict[str, str]:
 
 
 # Every derived file, relative to the repository root: those the queue registry writes (a
-# new queue changes each of them), then the dashboards.
-FROM_REGISTRY = (COMPOSE_QUEUES, PROMETHEUS_COMPOSE, CHART_QUEUES, PROD_DIGESTS)
-DERIVED = (*FROM_REGISTRY, *sorted(dashboards()))
+# new queue changes each of them; its settings class is on the settings page), then the
+# dashboards and the other reference pages.
+FROM_REGISTRY = (COMPOSE_QUEUES, PROMETHEUS_COMPOSE, CHART_QUEUES, PROD_DIGESTS, reference.SETTINGS)
+DERIVED = (
+    *FROM_REGISTRY,
+    *sorted(dashboards()),
+    *(page for page in reference.PAGES if page not in FROM_REGISTRY),
+)
 
 
 def render(root: Path, queues: Sequence[RegisteredQueue]) -> dict[str, str]:
@@ -370,6 +378,7 @@ def render(root: Path, queues: Sequence[RegisteredQueue]) -> dict[str, str]:
         CHART_QUEUES: chart_queues(queues),
         PROD_DIGESTS: prod_digests(queues),
         **dashboards(),
+        **reference.pages(root),
     }
 
 
