@@ -43,11 +43,12 @@ dev: install ## Run a local Temporal dev server (UI on :8233) and every queue's 
 	$(UV) run --frozen fleet schedules sync --connect-timeout 60s; \
 	wait -n
 
-lint: install ## Ruff (lint and format check) and mypy (strict on the shared library)
+lint: install ## Ruff (lint and format check), mypy (strict on the shared library), the static determinism check of every queue's workflow code
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy -p workerkit $(foreach svc,$(SERVICES),-p $(svc))
 	@$(UV) run --frozen mypy tests
+	@$(UV) run --frozen fleet workflowcheck --all
 
 fmt: install ## Format and auto-fix the code
 	@$(UV) run --frozen ruff format .
@@ -70,10 +71,10 @@ pytest: install ## Run the test suite against a real Temporal dev server, in PYT
 test: lint check-packages helm-lint docs pytest ## Lint, package and chart checks, the docs site (strict), and the whole test suite
 
 docs: install ## Build the docs site into .data/site, strictly: a broken link or anchor, or a page out of the navigation, fails
-	@$(UV) run --frozen mkdocs build --strict --quiet
+	@NO_MKDOCS_2_WARNING=1 $(UV) run --frozen mkdocs build --strict --quiet
 
 docs-serve: install ## Serve the docs site on http://127.0.0.1:8000, rebuilt as pages change
-	@$(UV) run --frozen mkdocs serve --dev-addr 127.0.0.1:8000
+	@NO_MKDOCS_2_WARNING=1 $(UV) run --frozen mkdocs serve --dev-addr 127.0.0.1:8000
 
 .PHONY: test-fast
 test-fast: install ## The fast part of the suite (not marked slow): unit tests and in-process workers, in parallel

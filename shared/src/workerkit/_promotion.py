@@ -138,7 +138,7 @@ async def promote(
         return Promotion(
             outcome="refused",
             message=f"promotion of build {build_id} of {name} refused: its code does not "
-            "replay the histories above",
+            "replay the histories above, or makes calls that break replay",
             gate=report,
         )
     # Routing may have changed while the gate ran: decide on a fresh conflict token.

@@ -24,6 +24,7 @@ from temporalio.api.enums.v1 import EventType, VersioningBehavior
 from temporalio.client import Client, WorkflowHistory
 from temporalio.common import VersioningBehavior as SdkBehavior
 from temporalio.worker import Replayer
+from workerkit._determinism import Finding, check_queue
 from workerkit._exceptions import ConfigurationError
 from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue
@@ -64,19 +65,27 @@ class GateReport:
     replayed_server: int = 0
     skipped_pinned: int = 0
     failures: list[ReplayFailure] = field(default_factory=list)
+    # Calls in the build's workflow code that break replay (the static check).
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """True when every replayed history replayed cleanly."""
-        return not self.failures
+        """True when every replayed history replayed cleanly and the code has no finding."""
+        return not self.failures and not self.findings
 
     def summary(self) -> str:
         """One line for an operator."""
-        verdict = "passed" if self.passed else f"FAILED ({len(self.failures)} failing)"
+        failing = len(self.failures) + len(self.findings)
+        verdict = "passed" if self.passed else f"FAILED ({failing} failing)"
         return (
             f"replay gate {verdict}: {self.replayed_stored} stored and {self.replayed_server} "
-            f"server histories replayed, {self.skipped_pinned} pinned executions skipped"
+            f"server histories replayed, {self.skipped_pinned} pinned executions skipped, "
+            f"{len(self.findings)} non-deterministic calls found (workflowcheck)"
         )
+
+    def problems(self) -> list[str]:
+        """Every failure and finding, one line each."""
+        return [str(f) for f in self.failures] + [f"workflowcheck: {f}" for f in self.findings]
 
 
 def stored_histories(queue: Queue, directory: Path | None = None) -> list[Traversable]:
@@ -235,6 +244,8 @@ async def replay_gate(
         replayed_server=server_n,
         skipped_pinned=pinned_n,
         failures=failures,
+        # Paths no history covers: the static check reads them all.
+        findings=check_queue(queue),
     )
     _log.info(report.summary(), extra={"queue": queue.name})
     return report

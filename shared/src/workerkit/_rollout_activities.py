@@ -487,7 +487,7 @@ def replay_activity(client: Client, queue: Queue) -> Callable[..., Any]:
         return GateResult(
             passed=report.passed,
             summary=report.summary(),
-            failures=[str(f) for f in report.failures],
+            failures=report.problems(),
         )
 
     return replay

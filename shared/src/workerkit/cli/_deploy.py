@@ -157,8 +157,8 @@ def _cmd_promote(args: argparse.Namespace) -> int:
         )
         if done.gate is not None:
             print(done.gate.summary())
-            for failure in done.gate.failures:
-                print(f"  non-deterministic: {failure}", file=sys.stderr)
+            for problem in done.gate.problems():
+                print(f"  non-deterministic: {problem}", file=sys.stderr)
         if done.outcome == "refused":
             print(f"error: {done.message}", file=sys.stderr)
             return EXIT_REFUSED

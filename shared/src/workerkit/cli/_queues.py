@@ -1,9 +1,12 @@
-"""Commands on the installed queues: list them, run their workers, list the worker settings."""
+"""Commands on the installed queues: list them, run their workers, list the worker settings,
+check their workflow code for calls that break replay."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
+from workerkit._determinism import check_queue
 from workerkit._registry import discover_queues, get_queue
 from workerkit._replay_gate import stored_histories
 from workerkit._runner import run_queues
@@ -51,6 +54,29 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return run_queues(queues)
 
 
+EXIT_FINDINGS = 1
+
+
+def _cmd_workflowcheck(args: argparse.Namespace) -> int:
+    if args.all == bool(args.queues):
+        raise UsageError("name one or more queues, or pass --all (not both)")
+    queues = list(discover_queues().values()) if args.all else [get_queue(n) for n in args.queues]
+    findings = [f for q in queues for f in check_queue(q)]
+    for finding in findings:
+        print(finding)
+    names = ", ".join(q.name for q in queues)
+    if findings:
+        print(
+            f"error: {len(findings)} call(s) in the workflow code of {names} would break replay; "
+            "move them into an activity, use the workflow API, or mark a vetted line "
+            "`# determinism-ok: <why>`",
+            file=sys.stderr,
+        )
+        return EXIT_FINDINGS
+    print(f"workflowcheck: no call that breaks replay in {names}")
+    return 0
+
+
 def _cmd_settings(args: argparse.Namespace) -> int:
     for variable, accepted, doc in WorkerSettings.describe():
         print(f"{variable:<36} {doc} ({accepted})")
@@ -67,6 +93,17 @@ def register(sub: Subparsers) -> None:
     p.add_argument("queues", nargs="*", metavar="QUEUE")
     p.add_argument("--all", action="store_true", help="every installed queue in one process")
     p.set_defaults(func=_cmd_worker)
+
+    p = sub.add_parser(
+        "workflowcheck",
+        help="static determinism check of the queues' workflow code (exit 1: a finding)",
+        description="Report each call in a queue's workflow classes, or in its service's "
+        "code they call, that the SDK's sandbox would refuse (clock, random, ids, environment, "
+        "files, network, threads, blocking sleeps, module-level state), as file:line: call (why).",
+    )
+    p.add_argument("queues", nargs="*", metavar="QUEUE")
+    p.add_argument("--all", action="store_true", help="every installed queue")
+    p.set_defaults(func=_cmd_workflowcheck)
 
     p = sub.add_parser("settings", help="list the WORKER_* environment variables")
     p.set_defaults(func=_cmd_settings)

@@ -128,7 +128,7 @@ VARIABLES = (
         "unset: the rollout judges the server's data only",
         "The Prometheus a rollout queries for the queue's PromQL checks.",
     ),
-    Variable(TOKEN_VARIABLE, "required by fleet codec serve", "The codec server's bearer token."),
+    Variable(TOKEN_VARIABLE, "required by fleet codec-server", "The codec server's bearer token."),
     Variable(TOKEN_FILE_VARIABLE, "unset", f"A file holding {TOKEN_VARIABLE}."),
 )
 
@@ -386,7 +386,7 @@ def metrics(root: Path) -> str:
             ("alert", "severity", "for", "summary"),
             [
                 (
-                    f"`{r['alert']}`",
+                    f"[`{r['alert']}`](#{r['alert'].lower()})",
                     r.get("labels", {}).get("severity", ""),
                     r.get("for", ""),
                     r.get("annotations", {}).get("summary", ""),
@@ -395,6 +395,13 @@ def metrics(root: Path) -> str:
             ],
         )
     )
+    for r in alerts:
+        notes = r.get("annotations", {})
+        out.append(f"### {r['alert']}\n")
+        out.append(f"{notes.get('description', '').strip()}\n")
+        if notes.get("runbook"):
+            out.append(f"**What to do:** {notes['runbook'].strip()}\n")
+        out.append(f"```promql\n{r['expr'].strip()}\n```\n")
     return "\n".join(out)
 
 

@@ -291,7 +291,7 @@ def chart_queues(queues: Sequence[RegisteredQueue]) -> str:
         "  database.existingSecret and the pre-install/pre-upgrade hook migrates its schema;",
         "  without a database it runs at most one replica;",
         "- shape: short, long-activities or batch; the autoscalers' defaults follow it (scale to",
-        "  zero, triggers, cooldown and scale-down policies: the chart README);",
+        "  zero, triggers, cooldown and scale-down policies: docs/how-to/scale.md);",
         "- gateWorkflowType (if declared): what a new build runs before taking traffic, in",
         "  `fleet deploy rollout` and as temporal-worker-controller's rollout gate (the default of",
         "  rollout.controller.gateWorkflowType).",
