@@ -155,6 +155,7 @@ new-queue: install ## Generate a queue service with tests and replay histories: 
 	@$(MAKE) histories QUEUE=$(NAME)
 	@$(MAKE) sync
 	@echo "queue $(NAME): registered ($$($(UV) run --frozen fleet queues | grep '^$(NAME) '))"
+	@echo "next: the checklist in docs/how-to/add-a-queue.md (make docs-serve to browse)"
 
 dashboards: sync ## The same as sync (the dashboards, from deploy/grafana/generate.py, are among its files)
 

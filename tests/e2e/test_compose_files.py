@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from fleet_scaffold import reference
 from fleet_scaffold import sync as fleet_sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,6 +263,10 @@ def test_generator_follows_the_registry(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     root.mkdir()
     shutil.copy(COMPOSE, root / "docker-compose.yml")
+    # The docs' reference pages, derived files too, read the chart's values and rules.
+    for rel in (reference.VALUES, reference.RULES):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, root / rel)
     for name in ("orders", "billing"):
         (root / "services" / name).mkdir(parents=True)
     orders = fleet_sync.RegisteredQueue("orders", "orders-v1")

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,11 @@ import pytest
 from fleet_scaffold import ScaffoldError, write_queue
 from fleet_scaffold import sync as fleet_sync
 from helm.rendering import find_helm
+
+from support import free_port, http_get
+from support.processes import stop_process
+from support.temporal import start_dev_server
+from support.walk import shell_blocks, walk
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -165,6 +171,47 @@ def test_new_queue_changes_no_file_but_its_own_and_the_derived_ones(
     helm_tools = {"HELM_TOOLS_DIR": str(Path(find_helm()).parent)}
     linted = Scaffolded(scaffolded.root, "", scaffolded.env | helm_tools).run("make", "helm-lint")
     assert linted.count("0 chart(s) failed") == 3, linted
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_first_queue_tutorial_runs_as_written(scaffolded: Scaffolded, tmp_path: Path) -> None:
+    # After the tests above: its pytest runs leave files in the copy, outside the queue's own.
+    page = scaffolded.root / "docs" / "tutorials" / "first-queue.md"
+    provided = [b.text.strip() for b in shell_blocks(page) if b.mode == "provided"]
+    assert provided == ["make new-queue NAME=billing"], "the fixture ran exactly that"
+    env = {k: v for k, v in scaffolded.env.items() if k != "DATABASE_URL"} | {
+        "UV_FROZEN": "1",
+        "WORKER_STATE_DIR": str(tmp_path),
+    }
+    # What `make dev` runs, from the copy (its workers know billing): a dev server, the
+    # services' database migrated, every queue's worker in one process.
+    port, worker_port = free_port(), free_port()
+    server = start_dev_server(port)
+    fleet = str(scaffolded.root / ".venv" / "bin" / "fleet")
+    dev = env | {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "WORKER_HTTP_PORT": str(worker_port)}
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        subprocess.run([fleet, "db", "migrate"], env=dev, check=True, capture_output=True)
+        with (tmp_path / "make-dev.log").open("wb") as log:
+            worker = subprocess.Popen(
+                [fleet, "worker", "--all"],
+                env=dev | {"WORKER_WORKFLOW_SANDBOX": "true", "WORKER_LOG_FORMAT": "text"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while http_get(f"http://127.0.0.1:{worker_port}/readyz")[0] != 200:
+            assert time.monotonic() < deadline, (tmp_path / "make-dev.log").read_text()
+            time.sleep(0.5)
+        out = walk(page, cwd=scaffolded.root, env=env, ports={7233: port, 9000: worker_port})
+    finally:
+        if worker is not None:
+            stop_process(worker)
+        stop_process(server)
+    assert "billing-v1" in out  # fleet queues lists it
+    assert '"processed: hello"' in out  # the result the page names
+    assert " passed" in out and "failed" not in out  # its tests, then after new histories
 
 
 @pytest.mark.parametrize("name", ["q", "abcdefghijklmnopqrstuvwxyzabcd"], ids=["1 letter", "30"])

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fleet",
         description="Run and drive the Temporal worker fleet. Connection settings come from "
         "TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE.",
+        epilog="Every command and option: docs/reference/cli.md; every variable: "
+        "docs/reference/settings.md (in the repository; make docs-serve to browse the site).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # In this order in `fleet --help`.

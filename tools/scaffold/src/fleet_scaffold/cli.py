@@ -23,7 +23,8 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"\nNext: `uv sync` registers queue {args.name!r}; `make histories QUEUE={args.name}` "
         "records its replay histories; `make sync` adds it to the compose stack and the chart "
-        "(`make new-queue` does all three)."
+        "(`make new-queue` does all three). Then make it yours with the checklist in "
+        "docs/how-to/add-a-queue.md."
     )
     return 0
 
