@@ -3,8 +3,10 @@ running worker: every input ends in one clear outcome, never in a stuck workflow
 
 - `fleet start`: exit 0 (the input fits: started) or exit 2 with one `error:` line;
 - `temporal workflow start`: the workflow fails within seconds with a non-retryable
-  `InvalidInput` or `InvalidOrder` failure, or (the input fits) its saga starts; never a
-  workflow task failure; and the worker still serves afterwards.
+  `InvalidInput` or `InvalidParcel` failure, or (the input fits) its first activity is
+  scheduled; never a workflow task failure; and the worker still serves afterwards.
+
+Both run the fixture queue's workflow, whose input is a parcel.
 """
 
 from __future__ import annotations
@@ -28,16 +30,9 @@ from support import (
 )
 
 # slow: fleet and temporal CLI processes per example.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fixture_queue")]
 
-ADDRESS = {"name": "A", "line1": "1 Rd", "city": "C", "postal_code": "1", "country": "GB"}
-ORDER: dict[str, Any] = {
-    "customer_id": "c",
-    "payment_token": "tok_visa",
-    "items": [{"sku": "sku-widget", "quantity": 1, "unit_price_cents": 100}],
-    "shipping_address": ADDRESS,
-    "confirmation_timeout_seconds": 60,
-}
+PARCEL: dict[str, Any] = {"recipient": "A", "address": "1 Rd, C", "token": "tok_visa", "units": 1}
 JSON = st.recursive(
     st.none()
     | st.booleans()
@@ -49,17 +44,17 @@ JSON = st.recursive(
     ),
     max_leaves=8,
 )
-FIELDS = [*sorted(ORDER), "order_id", "extra"]
+FIELDS = [*sorted(PARCEL), "parcel_id", "extra"]
 
 
 @st.composite
-def bad_orders(draw: st.DrawFn) -> Any:
-    """Either any JSON value, or a well-formed order with one field replaced or added."""
+def bad_parcels(draw: st.DrawFn) -> Any:
+    """Either any JSON value, or a well-formed parcel with one field replaced or added."""
     if draw(st.booleans()):
         return draw(JSON)
-    order: dict[str, Any] = {**ORDER, "order_id": f"prop-{uuid.uuid4().hex[:8]}"}
-    order[draw(st.sampled_from(FIELDS))] = draw(JSON)
-    return order
+    parcel: dict[str, Any] = {**PARCEL, "parcel_id": f"prop-{uuid.uuid4().hex[:8]}"}
+    parcel[draw(st.sampled_from(FIELDS))] = draw(JSON)
+    return parcel
 
 
 PROPERTY = settings(
@@ -76,12 +71,12 @@ def terminate(address: str, workflow_id: str) -> None:
 
 
 @PROPERTY
-@given(value=bad_orders())
+@given(value=bad_parcels())
 def test_fleet_start_exits_0_or_2_with_one_line(value: Any, temporal_address: str) -> None:
     done = run_cli(
         "start",
-        "orders",
-        "OrderWorkflow",
+        "fixture",
+        "FixtureWorkflow",
         json.dumps(value),
         env={"TEMPORAL_ADDRESS": temporal_address, "TEMPORAL_NAMESPACE": "default"},
     )
@@ -94,7 +89,8 @@ def test_fleet_start_exits_0_or_2_with_one_line(value: Any, temporal_address: st
 
 
 def outcome(address: str, workflow_id: str) -> str:
-    """``failed`` (non-retryable, input refused) or ``running`` (the saga started)."""
+    """``failed`` (non-retryable, input refused) or ``running`` (its first activity is
+    scheduled)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         events = workflow_events(address, workflow_id)
@@ -107,7 +103,7 @@ def outcome(address: str, workflow_id: str) -> str:
         if failed:
             info = failed[0].get("applicationFailureInfo", {})
             assert info.get("nonRetryable") is True, failed[0]
-            assert info.get("type") in ("InvalidInput", "InvalidOrder"), failed[0]
+            assert info.get("type") in ("InvalidInput", "InvalidParcel"), failed[0]
             return "failed"
         if any("activityTaskScheduledEventAttributes" in e for e in events):
             return "running"
@@ -118,16 +114,16 @@ def outcome(address: str, workflow_id: str) -> str:
 def test_generated_inputs_from_the_temporal_cli_never_leave_a_workflow_stuck(
     spawn_worker: Any, temporal_address: str
 ) -> None:
-    worker: WorkerProcess = spawn_worker("orders")
+    worker: WorkerProcess = spawn_worker("fixture")
     worker.wait_ready()
     seen: dict[str, int] = {}
 
     @PROPERTY
-    @given(value=bad_orders())
+    @given(value=bad_parcels())
     def check(value: Any) -> None:
         workflow_id = f"prop-{uuid.uuid4().hex[:10]}"
         started = temporal_start(
-            temporal_address, "orders-v1", "OrderWorkflow", workflow_id, json.dumps(value)
+            temporal_address, "fixture-v1", "FixtureWorkflow", workflow_id, json.dumps(value)
         )
         assert started.returncode == 0, started.stderr
         result = outcome(temporal_address, workflow_id)

@@ -148,13 +148,16 @@ def test_fleet_db_errors_are_one_line(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("fixture_queue")
 async def test_readyz_says_when_the_schema_is_behind(
     spawn_worker: SpawnWorker, tmp_path: Path
 ) -> None:
     state = tmp_path / "unmigrated"
     state.mkdir()
     url = f"sqlite:///{state / 'fleet.sqlite3'}"
-    worker = spawn_worker("orders", env={"DATABASE_URL": url, "WORKER_SERVER_CHECK_INTERVAL": "1s"})
+    worker = spawn_worker(
+        "fixture", env={"DATABASE_URL": url, "WORKER_SERVER_CHECK_INTERVAL": "1s"}
+    )
     deadline = time.monotonic() + 30
     while True:
         status, reason = http_get(worker.url("/readyz"))
@@ -164,7 +167,7 @@ async def test_readyz_says_when_the_schema_is_behind(
         await asyncio.sleep(0.2)
     assert status == 503
     assert reason.strip() == (
-        "database schema behind this build (orders at nothing, needs orders_0001): "
+        "database schema behind this build (fixture at nothing, needs fixture_0001): "
         "run `fleet db migrate`"
     )
     assert run_cli("db", "migrate", env={"DATABASE_URL": url}).returncode == 0

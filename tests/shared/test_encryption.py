@@ -27,42 +27,36 @@ from temporalio.worker import Replayer
 from workerkit import data_converter
 from workerkit._encryption import EncryptionCodec, load_keyring, new_key
 
-from orders.workflows import OrderWorkflow
-
 from support import WorkerProcess, fleet_cli, free_port, http_get, run_cli, temporal_run
+from support.fixture_queue import FixtureWorkflow
 
-# slow: fleet worker, codec server and CLI processes.
-pytestmark = pytest.mark.slow
+# slow: fleet worker, codec server and CLI processes. The workers run the fixture queue.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fixture_queue")]
 
 K1, K2, K3 = new_key("k1"), new_key("k2"), new_key("k3")
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 St James Sq",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
+RECIPIENT = "Ada Lovelace"
+STREET = "12 St James Sq"
 SECRET_TOKEN = "tok_visa"
 
 
-def order(order_id: str) -> str:
+def parcel(parcel_id: str) -> str:
     return json.dumps(
         {
-            "order_id": order_id,
-            "customer_id": "cust-secret",
-            "payment_token": SECRET_TOKEN,
-            "items": [{"sku": "sku-widget", "quantity": 1, "unit_price_cents": 100}],
-            "shipping_address": ADDRESS,
+            "parcel_id": parcel_id,
+            "recipient": RECIPIENT,
+            "address": f"{STREET}, London SW1Y 4JH",
+            "token": SECRET_TOKEN,
+            "units": 1,
         }
     )
 
 
-def awaiting_confirmation(workflow_id: str, env: dict[str, str]) -> dict[str, Any]:
-    """Query the order (``fleet query``, with ``env``'s keys) until it awaits confirmation."""
+def awaiting_approval(workflow_id: str, env: dict[str, str]) -> dict[str, Any]:
+    """Query the parcel (``fleet query``, with ``env``'s keys) until it awaits approval."""
     deadline = time.monotonic() + 20
     while True:
         status = run_cli("query", workflow_id, "status", env=env)
-        if status.returncode == 0 and json.loads(status.stdout)["stage"] == "awaiting_confirmation":
+        if status.returncode == 0 and json.loads(status.stdout)["stage"] == "awaiting_approval":
             return dict(json.loads(status.stdout))
         assert time.monotonic() < deadline, status.stdout + status.stderr
         time.sleep(0.2)
@@ -98,36 +92,36 @@ def test_histories_hold_only_ciphertext_and_keys_rotate(
 ) -> None:
     env = {"TEMPORAL_ADDRESS": temporal_address, "TEMPORAL_NAMESPACE": "default"}
     k1 = {**env, "FLEET_ENCRYPTION_KEYS": K1}
-    worker = spawn_worker("orders", env={"FLEET_ENCRYPTION_KEYS": K1})
+    worker = spawn_worker("fixture", env={"FLEET_ENCRYPTION_KEYS": K1})
     worker.wait_ready()
-    order_id = f"enc-{uuid.uuid4().hex[:8]}"
-    workflow_id = f"order-{order_id}"
-    assert run_cli("start", "orders", "OrderWorkflow", order(order_id), env=k1).returncode == 0
-    status = awaiting_confirmation(workflow_id, k1)
-    assert status["shipping_address"]["name"] == "Ada Lovelace"
+    parcel_id = f"enc-{uuid.uuid4().hex[:8]}"
+    workflow_id = f"parcel-{parcel_id}"
+    assert run_cli("start", "fixture", "FixtureWorkflow", parcel(parcel_id), env=k1).returncode == 0
+    status = awaiting_approval(workflow_id, k1)
+    assert status["recipient"] == RECIPIENT
 
     raw = raw_history(temporal_address, workflow_id)
-    for plaintext in (SECRET_TOKEN, "Ada Lovelace", "St James", "cust-secret"):
+    for plaintext in (SECRET_TOKEN, RECIPIENT, STREET):  # every private field
         assert plaintext not in raw, plaintext
     assert base64.b64encode(b"binary/encrypted").decode() in raw
     assert key_ids(raw) == {"k1"}
 
-    # Rotation: k2 first, k1 still listed. The running order, written with k1, goes on.
+    # Rotation: k2 first, k1 still listed. The running parcel, written with k1, goes on.
     worker.signal()
     assert worker.wait_exit() == 0
-    rotated = spawn_worker("orders", env={"FLEET_ENCRYPTION_KEYS": f"{K2},{K1}"})
+    rotated = spawn_worker("fixture", env={"FLEET_ENCRYPTION_KEYS": f"{K2},{K1}"})
     rotated.wait_ready()
     k21 = {**env, "FLEET_ENCRYPTION_KEYS": f"{K2},{K1}"}
-    signalled = run_cli("signal", workflow_id, "confirm", '{"confirmed_by": "enc"}', env=k21)
+    signalled = run_cli("signal", workflow_id, "approve", '{"approved_by": "enc"}', env=k21)
     assert signalled.returncode == 0, signalled.stderr
     result = run_cli("result", workflow_id, env=k21)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["shipped_to"]["name"] == "Ada Lovelace"
+    assert json.loads(result.stdout)["shipped_to"] == RECIPIENT
     final = raw_history(temporal_address, workflow_id)
     assert key_ids(final) == {"k1", "k2"}
     # The encrypted history replays on today's code with the keyring (as the gate does).
     replayer = Replayer(
-        workflows=[OrderWorkflow],
+        workflows=[FixtureWorkflow],
         data_converter=data_converter({"FLEET_ENCRYPTION_KEYS": f"{K2},{K1}"}),
     )
     history = WorkflowHistory.from_json(workflow_id, final)
@@ -147,17 +141,17 @@ async def test_a_missing_key_fails_the_workflow_task_and_the_worker_keeps_servin
     spawn_worker: Callable[..., WorkerProcess], temporal_address: str
 ) -> None:
     env = {"TEMPORAL_ADDRESS": temporal_address, "TEMPORAL_NAMESPACE": "default"}
-    order_id = f"enc-missing-{uuid.uuid4().hex[:8]}"
-    workflow_id = f"order-{order_id}"
+    parcel_id = f"enc-missing-{uuid.uuid4().hex[:8]}"
+    workflow_id = f"parcel-{parcel_id}"
     started = run_cli(
         "start",
-        "orders",
-        "OrderWorkflow",
-        order(order_id),
+        "fixture",
+        "FixtureWorkflow",
+        parcel(parcel_id),
         env={**env, "FLEET_ENCRYPTION_KEYS": K1},
     )
     assert started.returncode == 0, started.stderr
-    worker = spawn_worker("orders", env={"FLEET_ENCRYPTION_KEYS": K3})
+    worker = spawn_worker("fixture", env={"FLEET_ENCRYPTION_KEYS": K3})
     worker.wait_ready()
     deadline = time.monotonic() + 30
     while True:
@@ -190,7 +184,7 @@ def test_a_malformed_keyring_exits_2_without_printing_key_material(
     spawn_worker: Callable[..., WorkerProcess],
 ) -> None:
     short = "k9:" + base64.b64encode(b"sixteen byte key").decode()
-    worker = spawn_worker("orders", env={"FLEET_ENCRYPTION_KEYS": f"{K1},{short}"})
+    worker = spawn_worker("fixture", env={"FLEET_ENCRYPTION_KEYS": f"{K1},{short}"})
     assert worker.wait_exit() == 2
     lines = worker.log().strip().splitlines()
     assert lines[-1] == "error: FLEET_ENCRYPTION_KEYS: key 'k9' is 16 bytes; AES-256 needs 32"
@@ -239,10 +233,10 @@ def test_the_codec_server_decodes_for_the_temporal_cli_with_a_token(
 ) -> None:
     env = {"TEMPORAL_ADDRESS": temporal_address, "TEMPORAL_NAMESPACE": "default"}
     keys = {"FLEET_ENCRYPTION_KEYS": f"{K2},{K1}"}
-    spawn_worker("orders", env=keys).wait_ready()
-    order_id = f"enc-codec-{uuid.uuid4().hex[:8]}"
-    workflow_id = f"order-{order_id}"
-    started = run_cli("start", "orders", "OrderWorkflow", order(order_id), env={**env, **keys})
+    spawn_worker("fixture", env=keys).wait_ready()
+    parcel_id = f"enc-codec-{uuid.uuid4().hex[:8]}"
+    workflow_id = f"parcel-{parcel_id}"
+    started = run_cli("start", "fixture", "FixtureWorkflow", parcel(parcel_id), env={**env, **keys})
     assert started.returncode == 0, started.stderr
 
     port = free_port()
@@ -271,11 +265,11 @@ def test_the_codec_server_decodes_for_the_temporal_cli_with_a_token(
         shown = show(f"Bearer {TOKEN}")
         assert shown.returncode == 0, shown.stderr
         decoded = plain_payloads(shown.stdout)
-        assert any("Ada Lovelace" in p and SECRET_TOKEN in p for p in decoded), decoded
+        assert any(RECIPIENT in p and SECRET_TOKEN in p for p in decoded), decoded
         assert not key_ids(shown.stdout)
-        assert "Ada Lovelace" not in raw_history(temporal_address, workflow_id)
+        assert RECIPIENT not in raw_history(temporal_address, workflow_id)
         wrong = show("Bearer wrong")
-        assert not any("Ada Lovelace" in p for p in plain_payloads(wrong.stdout))
+        assert not any(RECIPIENT in p for p in plain_payloads(wrong.stdout))
 
         body = json.dumps({"payloads": []}).encode()
         assert post(f"{url}/decode", body, {"Authorization": "Bearer wrong"})[0] == 401
@@ -314,18 +308,18 @@ def test_decrypt_only_reads_ciphertext_and_writes_plaintext(
     # so an encrypted payload from an early writer never reaches a worker without the key.
     env = {"TEMPORAL_ADDRESS": temporal_address, "TEMPORAL_NAMESPACE": "default"}
     reader = {"FLEET_ENCRYPTION_KEYS": K1, "FLEET_ENCRYPTION_MODE": "decrypt-only"}
-    spawn_worker("orders", env=reader).wait_ready()
-    order_id = f"enc-ro-{uuid.uuid4().hex[:8]}"
-    workflow_id = f"order-{order_id}"
+    spawn_worker("fixture", env=reader).wait_ready()
+    parcel_id = f"enc-ro-{uuid.uuid4().hex[:8]}"
+    workflow_id = f"parcel-{parcel_id}"
     started = run_cli(
         "start",
-        "orders",
-        "OrderWorkflow",
-        order(order_id),
+        "fixture",
+        "FixtureWorkflow",
+        parcel(parcel_id),
         env={**env, "FLEET_ENCRYPTION_KEYS": K1},
     )
     assert started.returncode == 0, started.stderr
-    awaiting_confirmation(workflow_id, {**env, **reader})  # the worker decrypted the input
+    awaiting_approval(workflow_id, {**env, **reader})  # the worker decrypted the input
     raw = raw_history(temporal_address, workflow_id)
     assert key_ids(raw) == {"k1"}, "the input was written encrypted"
     # What the decrypt-only worker wrote (activity results) is plaintext JSON.
@@ -333,5 +327,5 @@ def test_decrypt_only_reads_ciphertext_and_writes_plaintext(
     refused = run_cli("result", workflow_id, env={**env, **reader, "FLEET_ENCRYPTION_MODE": "x"})
     assert refused.returncode == 2
     assert refused.stderr.startswith("error: FLEET_ENCRYPTION_MODE='x' is invalid")
-    run_cli("signal", workflow_id, "confirm", '{"confirmed_by": "enc"}', env={**env, **reader})
+    run_cli("signal", workflow_id, "approve", '{"approved_by": "enc"}', env={**env, **reader})
     assert run_cli("result", workflow_id, env={**env, **reader}).returncode == 0

@@ -2,45 +2,46 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
+from temporalio import workflow
 from temporalio.client import Client
-from workerkit import UnknownWorkflowError, get_queue, launch
+from workerkit import Queue, UnknownWorkflowError, launch
 
-from notifications.models import Notification
-from notifications.workflows import NotifyWorkflow
-from orders.models import Address, LineItem, Order
-from orders.workflows import OrderWorkflow
+from support.fixture_queue import FixtureWorkflow, Parcel, new_parcel
 
 
-def an_order() -> Order:
-    address = Address("Ada Lovelace", "12 St James's Sq", "London", "SW1Y 4JH", "GB")
-    return Order(
-        f"launch-{uuid.uuid4().hex[:10]}", "c", [LineItem("sku-widget", 1, 1)], address, "t"
-    )
-
-
-async def test_the_run_method_and_the_type_name_start_the_same_execution(client: Client) -> None:
-    queue, order = get_queue("orders"), an_order()
+async def test_the_run_method_and_the_type_name_start_the_same_execution(
+    client: Client, fixture_queue: Queue
+) -> None:
+    parcel = new_parcel("launch")
     # No worker polls the queue here: the execution waits for one, which is all this needs.
-    typed = await launch(client, queue, OrderWorkflow.run, order)
-    assert typed.started and typed.workflow_id == f"order-{order.order_id}"
-    named = await launch(client, queue, "OrderWorkflow", order)
+    typed = await launch(client, fixture_queue, FixtureWorkflow.run, parcel)
+    assert typed.started and typed.workflow_id == f"parcel-{parcel.parcel_id}"
+    named = await launch(client, fixture_queue, "FixtureWorkflow", parcel)
     assert not named.started and named.run_id == typed.run_id
     await typed.handle.terminate("test done")
 
 
-async def test_a_method_the_queue_does_not_register_is_refused(client: Client) -> None:
-    queue = get_queue("orders")
-    note = Notification("m-1", "user-1", "body", ["email"])
-    with pytest.raises(UnknownWorkflowError, match="no workflow 'NotifyWorkflow'; known workflows"):
-        await launch(client, queue, NotifyWorkflow.run, note)
+async def test_a_method_the_queue_does_not_register_is_refused(
+    client: Client, fixture_queue: Queue
+) -> None:
+    match = "no workflow 'ElsewhereWorkflow'; known workflows"
+    with pytest.raises(UnknownWorkflowError, match=match):
+        await launch(client, fixture_queue, ElsewhereWorkflow.run, "note")
 
     with pytest.raises(UnknownWorkflowError, match=r"no workflow 'NotAWorkflow\.run'"):
-        await launch(client, queue, NotAWorkflow.run, an_order())
+        await launch(client, fixture_queue, NotAWorkflow.run, new_parcel("launch"))
+
+
+@workflow.defn
+class ElsewhereWorkflow:
+    """A workflow that another queue registers."""
+
+    @workflow.run
+    async def run(self, note: str) -> None:
+        return None
 
 
 class NotAWorkflow:
-    async def run(self, order: Order) -> None:
+    async def run(self, parcel: Parcel) -> None:
         """A run method whose class is not declared with @workflow.defn."""

@@ -9,14 +9,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from temporalio.client import Client
-from workerkit import configure_logging
+from workerkit import Queue, configure_logging, launch
 from workerkit._logging import _JsonFormatter, _TextFormatter
 
-from orders.client import start_order
-from orders.models import Address, LineItem, Order, Stage
-
-from services.orders.stages import wait_for_stage
 from support import WorkerProcess
+from support.fixture_queue import FixtureWorkflow, Parcel, Stage, wait_for_stage
 
 SpawnWorker = Callable[..., WorkerProcess]
 
@@ -71,20 +68,21 @@ def test_debug_level_keeps_the_sdks_payload_loggers_at_info() -> None:
 
 @pytest.mark.slow
 async def test_a_debug_worker_logs_no_payload_data(
-    client: Client, spawn_worker: SpawnWorker
+    client: Client, spawn_worker: SpawnWorker, fixture_queue: Queue
 ) -> None:
-    worker = spawn_worker("orders", env={"WORKER_LOG_LEVEL": "debug"})
+    worker = spawn_worker("fixture", env={"WORKER_LOG_LEVEL": "debug"})
     worker.wait_ready()
     marker = uuid.uuid4().hex[:10]
-    order = Order(
-        order_id=f"log-{marker}",
-        customer_id=f"cust-{marker}",
-        items=[LineItem("sku-widget", 1, 100)],
-        shipping_address=Address(f"Name {marker}", f"Street {marker}", "City", "1", "GB"),
-        payment_token=f"tok_{marker}",
+    parcel = Parcel(
+        parcel_id=f"log-{marker}",
+        recipient=f"Name {marker}",
+        address=f"Street {marker}, City",
+        token=f"tok_{marker}",
+        units=1,
     )
-    launched = await start_order(client, order)
-    await wait_for_stage(launched.handle, Stage.AWAITING_CONFIRMATION)
+    launched = await launch(client, fixture_queue, FixtureWorkflow.run, parcel)
+    # By then the check activity has taken the whole parcel and returned.
+    await wait_for_stage(launched.handle, Stage.AWAITING_APPROVAL)
     log = worker.log()
     assert '"level": "debug"' in log, "the worker logs at debug"
     for secret in (f"tok_{marker}", f"Street {marker}", f"Name {marker}"):

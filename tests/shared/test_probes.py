@@ -130,13 +130,14 @@ def own_server() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
         proc.wait()
 
 
+@pytest.mark.usefixtures("fixture_queue")
 def test_readyz_follows_the_server(
     spawn_worker: SpawnWorker, own_server: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
     server = own_server()
     port = server.port  # type: ignore[attr-defined]
     worker = spawn_worker(
-        "orders",
+        "fixture",
         env={"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "WORKER_SERVER_CHECK_INTERVAL": "1s"},
     )
     worker.wait_ready(timeout=60)
@@ -156,9 +157,10 @@ def test_readyz_follows_the_server(
     assert "ready again: the server answers" in worker.log()
 
 
+@pytest.mark.usefixtures("fixture_queue")
 def test_http_methods_head_and_connection_limits(spawn_worker: SpawnWorker) -> None:
     # No server at all: the HTTP port serves from the first moment, whatever the connection.
-    worker = spawn_worker("orders", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"})
+    worker = spawn_worker("fixture", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"})
     wait_for_status(worker, "/healthz", 200, timeout=30)
 
     conn = http.client.HTTPConnection("127.0.0.1", worker.port, timeout=5)

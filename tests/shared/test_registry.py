@@ -21,8 +21,7 @@ from workerkit import (
 from workerkit._settings import WorkerSettings
 from workerkit._worker import build_worker
 
-from orders.models import Address, LineItem, Order
-from orders.workflows import OrderWorkflow
+from support.fixture_queue import FixtureWorkflow, Parcel
 
 
 @activity.defn
@@ -30,23 +29,26 @@ async def noop() -> None:
     """An activity for declarations under test."""
 
 
+@pytest.mark.usefixtures("fixture_queue")
 def test_installed_queues_are_discovered() -> None:
     queues = discover_queues()
-    assert "orders" in queues
-    assert queues["orders"].task_queue == "orders-v1"
-    assert "OrderWorkflow" in queues["orders"].workflow_types()
+    assert "fixture" in queues
+    assert queues["fixture"].task_queue == "fixture-v1"
+    assert "FixtureWorkflow" in queues["fixture"].workflow_types()
 
 
+@pytest.mark.usefixtures("fixture_queue")
 def test_unknown_queue_lists_the_known_ones() -> None:
     with pytest.raises(UnknownQueueError) as info:
         get_queue("payments")
     assert "unknown queue 'payments'" in str(info.value)
-    assert "orders" in str(info.value)
+    assert "fixture" in str(info.value)
 
 
+@pytest.mark.usefixtures("fixture_queue")
 def test_unknown_workflow_lists_the_known_ones() -> None:
-    with pytest.raises(UnknownWorkflowError, match="known workflows: OrderWorkflow"):
-        get_queue("orders").workflow_class("RefundWorkflow")
+    with pytest.raises(UnknownWorkflowError, match="known workflows: FixtureWorkflow"):
+        get_queue("fixture").workflow_class("RefundWorkflow")
 
 
 @pytest.mark.parametrize("name", ["Orders", "2fast", "with-dash", "snake_case", "", "a" * 31])
@@ -64,17 +66,16 @@ def test_version_names_the_task_queue() -> None:
     assert Queue(name="billing", version=3, activities=[noop]).task_queue == "billing-v3"
 
 
+@pytest.mark.usefixtures("fixture_queue")
 def test_workflow_ids_are_deterministic() -> None:
-    queue = get_queue("orders")
-    order = Order(
-        "A-17", "c", [LineItem("sku-widget", 1, 1)], Address("n", "l", "c", "p", "FR"), "tok"
-    )
-    assert queue.workflow_id("OrderWorkflow", [order]) == "order-A-17"
-    plain = Queue(name="plain", workflows=[OrderWorkflow], versioning=VersioningBehavior.PINNED)
-    first = plain.workflow_id("OrderWorkflow", [{"a": 1, "b": [2]}])
-    assert first == plain.workflow_id("OrderWorkflow", [{"b": [2], "a": 1}])
-    assert first != plain.workflow_id("OrderWorkflow", [{"a": 2, "b": [2]}])
-    assert first.startswith("plain-OrderWorkflow-")
+    queue = get_queue("fixture")
+    parcel = Parcel("A-17", "n", "a", "tok", 1)
+    assert queue.workflow_id("FixtureWorkflow", [parcel]) == "parcel-A-17"
+    plain = Queue(name="plain", workflows=[FixtureWorkflow], versioning=VersioningBehavior.PINNED)
+    first = plain.workflow_id("FixtureWorkflow", [{"a": 1, "b": [2]}])
+    assert first == plain.workflow_id("FixtureWorkflow", [{"b": [2], "a": 1}])
+    assert first != plain.workflow_id("FixtureWorkflow", [{"a": 2, "b": [2]}])
+    assert first.startswith("plain-FixtureWorkflow-")
 
 
 class Steps:
@@ -126,7 +127,7 @@ def test_rollout_gate_workflow_must_be_a_type_of_the_queue() -> None:
     with pytest.raises(ConfigurationError, match="rollout gate workflow 'Nope'"):
         Queue(
             name="gated",
-            workflows=[OrderWorkflow],
+            workflows=[FixtureWorkflow],
             versioning=VersioningBehavior.PINNED,
             rollout=RolloutPolicy(gate_workflow="Nope"),
         )

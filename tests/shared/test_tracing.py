@@ -5,22 +5,37 @@ Also checks that the worker's logs carry that trace id, so a log line leads to i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from temporalio.client import Client, WorkflowFailureError
-from workerkit import WorkerSettings, build_worker, configure_tracing, tracing_interceptor
+from temporalio.client import Client
+from workerkit import (
+    WorkerSettings,
+    activities_of,
+    build_worker,
+    configure_tracing,
+    migrate,
+    tracing_interceptor,
+)
 from workerkit._logging import _JsonFormatter
 
-from orders.models import Address, LineItem, Order
-from orders.queue import QUEUE
+from support import workdir_database
+from support.fixture_queue import (
+    QUEUE,
+    Approval,
+    FixtureActivities,
+    FixtureWorkflow,
+    Ledger,
+    new_parcel,
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,37 +74,44 @@ async def test_client_workflow_and_activities_share_one_trace(
     log_lines: _Lines,
     client: Client,
     temporal_address: str,
-    postgres_url: str,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", postgres_url)
-    traced = await Client.connect(temporal_address, interceptors=[tracing_interceptor()])
-    order = Order(
-        order_id=f"trace-{uuid.uuid4().hex[:8]}",
-        customer_id="c",
-        items=[LineItem("sku-widget", 1, 100)],
-        shipping_address=Address("T", "1 Main St", "Springfield", "1", "US"),
-        payment_token="tok_declined",
+    # The fixture's ledger, in a SQLite file of the test's own. Its activities are bound here:
+    # the queue's factory would define its settings class in this process (see its module).
+    db = workdir_database(tmp_path)
+    migrate(db, [QUEUE])
+    ledger = Ledger(db)
+    queue = dataclasses.replace(
+        QUEUE,
+        activities=lambda: activities_of(FixtureActivities(ledger, pack_seconds_per_unit=0)),
     )
+    traced = await Client.connect(temporal_address, interceptors=[tracing_interceptor()])
+    parcel = new_parcel("trace")
     tracer = trace.get_tracer("tests")
-    async with build_worker(client, QUEUE, WorkerSettings.from_env({}, tuning=QUEUE.tuning)):
+    async with build_worker(client, queue, WorkerSettings.from_env({}, tuning=queue.tuning)):
         with tracer.start_as_current_span("checkout") as root:
             handle = await traced.start_workflow(
-                "OrderWorkflow", order, id=f"order-{order.order_id}", task_queue=QUEUE.task_queue
+                FixtureWorkflow.run,
+                parcel,
+                id=f"parcel-{parcel.parcel_id}",
+                task_queue=QUEUE.task_queue,
             )
-            with pytest.raises(WorkflowFailureError):
-                await handle.result()
+            await handle.signal(FixtureWorkflow.approve, Approval("trace"))
+            assert (await handle.result()).tracking_number.startswith("trk-")
+    db.dispose()
     trace_id = root.get_span_context().trace_id
 
     names = {s.name for s in spans.get_finished_spans() if s.context.trace_id == trace_id}
     assert {
         "checkout",
-        "StartWorkflow:OrderWorkflow",
-        "RunWorkflow:OrderWorkflow",
-        "StartActivity:reserve_inventory",
-        "RunActivity:reserve_inventory",
-        "RunActivity:charge_payment",
-        "RunActivity:release_inventory",
+        "StartWorkflow:FixtureWorkflow",
+        "RunWorkflow:FixtureWorkflow",
+        "StartActivity:check",
+        "RunActivity:check",
+        "SignalWorkflow:approve",
+        "HandleSignal:approve",
+        "StartActivity:pack",
+        "RunActivity:pack",
     } <= names, names
 
     completed = [

@@ -1,11 +1,11 @@
-"""The Web UI decodes an order through the codec server, in a real browser.
+"""The Web UI decodes a workflow's input through the codec server, in a real browser.
 
 Headless Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright; no browser is
 downloaded) opens the dev server's Web UI, whose remote codec is the codec server
-(``--ui-codec-endpoint``), on an order's workflow page. With the codec server and the bearer
-token the page shows the decoded shipping address; without the token, and without the codec
-server, it shows only the ciphertext Temporal stores. Each view's screenshot is kept under
-``.data/test-artifacts/ui-codec/``.
+(``--ui-codec-endpoint``), on the page of a parcel of the fixture queue. With the codec server
+and the bearer token the page shows the decoded recipient and address; without the token, and
+without the codec server, it shows only the ciphertext Temporal stores. Each view's screenshot
+is kept under ``.data/test-artifacts/ui-codec/``.
 
 How the bearer token reaches the codec server: the Web UI sends ``Authorization`` to its codec
 endpoint only with "pass access token" on, an ``https://`` endpoint and a user logged in
@@ -47,8 +47,8 @@ from support import (
     temporal_run,
 )
 
-# slow: a dev server with its UI, a codec server, a worker and Chromium.
-pytestmark = pytest.mark.slow
+# slow: a dev server with its UI, a codec server, a worker (of the fixture queue) and Chromium.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fixture_queue")]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".data" / "test-artifacts" / "ui-codec"
 KEYS = new_key("ui1")
@@ -56,25 +56,18 @@ TOKEN = "ui-codec-token-0123456789"
 NAME = "Ada Lovelace"
 STREET = "12 St James's Sq"
 SECRET_TOKEN = "tok_ui_visa"
-CUSTOMER = "cust-ui-secret"
-PLAINTEXTS = (NAME, "St James", SECRET_TOKEN, CUSTOMER)
+PLAINTEXTS = (NAME, "St James", SECRET_TOKEN)  # every private field of the input
 WAIT_MS = 60_000
 
 
-def order(order_id: str) -> str:
+def parcel(parcel_id: str) -> str:
     return json.dumps(
         {
-            "order_id": order_id,
-            "customer_id": CUSTOMER,
-            "payment_token": SECRET_TOKEN,
-            "items": [{"sku": "sku-widget", "quantity": 1, "unit_price_cents": 100}],
-            "shipping_address": {
-                "name": NAME,
-                "line1": STREET,
-                "city": "London",
-                "postal_code": "SW1Y 4JH",
-                "country": "GB",
-            },
+            "parcel_id": parcel_id,
+            "recipient": NAME,
+            "address": f"{STREET}, London SW1Y 4JH",
+            "token": SECRET_TOKEN,
+            "units": 1,
         }
     )
 
@@ -143,10 +136,10 @@ def wait_for_text(page: Page, needle: str, what: str) -> None:
         ) from None
 
 
-def open_order(
+def open_parcel(
     browser: Browser, ui: DevServerWithUI, codec_url: str, workflow_id: str, *, token: bool
 ) -> tuple[Page, CodecTraffic]:
-    """A fresh browser context (no stored settings or cache) on the order's workflow page."""
+    """A fresh browser context (no stored settings or cache) on the parcel's workflow page."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     traffic = CodecTraffic(page, codec_url)
@@ -166,7 +159,7 @@ def open_order(
 
 
 def assert_only_ciphertext(page: Page, ciphertext: str, what: str) -> None:
-    """The page shows the stored ciphertext of the order's input and none of its plaintext."""
+    """The page shows the stored ciphertext of the parcel's input and none of its plaintext."""
     wait_for_text(page, ciphertext[:48], f"{what}: the encrypted input")
     text, html = body_text(page), page.content()
     shown = [p for p in PLAINTEXTS if p in text or p in html]
@@ -180,7 +173,7 @@ def screenshot(page: Page, name: str) -> Path:
 
 
 def started_input(address: str, workflow_id: str) -> dict[str, Any]:
-    """The order's input payload as Temporal stores it (the CLI has no codec here)."""
+    """The parcel's input payload as Temporal stores it (the CLI has no codec here)."""
     shown = temporal_run(address, "workflow", "show", "-w", workflow_id, "-o", "json")
     assert shown.returncode == 0, shown.stderr
     raw = shown.stdout
@@ -226,10 +219,10 @@ def test_the_web_ui_shows_the_decoded_address_only_through_the_codec_server(
     codec.wait_ready()
     ui.wait_ready()
     worker: WorkerProcess = start_worker(
-        ["orders"],
+        ["fixture"],
         address=ui.address,
         workdir=tmp_path,
-        name="orders-worker",
+        name="fixture-worker",
         env={"FLEET_ENCRYPTION_KEYS": KEYS},
     )
     stack.callback(worker.kill)
@@ -240,15 +233,15 @@ def test_the_web_ui_shows_the_decoded_address_only_through_the_codec_server(
         "TEMPORAL_NAMESPACE": "default",
         "FLEET_ENCRYPTION_KEYS": KEYS,
     }
-    order_id = f"ui-{uuid.uuid4().hex[:8]}"
-    workflow_id = f"order-{order_id}"
-    started = run_cli("start", "orders", "OrderWorkflow", order(order_id), env=env)
+    parcel_id = f"ui-{uuid.uuid4().hex[:8]}"
+    workflow_id = f"parcel-{parcel_id}"
+    started = run_cli("start", "fixture", "FixtureWorkflow", parcel(parcel_id), env=env)
     assert started.returncode == 0, started.stderr
     run_id = json.loads(started.stdout)["run_id"]
     deadline = time.monotonic() + 60
-    while True:  # the worker ran the order's first steps: their payloads are encrypted too
+    while True:  # the worker ran the parcel's first step: its payloads are encrypted too
         status = run_cli("query", workflow_id, "status", env=env)
-        if status.returncode == 0 and json.loads(status.stdout)["stage"] == "awaiting_confirmation":
+        if status.returncode == 0 and json.loads(status.stdout)["stage"] == "awaiting_approval":
             break
         assert time.monotonic() < deadline, status.stdout + status.stderr + worker.log()
         time.sleep(0.3)
@@ -263,15 +256,15 @@ def test_the_web_ui_shows_the_decoded_address_only_through_the_codec_server(
         try:
             # 1. The codec server is up but the browser has no token: it refuses, the UI
             #    shows the ciphertext.
-            page, traffic = open_order(browser, ui, codec.url, workflow_id, token=False)
+            page, traffic = open_parcel(browser, ui, codec.url, workflow_id, token=False)
             traffic.wait_quiet(page)
             assert set(traffic.outcomes) == {"401"}, traffic.outcomes
             assert_only_ciphertext(page, ciphertext, "without the token")
             screenshot(page, "without-token")
             page.context.close()
 
-            # 2. With the token: the page shows the decoded shipping address.
-            page, traffic = open_order(browser, ui, codec.url, workflow_id, token=True)
+            # 2. With the token: the page shows the decoded recipient and address.
+            page, traffic = open_parcel(browser, ui, codec.url, workflow_id, token=True)
             wait_for_text(page, STREET, "with the codec server")
             wait_for_text(page, NAME, "with the codec server")
             assert run_id in page.url, f"the UI opened another run: {page.url}"
@@ -282,7 +275,7 @@ def test_the_web_ui_shows_the_decoded_address_only_through_the_codec_server(
 
             # 3. Without the codec server: only ciphertext, even with the token.
             assert stop_process(codec.proc) == 0, codec.log()
-            page, traffic = open_order(browser, ui, codec.url, workflow_id, token=True)
+            page, traffic = open_parcel(browser, ui, codec.url, workflow_id, token=True)
             traffic.wait_quiet(page)
             assert traffic.outcomes and all(o.startswith("failed") for o in traffic.outcomes), (
                 traffic.outcomes

@@ -12,9 +12,8 @@ from temporalio.common import VersioningBehavior
 from workerkit import ConfigurationError, Queue, SettingError
 from workerkit._versioning import code_build_id, resolve_version
 
-from orders.workflows import OrderWorkflow
-
 from support import WorkerProcess
+from support.fixture_queue import FixtureWorkflow
 
 
 @workflow.defn
@@ -27,13 +26,13 @@ class Undeclared:
 def test_a_workflow_without_a_versioning_behavior_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="workflow Undeclared has no versioning behavior"):
         Queue(name="undeclared", workflows=[Undeclared])
-    with pytest.raises(ConfigurationError, match="names OrderWorkflow, which the queue does not"):
+    with pytest.raises(ConfigurationError, match="names FixtureWorkflow, which the queue does not"):
         Queue(
             name="stray",
             workflows=[Undeclared],
             versioning={
                 Undeclared: VersioningBehavior.PINNED,
-                OrderWorkflow: VersioningBehavior.PINNED,
+                FixtureWorkflow: VersioningBehavior.PINNED,
             },
         )
 
@@ -48,15 +47,15 @@ class DeclaredInDefn:
 def test_behaviors_per_class_per_queue_or_in_the_definition() -> None:
     queue = Queue(
         name="mixed",
-        workflows=[Undeclared, OrderWorkflow, DeclaredInDefn],
+        workflows=[Undeclared, FixtureWorkflow, DeclaredInDefn],
         versioning={
-            OrderWorkflow: VersioningBehavior.PINNED,
+            FixtureWorkflow: VersioningBehavior.PINNED,
             Undeclared: VersioningBehavior.PINNED,
         },
     )
     assert queue.versioning_behaviors() == {
         "Undeclared": VersioningBehavior.PINNED,
-        "OrderWorkflow": VersioningBehavior.PINNED,
+        "FixtureWorkflow": VersioningBehavior.PINNED,
         "DeclaredInDefn": VersioningBehavior.AUTO_UPGRADE,
     }
     every = Queue(name="every", workflows=[Undeclared], versioning=VersioningBehavior.AUTO_UPGRADE)
@@ -68,15 +67,15 @@ def test_behaviors_per_class_per_queue_or_in_the_definition() -> None:
 @pytest.mark.parametrize(
     ("mode", "environ", "versioned", "deployment", "build_id"),
     [
-        ("auto", {}, False, "orders", None),
-        ("auto", {"TEMPORAL_WORKER_BUILD_ID": "git-1a2b"}, True, "orders", "git-1a2b"),
-        ("on", {}, True, "orders", None),
-        ("off", {"TEMPORAL_WORKER_BUILD_ID": "git-1a2b"}, False, "orders", "git-1a2b"),
+        ("auto", {}, False, "fixture", None),
+        ("auto", {"TEMPORAL_WORKER_BUILD_ID": "git-1a2b"}, True, "fixture", "git-1a2b"),
+        ("on", {}, True, "fixture", None),
+        ("off", {"TEMPORAL_WORKER_BUILD_ID": "git-1a2b"}, False, "fixture", "git-1a2b"),
         (
             "auto",
-            {"TEMPORAL_WORKER_BUILD_ID": "b2", "TEMPORAL_DEPLOYMENT_NAME": "prod/orders"},
+            {"TEMPORAL_WORKER_BUILD_ID": "b2", "TEMPORAL_DEPLOYMENT_NAME": "prod/fixture"},
             True,
-            "prod/orders",
+            "prod/fixture",
             "b2",
         ),
     ],
@@ -85,11 +84,11 @@ def test_version_from_the_environment(
     mode: str, environ: dict[str, str], versioned: bool, deployment: str, build_id: str | None
 ) -> None:
     version = resolve_version(
-        queue_name="orders", packages=("orders", "workerkit"), mode=mode, environ=environ
+        queue_name="fixture", packages=("fixture", "workerkit"), mode=mode, environ=environ
     )
     assert (version.versioned, version.deployment_name) == (versioned, deployment)
     if build_id is None:
-        assert version.build_id == code_build_id(("orders", "workerkit"))
+        assert version.build_id == code_build_id(("fixture", "workerkit"))
         assert version.build_id_source == "code"
     else:
         assert version.build_id == build_id
@@ -101,12 +100,12 @@ def test_version_from_the_environment(
         ("TEMPORAL_WORKER_BUILD_ID", "has space"),
         ("TEMPORAL_WORKER_BUILD_ID", "-leading-dash"),
         ("TEMPORAL_WORKER_BUILD_ID", "x" * 300),
-        ("TEMPORAL_DEPLOYMENT_NAME", "orders.v1"),
+        ("TEMPORAL_DEPLOYMENT_NAME", "fixture.v1"),
     ],
 )
 def test_a_bad_version_names_the_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingError, match=f"^{variable}="):
-        resolve_version(queue_name="orders", packages=(), mode="auto", environ={variable: value})
+        resolve_version(queue_name="fixture", packages=(), mode="auto", environ={variable: value})
 
 
 @pytest.fixture
@@ -135,8 +134,9 @@ def test_the_code_build_id_follows_the_code(package: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("fixture_queue")
 def test_a_worker_with_a_bad_build_id_exits_2(spawn_worker: Callable[..., WorkerProcess]) -> None:
-    worker = spawn_worker("orders", env={"TEMPORAL_WORKER_BUILD_ID": "not a build id"})
+    worker = spawn_worker("fixture", env={"TEMPORAL_WORKER_BUILD_ID": "not a build id"})
     assert worker.wait_exit() == 2
     lines = worker.log().strip().splitlines()
     assert lines[-1].startswith("error: TEMPORAL_WORKER_BUILD_ID='not a build id' is invalid")

@@ -8,8 +8,10 @@
 - :mod:`support.history`: stored workflow histories (the replay tests)
 - :mod:`support.browser`: the system Chromium the browser tests drive
 - :mod:`support.cgroups`: a memory-limited cgroup for a worker subprocess
+- :mod:`support.fixture_queue`: the queue the shared library's tests run instead of a service's
 
-Everything is re-exported here, so ``from support import X`` works for any of them.
+Everything but the fixture queue is re-exported here, so ``from support import X`` works for
+any of them; the fixture queue is imported from its module, which loads the queue's package.
 A service's own helpers live beside its tests (``tests/services/<queue>/``).
 """
 
