@@ -26,10 +26,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def make_dev(tmp_path: Path) -> Iterator[tuple[str, WorkerProcess]]:
-    """What ``make dev`` runs: a dev server, the services' SQLite migrated, every queue's
-    worker in one process with the sandbox on and readable logs."""
+    """What ``make dev`` runs: a dev server (worker heartbeats on), the services' SQLite
+    migrated, every queue's worker in one process with the sandbox on and readable logs."""
     port = free_port()
-    server = start_dev_server(port)
+    server = start_dev_server(
+        port,
+        dynamic_config=(
+            "frontend.WorkerHeartbeatsEnabled=true",
+            "frontend.ListWorkersEnabled=true",
+        ),
+    )
     address = f"127.0.0.1:{port}"
     try:
         worker = start_worker(

@@ -79,8 +79,9 @@ def test_every_setting_is_described() -> None:
         "WORKER_SHUTDOWN_TIMEOUT",
         "WORKER_VERSIONING",
         "WORKER_LOOP_STALL_TIMEOUT",
+        "WORKER_HEARTBEAT_INTERVAL",
     } <= described
-    assert len(described) == 21
+    assert len(described) == 22
 
 
 class ShopSettings(EnvSettings, prefix="SHOP_"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 from prometheus_client import (
     REGISTRY,
@@ -136,6 +137,7 @@ class SdkMetrics:
         *,
         registry: CollectorRegistry = REGISTRY,
         histogram_buckets: Mapping[str, Sequence[float]] | None = None,
+        heartbeat_interval: timedelta | None = None,
     ) -> None:
         self.port = free_port()
         self.registry = registry
@@ -147,7 +149,9 @@ class SdkMetrics:
                     # buckets; the SDK's keep its defaults.
                     histogram_bucket_overrides=histogram_buckets or None,
                 )
-            )
+            ),
+            # The worker heartbeats of the server's worker list (fleet status).
+            worker_heartbeat_interval=heartbeat_interval or timedelta(seconds=60),
         )
 
     def exposition(self) -> bytes:

@@ -91,7 +91,10 @@ async def _serve(
     environ: Mapping[str, str] | None,
 ) -> int:
     tracer_provider = configure_tracing(environ)
-    metrics = SdkMetrics(histogram_buckets=bucket_overrides([m for q in queues for m in q.metrics]))
+    metrics = SdkMetrics(
+        histogram_buckets=bucket_overrides([m for q in queues for m in q.metrics]),
+        heartbeat_interval=settings.heartbeat_interval,
+    )
     health = Health(stall_after=settings.loop_stall_timeout.total_seconds())
     try:
         server = HealthServer(

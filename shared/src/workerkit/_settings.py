@@ -131,6 +131,13 @@ class WorkerSettings(EnvSettings, prefix=ENV_PREFIX):
         default=timedelta(seconds=5),
         doc="how often a ready worker checks the server; 2 failed checks turn /readyz to 503",
     )
+    heartbeat_interval: timedelta = setting(
+        _DURATION,
+        # The SDK's default: `fleet status` flags a worker stale after three missed ones.
+        default=timedelta(seconds=60),
+        doc="how often the worker sends its heartbeat (slots, status) to the server's worker "
+        "list, which fleet status shows",
+    )
     workflow_sandbox: bool = setting(
         Accepts.boolean(),
         # Off: the sandbox is most of a worker's CPU, and what it would catch at run time is

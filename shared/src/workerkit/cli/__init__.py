@@ -17,7 +17,16 @@ from typing import NoReturn
 from temporalio.service import RPCError
 from workerkit._exceptions import ConfigurationError, WorkerkitError
 from workerkit._runner import EXIT_USAGE, exit_process  # a worker's exit code for bad settings too
-from workerkit.cli import _codec, _db, _deploy, _namespace, _queues, _schedules, _workflows
+from workerkit.cli import (
+    _codec,
+    _db,
+    _deploy,
+    _namespace,
+    _queues,
+    _schedules,
+    _status,
+    _workflows,
+)
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -35,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # In this order in `fleet --help`.
-    for module in (_queues, _workflows, _namespace, _schedules, _deploy, _codec, _db):
+    for module in (_queues, _status, _workflows, _namespace, _schedules, _deploy, _codec, _db):
         module.register(sub)
 
     # Development tools installed in the workspace (e.g. the queue scaffold) add their

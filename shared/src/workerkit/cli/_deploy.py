@@ -32,6 +32,7 @@ from workerkit._deployments import (
     set_current,
     set_ramping,
 )
+from workerkit._fleet_status import running_rollout
 from workerkit._promotion import promote
 from workerkit._registry import Queue, get_queue
 from workerkit._replay_gate import HISTORIES_VARIABLE
@@ -44,12 +45,7 @@ from workerkit.cli._common import (
     print_json,
     with_client,
 )
-from workerkit.cli._rollout import (
-    describe_rollout,
-    local_version,
-    register_actions,
-    running_rollout,
-)
+from workerkit.cli._rollout import describe_rollout, local_version, register_actions
 
 EXIT_NOT_READY = 1
 EXIT_REFUSED = 3

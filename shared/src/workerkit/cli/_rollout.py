@@ -27,8 +27,8 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 from workerkit._deployments import identity, pollers_by_build, wait_for_pollers
+from workerkit._fleet_status import running_rollout
 from workerkit._registry import Queue, get_queue
 from workerkit._rollout import (
     OPS_TASK_QUEUE,
@@ -48,7 +48,7 @@ from workerkit.cli._common import (
     with_client,
 )
 
-__all__ = ["describe_rollout", "local_version", "register_actions", "running_rollout"]
+__all__ = ["describe_rollout", "local_version", "register_actions"]
 
 EXIT_OK = 0
 EXIT_NOT_READY = 1
@@ -98,28 +98,6 @@ def _request(args: argparse.Namespace, queue: Queue, version: WorkerVersion) -> 
         version_limit=args.version_limit,
         requested_by=identity(),
     )
-
-
-async def running_rollout(
-    client: Client, deployment: str
-) -> tuple[WorkflowHandle[RolloutWorkflow, RolloutStatus], RolloutStatus | None, bool] | None:
-    """The deployment's latest rollout: (handle, its status, whether it still runs)."""
-    handle = client.get_workflow_handle_for(RolloutWorkflow.run, rollout_id(deployment))
-    try:
-        described = await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    running = described.status == WorkflowExecutionStatus.RUNNING
-    status: RolloutStatus | None
-    if running:
-        status = await handle.query(RolloutWorkflow.status)
-    elif described.status == WorkflowExecutionStatus.COMPLETED:
-        status = await handle.result()
-    else:
-        status = None
-    return handle, status, running
 
 
 def describe_rollout(status: RolloutStatus, *, running: bool) -> list[str]:

@@ -187,14 +187,17 @@ def _setting_rows(cls: type[EnvSettings]) -> list[tuple[str, ...]]:
 
 
 def _settings_classes() -> list[type[EnvSettings]]:
-    """Every settings class the installed queues declare (loaded with their queues)."""
-    discover_queues()
+    """Every settings class of the installed queues' own packages (loaded with them; a
+    class any other code in the process declares is not theirs)."""
+    packages = {
+        p for q in discover_queues().values() for p in q.code_packages() if p != "workerkit"
+    }
     found: list[type[EnvSettings]] = []
     pending = list(EnvSettings.__subclasses__())
     while pending:
         cls = pending.pop(0)
         pending += cls.__subclasses__()
-        if cls is not WorkerSettings and cls.__module__.split(".")[0] != "workerkit":
+        if cls.__module__.split(".")[0] in packages:
             found.append(cls)
     return sorted(found, key=lambda c: c.env_prefix)
 
