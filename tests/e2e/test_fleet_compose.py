@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fleet_scaffold import sync as fleet_sync
+from fleet_devtools import derived as fleet_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -26,7 +26,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from fleet_scaffold import sync as fleet_sync
+from fleet_devtools import derived as fleet_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "temporal-fleet"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fleet_scaffold import sync as fleet_sync
+from fleet_devtools import derived as fleet_sync
 from helm.rendering import (
     DATABASE,
     Doc,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fleet_scaffold import sync as fleet_sync
+from fleet_devtools import derived as fleet_sync
 from helm.rendering import (
     CHART,
     DATABASE,

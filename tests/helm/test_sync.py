@@ -1,7 +1,7 @@
 """The chart cannot drift from its sources: the queue registry and `fleet settings`; its rules
 and dashboards are the only copy.
 
-`make sync` (python -m fleet_scaffold.sync) writes the chart's queue list, files/queues.yaml,
+`make sync` (python -m fleet_devtools.derived) writes the chart's queue list, files/queues.yaml,
 from the registry; values.yaml and values.schema.json are written by hand. These tests fail
 whenever running it would change anything.
 """
@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fleet_scaffold import sync as fleet_sync
+from fleet_devtools import derived as fleet_sync
+from fleet_devtools import reference
 from helm.rendering import (
     CHART,
     ROOT,
@@ -97,6 +98,10 @@ def test_generator_follows_the_registry(tmp_path: Path, helm: Helm) -> None:
     root = tmp_path / "repo"
     shutil.copytree(CHART, root / "helm" / "temporal-fleet", ignore=shutil.ignore_patterns("files"))
     shutil.copy(ROOT / "docker-compose.yml", root / "docker-compose.yml")
+    # The docs' reference pages, derived files too, read the chart's rules.
+    rules = root / reference.RULES
+    rules.parent.mkdir(parents=True)
+    shutil.copy(ROOT / reference.RULES, rules)
     for name in ("orders", "billing"):
         (root / "services" / name).mkdir(parents=True)
     chart = root / "helm" / "temporal-fleet"

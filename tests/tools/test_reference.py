@@ -1,4 +1,4 @@
-"""The docs' generated reference pages read their sources whole (fleet_scaffold.reference)."""
+"""The docs' generated reference pages read their sources whole (fleet_devtools.reference)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from fleet_scaffold import reference
-from fleet_scaffold.reference import VALUES, VARIABLES, documented_keys
+from fleet_devtools import reference
+from fleet_devtools.reference import VALUES, VARIABLES, documented_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERKIT = ROOT / "shared" / "src" / "workerkit"
@@ -36,7 +36,7 @@ def test_every_variable_read_one_by_one_is_in_the_settings_page() -> None:
     assert len(constants) >= 10
     listed = {v.name for v in VARIABLES}
     missing = {name: where for name, where in constants.items() if name not in listed}
-    assert not missing, f"add them to fleet_scaffold.reference.VARIABLES: {missing}"
+    assert not missing, f"add them to fleet_devtools.reference.VARIABLES: {missing}"
     page = reference.settings()
     assert all(f"`{name}`" in page for name in constants)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet_scaffold import ScaffoldError, write_queue
-from fleet_scaffold import sync as fleet_sync
+from fleet_devtools import ScaffoldError, write_queue
+from fleet_devtools import derived as fleet_sync
 from helm.rendering import find_helm
 
 from support import free_port, http_get
@@ -164,7 +164,7 @@ def test_new_queue_changes_no_file_but_its_own_and_the_derived_ones(
     for rel in derived:
         assert "billing" in (scaffolded.root / rel).read_text(), rel
     checked = scaffolded.run(
-        "uv", "run", "--frozen", "python", "-m", "fleet_scaffold.sync", "--check"
+        "uv", "run", "--frozen", "python", "-m", "fleet_devtools.derived", "--check"
     )
     assert "up to date" in checked
     # The chart lints in every environment with the new queue, prod's pinned images included.
