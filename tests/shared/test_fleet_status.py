@@ -117,8 +117,14 @@ def test_a_part_it_cannot_read_is_one_line(
 ) -> None:
     # The session's server lists no heartbeats: the view says which settings are missing.
     spawn_worker(QUEUE).wait_ready(timeout=60)
-    done = status(temporal_address, QUEUE)
-    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 30
+    while True:  # until the server lists the worker's pollers
+        done = status(temporal_address, QUEUE)
+        assert done.returncode == 0, done.stderr
+        if "PROBLEMS\n" in done.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert "PROBLEMS\n" in done.stdout, done.stdout
     problems = [line.strip() for line in done.stdout.split("PROBLEMS\n", 1)[1].splitlines()]
     assert [p for p in problems if p] == [
         "workers: pollers but no worker heartbeats: enable frontend.WorkerHeartbeatsEnabled "
