@@ -36,6 +36,18 @@ def server() -> Iterator[str]:
     stop_process(proc)
 
 
+@pytest.fixture
+def server_without_heartbeats() -> Iterator[str]:
+    """A server that keeps no worker list, as a self-hosted one without the settings."""
+    port = free_port()
+    proc = start_dev_server(
+        port,
+        dynamic_config=[s.replace("=true", "=false") for s in HEARTBEATS],
+    )
+    yield f"127.0.0.1:{port}"
+    stop_process(proc)
+
+
 def status(address: str, *args: str, connect: str = "30s") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [fleet_cli(), "status", *args, "--connect-timeout", connect],
@@ -113,13 +125,15 @@ async def test_queues_backlog_and_workers_with_a_stale_one_flagged(
 
 
 def test_a_part_it_cannot_read_is_one_line(
-    temporal_address: str, spawn_worker: Callable[..., WorkerProcess]
+    server_without_heartbeats: str, spawn_worker: Callable[..., WorkerProcess]
 ) -> None:
-    # The session's server lists no heartbeats: the view says which settings are missing.
-    spawn_worker(QUEUE).wait_ready(timeout=60)
+    # The server lists no heartbeats: the view says which settings are missing.
+    address = server_without_heartbeats
+    env = {"TEMPORAL_ADDRESS": address, "WORKER_HEARTBEAT_INTERVAL": "1s"}
+    spawn_worker(QUEUE, env=env).wait_ready(timeout=60)
     deadline = time.monotonic() + 30
     while True:  # until the server lists the worker's pollers
-        done = status(temporal_address, QUEUE)
+        done = status(address, QUEUE)
         assert done.returncode == 0, done.stderr
         if "PROBLEMS\n" in done.stdout or time.monotonic() > deadline:
             break
@@ -137,7 +151,7 @@ def test_a_part_it_cannot_read_is_one_line(
     assert gone.stderr.strip().splitlines()[-1].startswith("error: could not connect to Temporal")
     assert "Traceback" not in gone.stderr
     # Bad usage: one line, exit 2.
-    bad = status(temporal_address, QUEUE, "--every", "soon")
+    bad = status(address, QUEUE, "--every", "soon")
     assert (
         bad.returncode == 2
         and bad.stderr.strip() == "error: --every 'soon' is not a duration (e.g. 30s, 5m)"

@@ -10,9 +10,10 @@ import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from workerkit import ConfigurationError, Queue, metrics
 
-from support import in_process_worker
+from support import free_port, in_process_worker
 
 STEPS = metrics.Counter("meter_steps_total", "Steps.", labels=("kind",))
 SIZE = metrics.Histogram("meter_size_bytes", "Sizes.", unit="bytes", buckets=(10.0, 100.0))
@@ -91,3 +92,27 @@ async def test_a_recording_that_breaks_its_declaration_is_dropped_and_logged_onc
     assert caplog.records[-1].getMessage() == (
         "metric meter_level not recorded: recorded outside a workflow or an activity"
     )
+
+
+def test_a_value_the_sdks_meter_refuses_is_dropped_and_logged(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real SDK meter exporting to Prometheus, as a worker's; only the lookup of the running
+    # workflow's or activity's meter is replaced.
+    runtime = Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{free_port()}"))
+    )
+    monkeypatch.setattr(metrics.Metric, "_meter", lambda self: runtime.metric_meter)
+    caplog.set_level(logging.ERROR, logger="workerkit.metrics")
+    STEPS.add(2.5, kind="x")  # type: ignore[arg-type]  # not a whole number
+    LEVEL.set(-1)  # the SDK's gauges hold no negative value
+    SIZE.record(-3)
+    STEPS.add(1, kind="x")  # a good one goes through
+    refused = [
+        r.getMessage() for r in caplog.records if "the SDK refused the value" in r.getMessage()
+    ]
+    assert {m.split(" not recorded")[0] for m in refused} == {
+        "metric meter_steps_total",
+        "metric meter_level",
+        "metric meter_size_bytes",
+    }, refused

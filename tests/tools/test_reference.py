@@ -69,6 +69,9 @@ top:
   list:
     # -- A list item's key is not a value of its own.
     - name: x
+      value: y
+  # ---------- a banner documents nothing
+  other: 1
   # -- Nested.
   b:
     c: "d"

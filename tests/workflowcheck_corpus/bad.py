@@ -38,6 +38,7 @@ class BadWorkflow:
         HISTORY.append("run")  # expect: workflowcheck_corpus.bad.HISTORY.append
         self.count()
         remember("x")
+        helpers.SEEN.clear()  # expect: workflowcheck_corpus.helpers.SEEN.clear
         Stamped(1)
         await workflow.execute_activity(slow, start_to_close_timeout=timedelta(seconds=5))
         return f"{started}{tick}{dice}{key}{stamp('a')}{region()}{helpers.pure(2)}"

@@ -1,6 +1,7 @@
 """Workflows the check must pass: the SDK's deterministic APIs, local state, vetted lines."""
 
 import asyncio
+import random
 import time
 from datetime import timedelta
 
@@ -16,7 +17,12 @@ class GoodWorkflow:
 
     @workflow.run
     async def run(self, n: int) -> str:
-        items: list[int] = []
+        # Local names that shadow a builtin or a module name are the workflow's own.
+        input = {"n": n}
+        requests = [input["n"]]
+        requests.append(n)
+        rng: random.Random = workflow.random()
+        items: list[int] = [rng.randint(1, 6)]
         items.append(pure(n))
         self._log.append("started")
         await asyncio.sleep(1)

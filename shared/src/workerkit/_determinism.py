@@ -284,15 +284,21 @@ class _Checker:
     def _owned(self, qualified: str) -> bool:
         return qualified.split(".")[0] in self.own
 
-    def _qualify(self, module: _Module, parts: list[str]) -> str:
+    def _qualify(
+        self, module: _Module, parts: list[str], local: frozenset[str] = frozenset()
+    ) -> str | None:
+        """The fully qualified name, or ``None`` for a local name or one nothing binds here
+        (a parameter called ``input`` is not the builtin, a variable ``requests`` no module)."""
         head, rest = parts[0], parts[1:]
+        if head in local:
+            return None
         if head in module.aliases:
             return ".".join([module.aliases[head], *rest])
         if head in module.definitions or head in module.mutable:
             return ".".join([module.name, head, *rest])
         if head in _BUILTINS and hasattr(builtins, head):
             return ".".join(["builtins", head, *rest])
-        return ".".join(parts)
+        return None
 
     def _report(
         self, module: _Module, node: ast.AST, call: str, why: str, via: tuple[str, ...]
@@ -347,6 +353,7 @@ class _Checker:
     def visit(self, module: _Module, root: ast.AST, via: tuple[str, ...]) -> None:
         """Check ``root`` (a function or a class) of ``module``."""
         cls = root.name if isinstance(root, ast.ClassDef) else None
+        local = _local_names(root)
         inner: set[int] = set()  # the parts of a name already judged whole
         for node in _walk(root):
             if id(node) in inner:
@@ -362,41 +369,55 @@ class _Checker:
                 parts = _dotted(node)
                 if parts is None:
                     continue
-                qualified = self._qualify(module, parts)
-                why = _rule(qualified)
-                if why is not None:
+                qualified = self._qualify(module, parts, local)
+                why = _rule(qualified) if qualified else None
+                if qualified and why is not None:
                     self._report(module, node, qualified, why, via)
             elif isinstance(node, ast.Call):
-                self._call(module, node, cls, via)
+                self._call(module, node, cls, local, via)
             elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
                 targets = (
                     node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
                 )
                 for target in targets:
-                    self._store(module, target, via)
+                    self._store(module, target, local, via)
 
-    def _call(self, module: _Module, node: ast.Call, cls: str | None, via: tuple[str, ...]) -> None:
+    def _call(
+        self,
+        module: _Module,
+        node: ast.Call,
+        cls: str | None,
+        local: frozenset[str],
+        via: tuple[str, ...],
+    ) -> None:
         parts = _dotted(node.func)
         if parts is None:
             return
         if parts[0] == "self" and cls is not None:
             return  # the class's own methods are visited with it
-        if len(parts) == 2 and parts[1] in _MUTATORS:
-            target = self._qualify(module, parts[:1])
-            if self._module_state(target):
-                self._report(module, node, f"{target}.{parts[1]}", _STATE, via)
+        if len(parts) >= 2 and parts[-1] in _MUTATORS:
+            target = self._qualify(module, parts[:-1], local)
+            if target and self._module_state(target):
+                self._report(module, node, f"{target}.{parts[-1]}", _STATE, via)
                 return
-        qualified = self._qualify(module, parts)
-        if self._owned(qualified) and _rule(qualified) is None:
+        qualified = self._qualify(module, parts, local)
+        if qualified and self._owned(qualified) and _rule(qualified) is None:
             self._follow(qualified, via)
 
-    def _store(self, module: _Module, target: ast.expr, via: tuple[str, ...]) -> None:
-        while isinstance(target, ast.Subscript | ast.Attribute):
-            target = target.value
-            if isinstance(target, ast.Name):
-                qualified = self._qualify(module, [target.id])
-                if self._module_state(qualified):
-                    self._report(module, target, qualified, _STATE, via)
+    def _store(
+        self, module: _Module, target: ast.expr, local: frozenset[str], via: tuple[str, ...]
+    ) -> None:
+        if not isinstance(target, ast.Subscript | ast.Attribute):
+            return
+        base = target.value
+        while isinstance(base, ast.Subscript):
+            base = base.value
+        parts = _dotted(base)
+        if parts is None:
+            return
+        qualified = self._qualify(module, parts, local)
+        if qualified and self._module_state(qualified):
+            self._report(module, base, qualified, _STATE, via)
 
     def _module_state(self, qualified: str) -> bool:
         module_name, _, name = qualified.rpartition(".")
@@ -406,13 +427,38 @@ class _Checker:
         return module is not None and name in module.mutable
 
 
+def _children(node: ast.AST) -> Iterator[ast.AST]:
+    """``node``'s children, but not its type annotations: ``rng: random.Random`` calls nothing."""
+    skip: set[int] = set()
+    if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+        skip.add(id(node.annotation))
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+        skip.add(id(node.returns))
+    return (child for child in ast.iter_child_nodes(node) if id(child) not in skip)
+
+
 def _walk(root: ast.AST) -> Iterator[ast.AST]:
-    """Every node under ``root``, not descending into nested classes or lambdas' defaults."""
-    stack = list(ast.iter_child_nodes(root))
+    """Every node under ``root`` but annotations, each before its children."""
+    stack = list(_children(root))
     while stack:
         node = stack.pop()
         yield node
-        stack.extend(ast.iter_child_nodes(node))
+        stack.extend(_children(node))
+
+
+def _local_names(root: ast.AST) -> frozenset[str]:
+    """Names ``root``'s functions bind themselves: parameters, assignments, loop and ``with``
+    targets (not those declared ``global``, which are the module's)."""
+    bound: set[str] = set()
+    declared_global: set[str] = set()
+    for node in ast.walk(root):
+        if isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, ast.Global):
+            declared_global.update(node.names)
+    return frozenset(bound - declared_global)
 
 
 def check_workflows(workflows: Sequence[type], *, own: Sequence[str]) -> list[Finding]:

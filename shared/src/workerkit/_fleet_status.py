@@ -52,6 +52,8 @@ T = TypeVar("T")
 
 # The SDK's default heartbeat interval is 60 s: three missed ones and the worker is stale.
 STALE_AFTER = timedelta(minutes=3)
+# A part the server does not answer within this is a problem line, not a stalled view.
+PART_TIMEOUT = timedelta(seconds=15)
 _KINDS = {
     "workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
@@ -182,7 +184,7 @@ class _Reader:
 
     async def part(self, what: str, read: Callable[[], Awaitable[T]], default: T) -> T:
         try:
-            return await read()
+            return await asyncio.wait_for(read(), PART_TIMEOUT.total_seconds())
         except RPCError as err:
             reason = {
                 RPCStatusCode.PERMISSION_DENIED: "permission denied",
@@ -190,7 +192,11 @@ class _Reader:
                 RPCStatusCode.UNIMPLEMENTED: "the server does not offer it",
             }.get(err.status, err.message)
             self.problems.append(f"{what}: {reason}")
-            return default
+        except TimeoutError:
+            self.problems.append(f"{what}: no answer within {PART_TIMEOUT.total_seconds():g}s")
+        except Exception as err:  # a query the workflow refuses, a result that does not decode
+            self.problems.append(f"{what}: {type(err).__name__}: {err}")
+        return default
 
     async def count(self, query: str) -> int:
         return (await self.client.count_workflows(query)).count
@@ -209,7 +215,6 @@ class _Reader:
                     task_queue=TaskQueue(name=task_queue),
                     task_queue_type=tq_type,
                     report_stats=True,
-                    report_pollers=True,
                 )
             )
             if kind == "workflow":

@@ -105,11 +105,14 @@ async def promote(
     wait_pollers: timedelta = timedelta(),
     histories_dir: Path | None = None,
     sample: int = 20,
+    version_limit: int | None = None,
 ) -> Promotion:
     """Make ``build_id`` of ``queue`` current (or ramp it to ``ramp`` %) if it passes.
 
     Waits for the build's pollers, refuses what :func:`refusal` refuses, runs the replay gate
-    on the code installed here, then changes routing on a freshly read conflict token.
+    on the code installed here, then asks :func:`refusal` again on the state read after the
+    gate and changes routing on that conflict token. ``version_limit`` (the server's versions
+    per deployment, when known) adds the headroom check the rollout makes.
 
     Raises:
         DeploymentError: The build has no pollers within ``wait_pollers``, or the server
@@ -128,7 +131,7 @@ async def promote(
             outcome="unchanged",
             message=f"build {build_id} of {name} is already ramping at {ramp:g}%",
         )
-    reason = await refusal(client, state, build_id, queue=name)
+    reason = await refusal(client, state, build_id, queue=name, version_limit=version_limit)
     if reason is not None:
         return Promotion(
             outcome="refused", message=f"promotion of build {build_id} of {name} refused: {reason}"
@@ -141,10 +144,18 @@ async def promote(
             "replay the histories above, or makes calls that break replay",
             gate=report,
         )
-    # Routing may have changed while the gate ran: decide on a fresh conflict token.
+    # Routing may have changed while the gate ran (minutes): decide again, on the state and
+    # the conflict token read now.
     state = await wait_for_pollers(
         client, deployment, build_id, [queue.task_queue], timeout=timedelta()
     )
+    reason = await refusal(client, state, build_id, queue=name, version_limit=version_limit)
+    if reason is not None:
+        return Promotion(
+            outcome="refused",
+            message=f"promotion of build {build_id} of {name} refused: {reason}",
+            gate=report,
+        )
     if ramp is None:
         previous = await set_current(client, state, build_id)
         return Promotion(

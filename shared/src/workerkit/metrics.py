@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -113,6 +113,14 @@ class Metric:
             return None
         return {k: str(v) for k, v in labels.items()}
 
+    def _safely(self, record: Callable[[], None]) -> None:
+        # The SDK refuses a value it cannot hold (not a whole number for a counter, negative
+        # for any kind, too large): dropped and logged, never the workflow task's failure.
+        try:
+            record()
+        except (TypeError, ValueError, OverflowError) as err:
+            _report(self.name, f"the SDK refused the value: {err}")
+
     def _meter(self) -> MetricMeter | None:
         # The workflow's meter first: workflow code runs in no activity context.
         if workflow.in_workflow():
@@ -147,7 +155,11 @@ class Counter(Metric):
             return
         attributes, meter = self._attributes(labels), self._meter()
         if attributes is not None and meter is not None:
-            meter.create_counter(self.name, self.description, self.unit).add(value, attributes)
+            self._safely(
+                lambda: meter.create_counter(self.name, self.description, self.unit).add(
+                    value, attributes
+                )
+            )
 
 
 @dataclass(frozen=True)
@@ -170,11 +182,13 @@ class Histogram(Metric):
             raise ValueError(f"metric {self.name!r}: buckets must be ascending and distinct")
 
     def record(self, value: float, /, **labels: str) -> None:
-        """Record one ``value`` with the declared ``labels``."""
+        """Record one ``value`` (not negative) with the declared ``labels``."""
         attributes, meter = self._attributes(labels), self._meter()
         if attributes is not None and meter is not None:
-            meter.create_histogram_float(self.name, self.description, self.unit).record(
-                value, attributes
+            self._safely(
+                lambda: meter.create_histogram_float(self.name, self.description, self.unit).record(
+                    value, attributes
+                )
             )
 
 
@@ -185,10 +199,14 @@ class Gauge(Metric):
     kind: ClassVar[Literal["gauge"]] = "gauge"
 
     def set(self, value: float, /, **labels: str) -> None:
-        """Set the value for the declared ``labels``."""
+        """Set the value (not negative: the SDK's gauges hold none) for the declared ``labels``."""
         attributes, meter = self._attributes(labels), self._meter()
         if attributes is not None and meter is not None:
-            meter.create_gauge_float(self.name, self.description, self.unit).set(value, attributes)
+            self._safely(
+                lambda: meter.create_gauge_float(self.name, self.description, self.unit).set(
+                    value, attributes
+                )
+            )
 
 
 def check_declared(queue: str, metrics: Sequence[Metric]) -> str | None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -53,7 +54,9 @@ def _queue_lines(q: QueueView) -> list[str]:
         f"{kind} {b.count} (oldest {_age(b.oldest_seconds)})" for kind, b in q.backlog.items()
     )
     priorities = ", ".join(
-        f"{key}: {b.count}" for key, b in sorted(q.backlog_by_priority.items()) if b.count
+        f"{key}: {b.count}"
+        for key, b in sorted(q.backlog_by_priority.items(), key=lambda kv: int(kv[0]))
+        if b.count
     )
     lines.append(
         f"  backlog: {backlog or '?'}" + (f"; by priority {priorities}" if priorities else "")
@@ -116,28 +119,29 @@ def render(status: FleetStatus) -> list[str]:
     return lines
 
 
-def _watch(read: Callable[[], list[str]], every: float) -> int:
+def _watch(read: Callable[[], list[str]], every: float, stop: threading.Event) -> int:
     import curses
 
     def loop(screen: curses.window) -> None:
         curses.curs_set(0)
         screen.timeout(200)
         next_read = 0.0
-        lines: list[str] = []
-        while True:
+        while not stop.is_set():
             if time.monotonic() >= next_read:
                 lines = read()
                 next_read = time.monotonic() + every
                 screen.erase()
                 height, width = screen.getmaxyx()
-                for row, line in enumerate([*lines, "", "q: quit"][: height - 1]):
+                shown = [*lines, "", "q: quit"]
+                if len(shown) > height - 1:  # say so rather than drop the last lines unseen
+                    shown = [*shown[: height - 2], f"... {len(shown) - height + 2} more lines"]
+                for row, line in enumerate(shown):
                     screen.addnstr(row, 0, line, width - 1)
                 screen.refresh()
             if screen.getch() in (ord("q"), 27):
                 return
 
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C quits, as q does
-        curses.wrapper(loop)
+    curses.wrapper(loop)
     return 0
 
 
@@ -159,23 +163,31 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     async def body(client: Client) -> int:
         async def read() -> FleetStatus:
-            return await fleet_status(client, queues, deployments, stale_after=stale_after)
+            status = await fleet_status(client, queues, deployments, stale_after=stale_after)
+            if args.queues:  # the named queues' workers only
+                task_queues = {q.task_queue for q in queues}
+                status = dataclasses.replace(
+                    status, workers=[w for w in status.workers if w.task_queue in task_queues]
+                )
+            return status
 
         if args.watch:
             loop = asyncio.get_running_loop()
-            # curses blocks: it runs in a thread and asks this loop for each reading.
-            return await loop.run_in_executor(
-                None,
-                _watch,
-                lambda: render(asyncio.run_coroutine_threadsafe(read(), loop).result()),
-                every,
-            )
+            # curses blocks, so it draws in a thread and asks this loop for each reading;
+            # Ctrl-C reaches this (main) thread only, which tells the drawing to stop.
+            stop = threading.Event()
+            loop.add_signal_handler(signal.SIGINT, stop.set)
+            try:
+                return await loop.run_in_executor(
+                    None,
+                    _watch,
+                    lambda: render(asyncio.run_coroutine_threadsafe(read(), loop).result()),
+                    every,
+                    stop,
+                )
+            finally:
+                loop.remove_signal_handler(signal.SIGINT)
         status = await read()
-        if args.queues:  # the named queues' workers only
-            task_queues = {q.task_queue for q in queues}
-            status = dataclasses.replace(
-                status, workers=[w for w in status.workers if w.task_queue in task_queues]
-            )
         if args.json:
             print_json(dataclasses.asdict(status))
         else:

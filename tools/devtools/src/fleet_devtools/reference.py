@@ -285,7 +285,7 @@ def documented_keys(text: str) -> list[tuple[str, str]]:
     doc: list[str] | None = None
     for line in text.splitlines():
         stripped = line.strip()
-        if stripped.startswith("# --"):
+        if stripped == "# --" or stripped.startswith("# -- "):  # not a "# -----" banner
             doc = [stripped[4:].strip()]
             continue
         if stripped.startswith("#"):
@@ -294,7 +294,8 @@ def documented_keys(text: str) -> list[tuple[str, str]]:
             continue
         match = _KEY.match(line)
         if not stripped or stripped.startswith("-") or match is None:
-            doc = None if not stripped else doc
+            # A blank line or a list item ends a comment: it documents no key below them.
+            doc = None
             continue
         indent = len(match["indent"])
         while stack and stack[-1][0] >= indent:
