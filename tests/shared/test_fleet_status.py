@@ -109,7 +109,12 @@ async def test_queues_backlog_and_workers_with_a_stale_one_flagged(
             priority=Priority(priority_key=1 if n == 0 else 3),
         )
     await asyncio.sleep(3)
-    seen = status_json(server, "--stale-after", "2s")
+    # The server's statistics are approximate and converge within seconds (a task handed to
+    # the dead worker's last poll comes back once that poll times out).
+    seen = until(
+        lambda: status_json(server, "--stale-after", "2s"),
+        lambda s: s["queues"][0]["backlog"]["workflow"]["count"] == 3,
+    )
     (queue,) = seen["queues"]
     assert queue["backlog"]["workflow"]["count"] == 3
     assert queue["backlog"]["workflow"]["oldest_seconds"] >= 1
