@@ -7,7 +7,9 @@ SDK's default sandbox and data converter. For ``saga`` it registers the orders q
 workflow and the activities its factory builds (the same code the project worker runs).
 
 With ``BENCH_REQUIRED_IMPORTS=1`` it first imports, and never uses, the packages every
-project worker loads: what they cost in memory is then in its figures too.
+project worker loads: what they cost in memory is then in its figures too. With
+``BENCH_REQUIRED_IMPORTS=production`` it also imports those the production configuration
+loads (cryptography's AES-GCM, the OTLP/HTTP exporter and the requests it sends with).
 
 Readiness is detected the way workerkit does it: ``worker.is_running`` is checked every
 50 ms, and when it turns true the line ``ready`` is printed to stdout.
@@ -36,6 +38,11 @@ REQUIRED_IMPORTS = (
     "prometheus_client",
     "opentelemetry.sdk.trace.export",
     "temporalio.contrib.opentelemetry",
+)
+PRODUCTION_IMPORTS = (
+    "cryptography.hazmat.primitives.ciphers.aead",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "requests",  # which the exporter imports when it is created
 )
 
 
@@ -86,7 +93,8 @@ async def serve(task_queue: str, workload: str) -> None:
 
 
 if __name__ == "__main__":
-    if os.environ.get("BENCH_REQUIRED_IMPORTS") == "1":
-        for module in REQUIRED_IMPORTS:
+    required = os.environ.get("BENCH_REQUIRED_IMPORTS", "")
+    if required in ("1", "production"):
+        for module in REQUIRED_IMPORTS + (PRODUCTION_IMPORTS if required == "production" else ()):
             importlib.import_module(module)
     asyncio.run(serve(sys.argv[1], sys.argv[2]))

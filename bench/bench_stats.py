@@ -13,11 +13,10 @@ from typing import Any
 
 import temporalio
 
-from bench_variants import COMPARISONS, TUNING, Comparison, Variant
+from bench_variants import COMPARISONS, MEMORY, TUNING, Comparison, Variant
 from run_result import METRICS, RunResult
 
 READY_DELTA_TARGET_S = 0.25  # project - bare start to ready, at most
-RSS_TARGET = 1.10  # project / bare RSS after a run, at most
 
 
 def median_interval(values: list[float]) -> tuple[float, float]:
@@ -68,35 +67,32 @@ def comparisons(runs: list[RunResult]) -> list[dict[str, Any]]:
 
 
 def memory_ratios(medians: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
-    """RSS after a run: the project against the bare SDK (the target), and, with
-    ``bare+libs`` in the run, how much of that the required libraries alone take
-    (no target: ``pass`` is None)."""
+    """RSS after a run (medians) of each pair in ``MEMORY`` whose two variants ran: against
+    the bare SDK (the targets), and, with ``bare+libs`` in the run, how much of that the
+    required libraries alone take (no target: ``pass`` is None)."""
     rss = {name: figures["rss_mib"] for name, figures in medians.items()}
-    pairs = (
-        ("RSS after a run, project / bare", "project", "bare", RSS_TARGET),
-        ("RSS, bare + required imports / bare", "bare+libs", "bare", None),
-        ("RSS, project / bare + required imports", "project", "bare+libs", None),
-    )
-    ratios = [
-        (label, rss[num] / rss[den], target)
-        for label, num, den, target in pairs
-        if num in rss and den in rss
-    ]
     return [
         {
-            "label": label,
-            "value": value,
-            "target": target,
-            "pass": None if target is None else value <= target,
+            "label": m.label,
+            "value": rss[m.numerator] / rss[m.denominator],
+            "detail": f"{rss[m.numerator]:.1f} / {rss[m.denominator]:.1f} MiB",
+            "target": m.target,
+            "pass": None if m.target is None else rss[m.numerator] / rss[m.denominator] <= m.target,
         }
-        for label, value, target in ratios
+        for m in MEMORY
+        if m.numerator in rss and m.denominator in rss
     ]
 
 
 def summarize(
-    args: argparse.Namespace, variants: list[Variant], runs: list[RunResult], exports: int
+    args: argparse.Namespace,
+    variants: list[Variant],
+    runs: list[RunResult],
+    exports: int,
+    image: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report of a bench: its configuration, every run, the medians and the checks."""
+    """The report of a bench: its configuration, every run, the medians and the checks
+    (``image``: the worker image's size over its base, judged when it was measured)."""
     measured = [r for r in runs if r.round > 0]
     medians = {
         v.name: {
@@ -119,7 +115,9 @@ def summarize(
             }
         )
     figures += memory_ratios(medians)
-    checks = [f for f in figures if f["target"] is not None]
+    if image is not None:
+        figures.append(dict(image))
+    checks = [f for f in figures if f["target"] is not None and f["pass"] is not None]
     checks += [
         {"label": c["label"], "value": c["median"], "target": c["target"], "pass": c["pass"]}
         for c in compared

@@ -1,7 +1,8 @@
 """Benchmark the project's worker against a bare SDK worker: variants interleaved in one run.
 
     uv run python bench/run.py [--rounds 8] [--max-rounds 40] [--workflows 200] [--json PATH]
-    (also --variants, --spread, --concurrency, --partitions, --profile, --log-dir; --help)
+    (also --variants, --spread, --concurrency, --partitions, --profile, --log-dir, --image,
+    --baseline; --help)
 
 The bench starts its own Temporal dev server on free 127.0.0.1 ports, runs one warm-up
 run of every variant (discarded), then measured rounds: in each round, the two variants of
@@ -18,6 +19,8 @@ Variants (``--variants`` picks some; a comparison needs both of its variants):
   bare+libs      the same, having imported the packages every project worker must load
                  (uvloop, prometheus-client, the OpenTelemetry SDK and the SDK's
                  contrib.opentelemetry) without using them: the memory floor they set.
+  bare+prodlibs  the same, having also imported what the production configuration loads
+                 (cryptography's AES-GCM, the OTLP/HTTP exporter, requests): its floor.
   project        ``project_worker.py``: ``workerkit.run_queues`` with the project's defaults,
                  as deployed: the plugin (strict converter, tracing, logging and metrics
                  interceptors), workflows unsandboxed, the SDK Prometheus runtime, /readyz,
@@ -31,6 +34,12 @@ Variants (``--variants`` picks some; a comparison needs both of its variants):
   *-chain        ``ChainWorkflow``: 20 activities in a row (history growth).
   *-saga         the orders saga (``OrderWorkflow`` with its activities on a fresh SQLite
                  ledger per run, confirmed by a signal sent with the start).
+  production     the project in the production configuration: payloads encrypted
+                 (``FLEET_ENCRYPTION_KEYS``, ``FLEET_ENCRYPTION_MODE=encrypt``; the bench's
+                 client encrypts too) and every span exported, as ``project+trace``.
+  bare-saga-pg   ``bare-saga`` with the ledger on PostgreSQL (a fresh database per run, on a
+                 server the bench starts: the test suite's, Debian's binaries).
+  production-saga  ``production`` on the saga, its ledger on PostgreSQL as ``bare-saga-pg``.
 Every worker gets the same slot, cache and poller counts (``TUNING``), the same interpreter,
 and compiled bytecode as in the images. The dev server gives each task queue one partition
 (``--partitions``), so that server dispatch noise stays out of the figures.
@@ -47,14 +56,22 @@ Per run:
               every 10 ms, which adds up to 10 ms).
   RSS         VmRSS after the run and VmHWM (peak), from /proc/<pid>/status; with
               ``bare+libs`` in the run, the project's RSS is also set against that floor.
+Image: the orders worker image's size over its base image (``--image``, built by
+``make images``), read from the Docker engine when one answers; else it says so.
 A comparison divides CPU per workflow of its two back-to-back runs, round by round;
 its figure is the median of those ratios and its spread the half-width of the median's
 distribution-free 95% confidence interval (order statistics; min to max below 6 rounds),
-as a percentage of the median. Targets are checked on those medians, and on the medians of
-start-to-ready and RSS of ``project`` against ``bare``. A MISS still exits 0 (the figures
-are the output); an error (a failed workflow, a worker that does not start or stop cleanly)
-exits 1. temporalio may crash at interpreter exit after a clean shutdown, so a signal exit
-of the bare worker is accepted; the project worker must exit 0.
+as a percentage of the median. Targets are checked on those medians, on the medians of
+start-to-ready of ``project`` against ``bare``, of RSS of ``project`` and ``production``
+against ``bare`` (and of ``production-saga`` against ``bare-saga-pg``), and on the image.
+A MISS still exits 0 (the figures are the output); an error (a failed workflow, a worker
+that does not start or stop cleanly) exits 1. temporalio may crash at interpreter exit after
+a clean shutdown, so a signal exit of the bare worker is accepted; the project worker must
+exit 0.
+
+``--baseline DIR`` adds, for each of ``--baseline-variants`` in the run, the same variant on
+the code of the checkout at DIR (e.g. ``git worktree add DIR HEAD~1``), named
+``<variant>@before``, with its own comparisons: a change's before and after in one run.
 
 ``--profile`` then samples one more run of each variant with py-spy (``--gil``, so only
 the thread holding the interpreter counts) and prints the functions on top of the stack.
@@ -78,13 +95,14 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from workerkit import exit_process
+from workerkit import data_converter, exit_process
+from workerkit._encryption import KEYS_VARIABLE, MODE_VARIABLE, new_key
 from workerkit._net import free_port
 
 from bench_error import BenchError
 from bench_report import describe, table
 from bench_stats import settled, summarize
-from bench_variants import COMPARISONS, TUNING, VARIANTS, Variant, Worker
+from bench_variants import COMPARISONS, TUNING, VARIANTS, Variant, Worker, add_baseline
 from child_processes import (
     BENCH_DIR,
     READY_TIMEOUT_S,
@@ -97,7 +115,9 @@ from child_processes import (
 )
 from dev_server import default_temporal_cli, start_server
 from gil_profile import hottest, start_profiler
+from image_size import DEFAULT_IMAGE, image_figure
 from otlp_sink import OtlpSink
+from postgres_server import postgres
 from project_worker import queues
 from run_result import RunResult
 from workflow_driver import drive, prepare_saga_state
@@ -126,19 +146,25 @@ async def wait_ready(worker: Worker, proc: asyncio.subprocess.Process, http_port
 
 @dataclass
 class Bench:
-    """What every run shares: the server's client, the environment, logs, the OTLP sink."""
+    """What every run shares: the server's clients (one encrypts, with the keyring of the
+    encrypting variants), the environment, logs, the OTLP sink, PostgreSQL (or None)."""
 
     client: Client
+    encrypting_client: Client
+    keys: str
     env: dict[str, str]
     log_dir: Path
     workflows: int
     concurrency: int
     sink: OtlpSink
+    pg: Any
 
     def env_for(self, variant: Variant) -> dict[str, str]:
         env = self.env | dict(variant.env)
         if variant.worker == "project":
             env |= {"WORKER_LOG_LEVEL": "info", "WORKER_LOG_FORMAT": "json"}
+        if variant.encrypt:
+            env |= {KEYS_VARIABLE: self.keys, MODE_VARIABLE: "encrypt"}
         if variant.trace_export:
             env |= {
                 "OTEL_EXPORTER_OTLP_ENDPOINT": self.sink.endpoint,
@@ -154,9 +180,13 @@ class Bench:
         count = max(2, round(self.workflows * variant.share))
         env = self.env_for(variant)
         if variant.workload == "saga":
-            state = self.log_dir / "state" / name
-            prepare_saga_state(state, name)
-            env["WORKER_STATE_DIR"] = str(state)
+            # A fresh ledger for every run: a variant in two comparisons runs twice a round.
+            state = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.log_dir)) / "state"
+            if variant.postgres:
+                env["DATABASE_URL"] = self.pg.create_database(name.lower())
+            else:
+                env["WORKER_STATE_DIR"] = str(state)
+            prepare_saga_state(state, name, env.get("DATABASE_URL"))
         task_queues = [q.task_queue for q in queues(name, variant.workload, variant.queues)]
         log = self.log_dir / f"{name}.log"
         if variant.worker == "project":
@@ -183,11 +213,12 @@ class Bench:
             # (each worker's first task, first activity, lazy imports) is not a per-workflow
             # cost, and 16 workers would otherwise pay it 16 times within the measured run.
             warm = len(task_queues)
-            await drive(self.client, variant.workload, task_queues, warm, warm, id_prefix="warm-")
+            client = self.encrypting_client if variant.encrypt else self.client
+            await drive(client, variant.workload, task_queues, warm, warm, id_prefix="warm-")
             spy = None if profile is None else await start_profiler(proc.pid, profile)
             cpu_before = read_cpu_s(proc.pid)
             throughput, latencies = await drive(
-                self.client, variant.workload, task_queues, count, self.concurrency
+                client, variant.workload, task_queues, count, self.concurrency
             )
             if variant.trace_export:  # the export of the run's spans is part of its cost
                 await self.sink.drained(TRACE_EXPORT_DELAY_S + 0.5)
@@ -244,12 +275,26 @@ def round_plan(variants: list[Variant], order: random.Random) -> list[tuple[str,
 async def bench(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     """Start the server, run the warm-up and the rounds (and profiles); return the report."""
     variants = [VARIANTS[name] for name in args.variants]
+    with postgres(any(v.postgres for v in variants)) as pg:
+        return await bench_on(args, log_dir, variants, pg)
+
+
+async def bench_on(
+    args: argparse.Namespace, log_dir: Path, variants: list[Variant], pg: Any
+) -> dict[str, Any]:
+    """:func:`bench` once PostgreSQL (``pg``, or None) is up."""
     sink = OtlpSink()
     server_log = log_dir / "temporal-server.log"
     server, client = await start_server(args.temporal, args.partitions, server_log)
     env = base_env(log_dir / "pycache") | TUNING
     env["TEMPORAL_ADDRESS"] = client.service_client.config.target_host
-    runner = Bench(client, env, log_dir, args.workflows, args.concurrency, sink)
+    keys = new_key("bench")
+    encrypting = await Client.connect(
+        env["TEMPORAL_ADDRESS"], data_converter=data_converter({KEYS_VARIABLE: keys})
+    )
+    runner = Bench(
+        client, encrypting, keys, env, log_dir, args.workflows, args.concurrency, sink, pg
+    )
     order = random.Random(args.seed)
     runs: list[RunResult] = []
     try:
@@ -277,7 +322,8 @@ async def bench(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     finally:
         await stop(server, grace_s=10)
         sink.close()
-    return summarize(args, variants, runs, sink.exports)
+    image = None if args.no_image else image_figure(args.image, args.base_image)
+    return summarize(args, variants, runs, sink.exports, image)
 
 
 @contextmanager
@@ -335,6 +381,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", action="store_true", help="then profile one run per variant with py-spy"
     )
     parser.add_argument(
+        "--image", default=DEFAULT_IMAGE, help="the worker image whose size over its base is judged"
+    )
+    parser.add_argument(
+        "--base-image", help="its base image (default: PYTHON_IMAGE, the official or the stand-in)"
+    )
+    parser.add_argument("--no-image", action="store_true", help="leave the image size out")
+    parser.add_argument(
+        "--baseline", type=Path, help="also run --baseline-variants on this checkout's code"
+    )
+    parser.add_argument(
+        "--baseline-variants",
+        type=variant_names,
+        default=["project", "production", "production-saga"],
+        help="the variants --baseline runs again (default: project,production,production-saga)",
+    )
+    parser.add_argument(
         "--temporal",
         default=default_temporal_cli(),
         help="the temporal CLI (default: on PATH, else next to this Python)",
@@ -346,6 +408,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--workflows must be at least 10 (for percentiles of every workload)")
     if not Path(args.temporal).is_file():
         parser.error(f"temporal CLI not found: {args.temporal} (use --temporal PATH)")
+    if args.baseline is not None:
+        if not (args.baseline / "shared" / "src" / "workerkit").is_dir():
+            parser.error(f"--baseline {args.baseline}: not a checkout of this repository")
+        chosen = [v for v in args.baseline_variants if v in args.variants]
+        args.variants += add_baseline(args.baseline.resolve(), chosen)
     return args
 
 
@@ -361,8 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     report["runtime_s"] = time.perf_counter() - begin
     print()
     print(table(report))
-    if "project+trace" in args.variants:
-        print(f"project+trace: {report['otlp_exports']} OTLP exports received")
+    traced = [v for v in args.variants if VARIANTS[v].trace_export]
+    if traced:
+        print(f"{', '.join(traced)}: {report['otlp_exports']} OTLP exports received")
     print(f"total runtime: {report['runtime_s']:.1f} s")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from asyncio.subprocess import DEVNULL
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -66,6 +66,7 @@ from child_processes import (
 )
 from dev_server import default_temporal_cli, start_server
 from otlp_sink import OtlpSink
+from postgres_server import postgres
 
 RSS_GROWTH_TARGET_PCT = 3.0  # over the last two thirds of the run, along the fitted line
 THREADS_GAIN_LIMIT = 1.0  # threads gained over the same window, along the fitted line
@@ -325,22 +326,6 @@ async def start_worker(w: Soaked, args: argparse.Namespace) -> None:
         raise BenchError(
             f"{w.name}: the worker did not become ready: {err}{log_tail(w.log)}"
         ) from None
-
-
-@contextlib.contextmanager
-def postgres(wanted: bool) -> Iterator[Any]:
-    """A real PostgreSQL (the test suite's, Debian's binaries) when ``wanted``."""
-    if not wanted:
-        yield None
-        return
-    sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
-    from postgres import PostgresServer
-
-    server = PostgresServer()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:

@@ -87,15 +87,19 @@ async def drive(
     return count / (time.perf_counter() - begin), list(latencies)
 
 
-def prepare_saga_state(state_dir: Path, name: str) -> None:
-    """A fresh SQLite ledger for one saga run, migrated to the orders queue's head."""
+def prepare_saga_state(state_dir: Path, name: str, database_url: str | None = None) -> None:
+    """A fresh ledger for one saga run, migrated to the orders queue's head: a SQLite file in
+    ``state_dir``, or the fresh PostgreSQL database at ``database_url``."""
     from workerkit import open_database
     from workerkit._migrations import migrate
 
     from orders.queue import QUEUE
 
     state_dir.mkdir(parents=True)
-    db = open_database({"WORKER_STATE_DIR": str(state_dir)})
+    environ = {"WORKER_STATE_DIR": str(state_dir)}
+    if database_url is not None:
+        environ["DATABASE_URL"] = database_url
+    db = open_database(environ)
     try:
         migrate(db, [dataclasses.replace(QUEUE, name=name, metrics=())])
     finally:
