@@ -39,7 +39,8 @@ dev: install ## Run a local Temporal dev server (UI on :8233) and every queue's 
 	$(UV) run --frozen temporal server start-dev --ip 127.0.0.1 --port $(TEMPORAL_PORT) \
 	    --ui-port $(TEMPORAL_UI_PORT) --db-filename $(DATA_DIR)/temporal.sqlite \
 	    --log-level error --dynamic-config-value frontend.WorkerHeartbeatsEnabled=true \
-	    --dynamic-config-value frontend.ListWorkersEnabled=true & \
+	    --dynamic-config-value frontend.ListWorkersEnabled=true \
+	    --dynamic-config-value matching.enableFairness=true & \
 	WORKER_LOG_FORMAT=text WORKER_HTTP_PORT=$(WORKER_PORT) WORKER_WORKFLOW_SANDBOX=$(WORKFLOW_SANDBOX) $(UV) run --frozen fleet worker --all & \
 	$(UV) run --frozen fleet schedules sync --connect-timeout 60s; \
 	wait -n

@@ -38,6 +38,8 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
             'matching.wv.VersionDrainageStatusVisibilityGracePeriod="5s"',
             "--dynamic-config-value",
             'matching.wv.VersionDrainageStatusRefreshInterval="2s"',
+            "--dynamic-config-value",
+            "matching.enableFairness=true",
         ],
     )
     try:

@@ -24,6 +24,7 @@ from workerkit._exceptions import (
     WorkerkitError,
 )
 from workerkit._failures import failure_reason, invalid_input
+from workerkit._fairness import Fairness, RateLimits
 from workerkit._ids import derived_id
 from workerkit._interceptors import ObservabilityInterceptor
 from workerkit._launcher import Launched, launch
@@ -102,11 +103,13 @@ __all__ = [
     "Database",
     "DatabaseUnavailable",
     "EnvSettings",
+    "Fairness",
     "LaunchError",
     "Launched",
     "ObservabilityInterceptor",
     "PromCheck",
     "Queue",
+    "RateLimits",
     "RolloutPolicy",
     "Schedule",
     "SchemaState",

@@ -87,8 +87,9 @@ async def launch(
     """Start a workflow of ``queue`` on its task queue.
 
     The workflow id is ``id`` if given, else the queue's deterministic id for these
-    arguments (:meth:`Queue.workflow_id`). Submitting the same thing again returns the
-    existing execution instead of starting a duplicate, while it runs and, by default,
+    arguments (:meth:`Queue.workflow_id`), and its priority and fairness key are the
+    queue's for these arguments (:meth:`Queue.priority`). Submitting the same thing again
+    returns the existing execution instead of starting a duplicate, while it runs and, by default,
     after it completed; only a failed, cancelled or terminated one may run again.
 
     Args:
@@ -118,6 +119,8 @@ async def launch(
             task_queue=queue.task_queue,
             memo=dict(memo) if memo else None,
             id_reuse_policy=id_reuse_policy,
+            # The tenant's fairness key, read from the input by the queue's declaration.
+            priority=queue.priority(workflow_type, args),
         )
         return Launched(handle=handle, started=True)
     except WorkflowAlreadyStartedError as err:

@@ -22,8 +22,9 @@ from importlib.metadata import entry_points
 from typing import Any, Literal, get_args
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
+from temporalio.common import Priority, VersioningBehavior
 from workerkit._exceptions import ConfigurationError, UnknownQueueError, UnknownWorkflowError
+from workerkit._fairness import Fairness, RateLimits
 from workerkit._rollout_policy import RolloutPolicy
 from workerkit._schedules import Schedule
 from workerkit._settings import Tuning
@@ -114,6 +115,11 @@ class Queue:
             the command line and the chart override them per rollout.
         metrics: The service's own metrics (see :mod:`workerkit.metrics`): each name starts
             with the queue's name; the queue's dashboard row shows them.
+        fairness: How the queue's backlog is shared between tenants: the input field that
+            names a workflow's tenant (its fairness key), priorities and per-tenant weights
+            (see :class:`Fairness`). Every start the fleet makes sets them.
+        rate_limits: The task queue's server-side rate limits (see :class:`RateLimits`),
+            which ``fleet limits apply`` sets with the fairness weights.
     """
 
     name: str
@@ -131,6 +137,8 @@ class Queue:
     shape: QueueShape = "long-activities"
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     metrics: Sequence[Metric] = ()
+    fairness: Fairness = field(default_factory=Fairness)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -170,6 +178,8 @@ class Queue:
                 problem = optional_parameters(fn)
                 if problem:
                     raise ConfigurationError(f"queue {self.name!r}: {what} {problem}")
+        self.fairness.check(self.name, self.workflows, self._single_arg_types())
+        self.rate_limits.check(self.name)
         problem = check_declared(self.name, self.metrics)
         if problem is not None:
             raise ConfigurationError(f"queue {self.name!r}: {problem}")
@@ -258,6 +268,23 @@ class Queue:
         """
         defn = workflow._Definition.must_from_class(self.workflow_class(workflow_type))
         return None if defn.arg_types is None else list(defn.arg_types)
+
+    def priority(self, workflow_type: str, args: Sequence[Any]) -> Priority:
+        """The priority (fairness key, priority key) of starting ``workflow_type`` with ``args``.
+
+        Raises:
+            UnknownWorkflowError: The queue registers no such workflow type.
+        """
+        return self.fairness.priority_for(self.workflow_class(workflow_type), args)
+
+    def _single_arg_types(self) -> dict[type, Any]:
+        # The input type of each workflow whose run method takes exactly one typed argument.
+        found: dict[type, Any] = {}
+        for cls in self.workflows:
+            defn = workflow._Definition.from_class(cls)
+            if defn is not None and defn.arg_types is not None and len(defn.arg_types) == 1:
+                found[cls] = defn.arg_types[0]
+        return found
 
     def workflow_id(self, workflow_type: str, args: Sequence[Any]) -> str:
         """Return the deterministic id for starting ``workflow_type`` with ``args``."""

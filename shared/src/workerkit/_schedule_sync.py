@@ -93,6 +93,7 @@ def _desired(queue: Queue, schedule: Schedule) -> TemporalSchedule:
             id=sid,
             task_queue=queue.task_queue,
             execution_timeout=schedule.execution_timeout,
+            priority=queue.priority(schedule.workflow_type, list(schedule.args)),
             memo={MEMO_KEY: {"queue": queue.name, "schedule": schedule.id, "cron": schedule.cron}},
         ),
         spec=ScheduleSpec(
@@ -132,6 +133,7 @@ async def _in_sync(client: Client, desired: TemporalSchedule, live: ScheduleDesc
         and have.id == want.id
         and have.task_queue == want.task_queue
         and have.execution_timeout == want.execution_timeout
+        and have.priority == want.priority
         and have_args == want_args
         and recorded == (want.memo or {}).get(MEMO_KEY)
         # The server keeps a cron expression only as calendars: the declared cron is

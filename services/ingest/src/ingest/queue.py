@@ -1,7 +1,7 @@
 """The ingest queue declaration: registered through the ``workerkit.queues`` entry point."""
 
 from temporalio.common import VersioningBehavior
-from workerkit import Queue, Tuning
+from workerkit import Fairness, Queue, Tuning
 
 from ingest.activities import create_activities
 from ingest.ids import batch_workflow_id, chunk_workflow_id
@@ -34,4 +34,7 @@ QUEUE = Queue(
     # activity (up to 2h, resumable from its heartbeat): never cut by a scale-down to zero, and
     # capacity kept between the waves.
     shape="batch",
+    # One caller's huge batch must not hold a small batch's chunks behind it: the backlog is
+    # shared between batches (each chunk child inherits its batch's key from its input).
+    fairness=Fairness(key="batch_id"),
 )

@@ -1,7 +1,7 @@
 """The orders queue declaration: registered through the ``workerkit.queues`` entry point."""
 
 from temporalio.common import VersioningBehavior
-from workerkit import Queue, RolloutPolicy, Tuning, activity_failure_ratio
+from workerkit import Fairness, Queue, RateLimits, RolloutPolicy, Tuning, activity_failure_ratio
 
 from orders.activities import create_activities
 from orders.ids import order_workflow_id
@@ -27,4 +27,12 @@ QUEUE = Queue(
     # breaks the ledger or the provider fails far more (judged where Prometheus is given).
     rollout=RolloutPolicy(checks=(activity_failure_ratio(max=0.25),)),
     metrics=[ORDER_VALUE, COMPENSATIONS],
+    # One customer's thousands of orders must not hold every other customer's behind them:
+    # the backlog is shared round-robin between customers (fleet limits apply, and the
+    # server's matching.enableFairness).
+    fairness=Fairness(key="customer_id"),
+    # The payment provider and the ledger take at most this many calls a second from the
+    # whole fleet, however many workers run (an environment overrides it: fleet limits apply
+    # --activity-rate, or the chart's queues.orders.limits).
+    rate_limits=RateLimits(activity_tasks=500.0),
 )

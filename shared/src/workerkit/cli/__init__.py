@@ -21,6 +21,7 @@ from workerkit.cli import (
     _codec,
     _db,
     _deploy,
+    _limits,
     _namespace,
     _queues,
     _schedules,
@@ -44,7 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # In this order in `fleet --help`.
-    for module in (_queues, _status, _workflows, _namespace, _schedules, _deploy, _codec, _db):
+    for module in (
+        _queues,
+        _status,
+        _workflows,
+        _namespace,
+        _schedules,
+        _limits,
+        _deploy,
+        _codec,
+        _db,
+    ):
         module.register(sub)
 
     # Development tools installed in the workspace (e.g. the queue scaffold) add their
