@@ -155,7 +155,7 @@ def build_image(queue: str, context: Path) -> str:
 def build_service(queue: str, build_id: str) -> dict[str, Any]:
     """The compose service of one build: the queue's own service, with this build's image."""
     config = STACK.config()
-    service = copy.deepcopy(config["services"][queue])
+    service: dict[str, Any] = copy.deepcopy(config["services"][queue])
     for key in ("build", "depends_on", "container_name", "scale", "deploy"):
         service.pop(key, None)
     service["image"] = f"{IMAGE_PREFIX}{queue}:{build_id}"

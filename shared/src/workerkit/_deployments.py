@@ -86,6 +86,11 @@ def identity() -> str:
     return f"fleet@{socket.gethostname()}"
 
 
+def quote_visibility(value: str) -> str:
+    """``value`` as a string literal of a visibility (list filter) query."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _time(ts: Timestamp) -> datetime | None:
     if ts.seconds == 0 and ts.nanos == 0:
         return None

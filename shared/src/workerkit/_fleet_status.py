@@ -32,7 +32,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
-from workerkit._deployments import describe_deployment
+from workerkit._deployments import describe_deployment, quote_visibility
 from workerkit._registry import Queue
 from workerkit._rollout import RolloutStatus, RolloutWorkflow, rollout_id
 from workerkit._schedule_sync import schedule_id
@@ -171,10 +171,6 @@ def _backlog(stats: TaskQueueStats) -> BacklogView:
     )
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 class _Reader:
     """Reads parts of the status; a part that fails becomes one line in ``problems``."""
 
@@ -254,8 +250,8 @@ class _Reader:
             running = await self.part(
                 f"{queue.name}: open executions of build {b.build_id}",
                 lambda v=version: self.count(  # type: ignore[misc]
-                    f"TaskQueue = {_quote(tq)} AND ExecutionStatus = 'Running' AND "
-                    f"TemporalWorkerDeploymentVersion = {_quote(v)}"
+                    f"TaskQueue = {quote_visibility(tq)} AND ExecutionStatus = 'Running' AND "
+                    f"TemporalWorkerDeploymentVersion = {quote_visibility(v)}"
                 ),
                 None,
             )
@@ -271,7 +267,9 @@ class _Reader:
             )
         open_executions = await self.part(
             f"{queue.name}: open executions",
-            lambda: self.count(f"TaskQueue = {_quote(tq)} AND ExecutionStatus = 'Running'"),
+            lambda: self.count(
+                f"TaskQueue = {quote_visibility(tq)} AND ExecutionStatus = 'Running'"
+            ),
             None,
         )
         nothing: tuple[dict[str, BacklogView], dict[str, BacklogView], int] = ({}, {}, 0)

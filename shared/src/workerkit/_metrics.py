@@ -135,9 +135,9 @@ class SdkMetrics:
     def __init__(
         self,
         *,
+        heartbeat_interval: timedelta,
         registry: CollectorRegistry = REGISTRY,
         histogram_buckets: Mapping[str, Sequence[float]] | None = None,
-        heartbeat_interval: timedelta | None = None,
     ) -> None:
         self.port = free_port()
         self.registry = registry
@@ -151,7 +151,7 @@ class SdkMetrics:
                 )
             ),
             # The worker heartbeats of the server's worker list (fleet status).
-            worker_heartbeat_interval=heartbeat_interval or timedelta(seconds=60),
+            worker_heartbeat_interval=heartbeat_interval,
         )
 
     def exposition(self) -> bytes:

@@ -40,6 +40,7 @@ from workerkit._deployments import (
     DeploymentError,
     delete_version,
     describe_deployment,
+    quote_visibility,
     set_current,
     set_ramping,
 )
@@ -86,10 +87,6 @@ _TASK_ENDS = {
 DESCRIBE_SAMPLE = 50
 _PROBLEMS = "('category=WorkflowTaskFailed', 'category=WorkflowTaskTimedOut')"
 _FAILED = "(ExecutionStatus = 'Failed' OR ExecutionStatus = 'TimedOut')"
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _version(deployment: str, build_id: str) -> str:
@@ -190,7 +187,7 @@ class RolloutActivities:
         queried for: the candidates are described one by one, and count when their pending
         task is on its third attempt with the new build as its version or its target.
         """
-        deployment = f"TemporalWorkerDeployment = {_quote(request.deployment)}"
+        deployment = f"TemporalWorkerDeployment = {quote_visibility(request.deployment)}"
         running = "ExecutionStatus = 'Running'"
         candidates = (
             # What the server flags itself (after a few failed attempts, per its config),
@@ -198,8 +195,8 @@ class RolloutActivities:
             # the executions that move with the ramp,
             f"{deployment} AND {running} AND TemporalWorkflowVersioningBehavior = 'AutoUpgrade'",
             # and those started since the rollout began (a new one may fail its first task).
-            f"TaskQueue = {_quote(request.task_queue)} AND {running} "
-            f"AND StartTime >= {_quote(rollout_since)}",
+            f"TaskQueue = {quote_visibility(request.task_queue)} AND {running} "
+            f"AND StartTime >= {quote_visibility(rollout_since)}",
         )
         runs: dict[str, str] = {}
         for query in candidates:
@@ -252,11 +249,11 @@ class RolloutActivities:
     ) -> tuple[int, int]:
         """(failed or timed out, completed) of the executions ``build_id`` started since."""
         query = (
-            f"TemporalWorkerDeploymentVersion = {_quote(_version(deployment, build_id))} "
-            f"AND StartTime >= {_quote(since)}"
+            f"TemporalWorkerDeploymentVersion = {quote_visibility(_version(deployment, build_id))} "
+            f"AND StartTime >= {quote_visibility(since)}"
         )
         if exclude_type:
-            query += f" AND WorkflowType != {_quote(exclude_type)}"
+            query += f" AND WorkflowType != {quote_visibility(exclude_type)}"
         failed, completed = await asyncio.gather(
             self._count(f"{query} AND {_FAILED}"),
             self._count(f"{query} AND ExecutionStatus = 'Completed'"),

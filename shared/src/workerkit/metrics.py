@@ -32,7 +32,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
 
 from temporalio import activity, workflow
 from temporalio.common import MetricMeter
@@ -68,6 +68,9 @@ RESERVED_LABELS = frozenset(
 )
 # One log line per metric and problem: a recording inside a loop must not flood the log.
 _reported: set[tuple[str, str]] = set()
+
+_Instrument = TypeVar("_Instrument")
+_Value = TypeVar("_Value", int, float)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,20 @@ class Metric:
         except (TypeError, ValueError, OverflowError) as err:
             _report(self.name, f"the SDK refused the value: {err}")
 
+    def _record(
+        self,
+        create: Callable[[MetricMeter], Callable[[str, str, str], _Instrument]],
+        op: Callable[[_Instrument], Callable[[_Value, dict[str, str]], None]],
+        value: _Value,
+        labels: dict[str, str],
+    ) -> None:
+        # create picks the meter's factory of this kind, op the instrument's recording call.
+        attributes, meter = self._attributes(labels), self._meter()
+        if attributes is not None and meter is not None:
+            self._safely(
+                lambda: op(create(meter)(self.name, self.description, self.unit))(value, attributes)
+            )
+
     def _meter(self) -> MetricMeter | None:
         # The workflow's meter first: workflow code runs in no activity context.
         if workflow.in_workflow():
@@ -153,13 +170,7 @@ class Counter(Metric):
         if value < 0:
             _report(self.name, "a counter cannot go down")
             return
-        attributes, meter = self._attributes(labels), self._meter()
-        if attributes is not None and meter is not None:
-            self._safely(
-                lambda: meter.create_counter(self.name, self.description, self.unit).add(
-                    value, attributes
-                )
-            )
+        self._record(lambda meter: meter.create_counter, lambda counter: counter.add, value, labels)
 
 
 @dataclass(frozen=True)
@@ -183,13 +194,9 @@ class Histogram(Metric):
 
     def record(self, value: float, /, **labels: str) -> None:
         """Record one ``value`` (not negative) with the declared ``labels``."""
-        attributes, meter = self._attributes(labels), self._meter()
-        if attributes is not None and meter is not None:
-            self._safely(
-                lambda: meter.create_histogram_float(self.name, self.description, self.unit).record(
-                    value, attributes
-                )
-            )
+        self._record(
+            lambda meter: meter.create_histogram_float, lambda hist: hist.record, value, labels
+        )
 
 
 @dataclass(frozen=True)
@@ -200,13 +207,7 @@ class Gauge(Metric):
 
     def set(self, value: float, /, **labels: str) -> None:
         """Set the value (not negative: the SDK's gauges hold none) for the declared ``labels``."""
-        attributes, meter = self._attributes(labels), self._meter()
-        if attributes is not None and meter is not None:
-            self._safely(
-                lambda: meter.create_gauge_float(self.name, self.description, self.unit).set(
-                    value, attributes
-                )
-            )
+        self._record(lambda meter: meter.create_gauge_float, lambda gauge: gauge.set, value, labels)
 
 
 def check_declared(queue: str, metrics: Sequence[Metric]) -> str | None:
