@@ -25,10 +25,16 @@ def default_temporal_cli() -> str:
 
 
 async def start_server(
-    temporal: str, partitions: int, log: Path, *, namespaces: Sequence[str] = ()
+    temporal: str,
+    partitions: int,
+    log: Path,
+    *,
+    namespaces: Sequence[str] = (),
+    dynamic_config: Sequence[str] = (),
 ) -> tuple[asyncio.subprocess.Process, Client]:
-    """Start a dev server on free loopback ports, with ``namespaces`` besides ``default``;
-    return it and a client connected to ``default``."""
+    """Start a dev server on free loopback ports, with ``namespaces`` besides ``default``
+    and ``dynamic_config`` (``key=value`` settings); return it and a client connected to
+    ``default``."""
     port, http_port = free_ports(2)
     argv = ["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port)]
     argv += ["--http-port", str(http_port), "--metrics-port", "0"]
@@ -36,6 +42,8 @@ async def start_server(
         argv += ["--namespace", namespace]
     for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
         argv += ["--dynamic-config-value", f"{key}={partitions}"]
+    for setting in dynamic_config:
+        argv += ["--dynamic-config-value", setting]
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
             temporal, *argv, stdin=DEVNULL, stdout=out, stderr=out, env=base_env()

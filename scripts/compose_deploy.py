@@ -15,7 +15,8 @@ deploy:
    migrations add before they remove;
 3. starts it beside the running build as its own compose service, <queue>-<build id>, with
    as many replicas as the current build runs, and waits until it is healthy (polling);
-4. runs `fleet deploy rollout --wait` in the new build's container: the queue's steps (or
+4. applies the new build's task queue rate limits and fairness weights (`fleet limits apply`),
+   then runs `fleet deploy rollout --wait` in the new build's container: the queue's steps (or
    STEPS, PAUSE, MIN_EXECUTIONS, MAX_FAILURE_RATIO), each gated by the replay gate on the new
    code and judged from the server's data, until the build is current. A rollout refused or
    rolled back exits 3: the new build's containers are removed once it is drained (pinned
@@ -283,6 +284,12 @@ def cmd_deploy(queue: str, context: Path, drain_wait: str, wait_pollers: str) ->
     wait(STACK)
 
     new = next(cid for cid, svc in containers(queue) if svc == service)
+    # The new build's declared rate limits and fairness weights, before it takes any work.
+    limits = fleet_in(new, "limits", "apply", queue, check=False)
+    for line in (limits.stdout + limits.stderr).strip().splitlines():
+        say(line)
+    if limits.returncode != 0:
+        raise Failed(f"fleet limits apply {queue} failed in {service}")
     rollout = fleet_in(
         new,
         "deploy",

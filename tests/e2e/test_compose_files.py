@@ -85,6 +85,15 @@ def test_every_registered_queue_has_a_worker_service_and_image(
             assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
             assert migrate["restart"] == "no" and migrate["read_only"] is True
         assert service["depends_on"] == waits_for
+        # Its task queue config, set from its own image's declaration once the namespace exists.
+        limits = services[f"{q.name}-limits"]
+        assert limits["image"] == service["image"]
+        assert limits["entrypoint"] == ["fleet", "limits", "apply"]
+        assert limits["depends_on"] == {
+            "namespace-init": {"condition": "service_completed_successfully"}
+        }
+        assert limits["labels"] == {"io.temporal-fleet.role": "one-shot"}
+        assert limits["environment"]["TEMPORAL_NAMESPACE"] == "${FLEET_NAMESPACE:-fleet}"
         env = service["environment"]
         # Encrypted payloads, with the keyring from a compose secret (never an inline value).
         assert env["FLEET_ENCRYPTION_KEYS_FILE"] == "/run/secrets/fleet-encryption-keys"

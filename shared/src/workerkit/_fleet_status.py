@@ -17,7 +17,7 @@ line in ``problems`` naming it, and the rest is still shown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -36,6 +36,7 @@ from workerkit._deployments import describe_deployment, quote_visibility
 from workerkit._registry import Queue
 from workerkit._rollout import RolloutStatus, RolloutWorkflow, rollout_id
 from workerkit._schedule_sync import schedule_id
+from workerkit._task_queue_limits import Kind, Limits, declared_limits, limits_match, read_limits
 
 __all__ = [
     "BacklogView",
@@ -112,6 +113,8 @@ class QueueView:
     backlog_by_priority: dict[str, BacklogView]
     rollout: str | None
     schedules: list[ScheduleView]
+    # The task queue's rate limits and fairness weights on the server, and the fairness key.
+    limits: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,26 @@ class FleetStatus:
     queues: list[QueueView]
     workers: list[WorkerView]
     problems: list[str] = field(default_factory=list)
+
+
+def limits_line(queue: Queue, live: Mapping[Kind, Limits]) -> str | None:
+    """One line of the task queue's server config and fairness key, or ``None`` if empty."""
+    parts = []
+    key = queue.fairness.key
+    if key is not None:
+        parts.append(f"fairness key {key if isinstance(key, str) else 'per workflow'}")
+    for kind, limits in live.items():
+        if limits.rate is not None:
+            parts.append(f"{kind} rate {limits.rate:g}/s")
+        if limits.rate_per_key is not None:
+            parts.append(f"{kind} rate per key {limits.rate_per_key:g}/s")
+    weights = {k: v for limits in live.values() for k, v in limits.weights.items()}
+    if weights:
+        parts.append("weights " + ", ".join(f"{k}={v:g}" for k, v in sorted(weights.items())))
+    declared = declared_limits(queue)
+    if not all(limits_match(live[kind], declared[kind]) for kind in declared if kind in live):
+        parts.append("not as declared (fleet limits apply)")
+    return "; ".join(parts) or None
 
 
 async def running_rollout(
@@ -289,6 +312,9 @@ class _Reader:
                 else f"last, of build {status.build_id}: {status.outcome}"
             )
         schedules = [await self.schedule(queue, s) for s in queue.schedules]
+        live = await self.part(
+            f"{queue.name}: rate limits", lambda: read_limits(self.client, queue), None
+        )
         return QueueView(
             queue.name,
             tq,
@@ -300,6 +326,7 @@ class _Reader:
             by_priority,
             rollout_line,
             schedules,
+            None if live is None else limits_line(queue, live),
         )
 
     async def schedule(self, queue: Queue, schedule: Any) -> ScheduleView:

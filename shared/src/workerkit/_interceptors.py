@@ -93,14 +93,17 @@ class _ActivityInbound(ActivityInboundInterceptor):
 class _WorkflowInbound(WorkflowInboundInterceptor):
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
         workflow.logger.info("workflow started")
-        error: BaseException | None = None
         try:
-            return await super().execute_workflow(input)
-        except BaseException as err:
-            error = err
+            result = await super().execute_workflow(input)
+        except GeneratorExit:
+            # The coroutine of a run still cached when its worker stops is closed by the
+            # garbage collector, outside any workflow: nothing finished, nothing to record.
             raise
-        finally:
-            self._record(error)
+        except BaseException as err:
+            self._record(err)
+            raise
+        self._record(None)
+        return result
 
     @staticmethod
     def _record(error: BaseException | None) -> None:

@@ -26,6 +26,7 @@ from workerkit._registry import Queue
 
 __all__ = [
     "KINDS",
+    "Kind",
     "LimitChange",
     "Limits",
     "apply_limits",

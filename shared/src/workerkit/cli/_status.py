@@ -101,6 +101,8 @@ def _queue_lines(q: QueueView) -> list[str]:
         lines.append("  no versioned build has polled (unversioned workers only, or none)")
     if q.rollout:
         lines.append(f"  rollout: {q.rollout}")
+    if q.limits:
+        lines.append(f"  limits: {q.limits}")
     for s in q.schedules:
         state = (
             "not synced (fleet schedules sync)"

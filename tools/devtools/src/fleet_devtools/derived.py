@@ -11,8 +11,10 @@ hand-written file stays hand-written:
 - ``docker-compose.queues.yml``: every compose service on a queue's image (built from
   ``deploy/docker/worker/Dockerfile`` with ``QUEUE=<queue>``): per queue its worker (the
   ``x-worker`` template of docker-compose.yml) and, if it keeps state, the one-shot
-  ``<queue>-migrate`` its workers wait for (``x-db-migrate``); once, ``namespace-init`` and the
-  ``codec-server`` on the first queue's image. Compose reads it after docker-compose.yml.
+  ``<queue>-migrate`` its workers wait for (``x-db-migrate``), and the one-shot
+  ``<queue>-limits`` that sets its task queue config on the server (``x-limits-apply``);
+  once, ``namespace-init`` and the ``codec-server`` on the first queue's image. Compose
+  reads it after docker-compose.yml.
 - ``deploy/prometheus/prometheus-compose.yml``: the compose stack's Prometheus, job
   temporal-workers discovering every queue's service through Docker's DNS (which answers a
   service name with every replica's address, so ``make scale`` needs no change here).
@@ -84,7 +86,13 @@ DASHBOARD_GENERATOR = Path(__file__).resolve().parents[4] / "deploy" / "grafana"
 COMPOSE = "docker-compose.yml"
 DOCKERFILE = "deploy/docker/worker/Dockerfile"
 # docker-compose.yml's templates of the services on a queue's image (besides x-build).
-TEMPLATES = ("x-worker", "x-db-migrate", "x-namespace-init", "x-codec-server")
+TEMPLATES = (
+    "x-worker",
+    "x-db-migrate",
+    "x-limits-apply",
+    "x-namespace-init",
+    "x-codec-server",
+)
 
 COMMAND = "python -m fleet_devtools.derived"
 IMAGE_PREFIX = "temporal-fleet-"
@@ -209,6 +217,12 @@ def compose_queues(compose: str, queues: Sequence[RegisteredQueue]) -> str:
             lines += service(
                 migrate, f"{q.name}'s schema, before its workers", "x-db-migrate", q.name
             )
+        lines += service(
+            f"{q.name}-limits",
+            f"{q.name}'s rate limits and fairness weights",
+            "x-limits-apply",
+            q.name,
+        )
         lines += service(q.name, f"task queue {q.task_queue}", "x-worker", q.name)
         if q.keeps_state:
             waits_for = template("x-worker").get("depends_on") or {}
