@@ -85,6 +85,10 @@ test-fast: install ## The fast part of the suite (not marked slow): unit tests a
 bench: install ## Benchmark the project's worker against a bare temporalio Worker (CPU per workflow, every variant)
 	@$(UV) run --frozen python bench/run.py
 
+.PHONY: capacity
+capacity: install ## Measure each queue's CPU, memory and server calls per workflow into its capacity.json (fleet size reads it)
+	@$(UV) run --frozen python bench/capacity.py --write
+
 SOAK_DURATION ?= 60m
 SOAK_RATE ?= 0.35
 SOAK_WORKERS ?= fleet,production,bare

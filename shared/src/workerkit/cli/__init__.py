@@ -25,6 +25,7 @@ from workerkit.cli import (
     _namespace,
     _queues,
     _schedules,
+    _size,
     _status,
     _workflows,
 )
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         _namespace,
         _schedules,
         _limits,
+        _size,
         _deploy,
         _codec,
         _db,
