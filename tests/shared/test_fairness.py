@@ -140,6 +140,15 @@ def test_a_key_needs_a_workflow_with_one_typed_argument() -> None:
         queue(fairness=Fairness(key={PlainWorkflow: "tenant"}))
 
 
+def test_a_queue_whose_activities_are_shared_never_starts_them_eagerly() -> None:
+    # An eager activity skips the task queue, so the server's limits would never see it.
+    assert queue().shares_activities()
+    assert queue(fairness=Fairness(), rate_limits=RateLimits(activity_tasks=5)).shares_activities()
+    assert not queue(
+        fairness=Fairness(), rate_limits=RateLimits(workflow_tasks=5)
+    ).shares_activities()
+
+
 def test_the_priority_is_read_from_the_input() -> None:
     q = queue(fairness=Fairness(key="account.id", priority=2))
     assert q.priority("JobWorkflow", [job("t1")]) == Priority(
@@ -184,7 +193,10 @@ async def test_launch_and_schedules_set_the_fairness_key(client: Client) -> None
 async def test_child_workflows_of_the_queue_get_their_own_inputs_key(client: Client) -> None:
     q = queue()
     parent = job("parent", parts=2)
-    async with build_worker(client, q, WorkerSettings.from_env({})):
+    worker = build_worker(client, q, WorkerSettings.from_env({}))
+    # Its activities go through the task queue, where the server shares them out.
+    assert worker.config().get("disable_eager_activity_execution") is True
+    async with worker:
         launched = await launch(client, q, JobWorkflow.run, parent)
         assert await launched.handle.result() == 2
     for part in range(2):
@@ -238,6 +250,12 @@ async def test_apply_makes_the_server_match_and_a_second_apply_changes_nothing(
         (["--weight", "gold=nan", "orders"], "--weight gold must be a number above 0, not 'nan'"),
         (["--weight", "gold", "orders"], "--weight takes KEY=WEIGHT, not 'gold'"),
         (["--activity-rate", "5"], "rate and weight options apply to one queue: name it"),
+        (
+            ["--activity-rate", "5", "notifications"],
+            "queue 'notifications' declares no fairness key or activity rate limit, so its "
+            "workers start activities eagerly, past the server's limits: declare them on the "
+            "queue first",
+        ),
     ],
 )
 def test_bad_numbers_on_the_command_line_are_one_line(

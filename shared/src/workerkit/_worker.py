@@ -118,5 +118,8 @@ def build_worker(
         workflow_task_poller_behavior=_pollers(settings),
         activity_task_poller_behavior=_pollers(settings),
         graceful_shutdown_timeout=settings.shutdown_timeout,
+        # An activity started eagerly (handed back with the workflow task that scheduled it)
+        # never enters the task queue, so the server's rate limits and fairness never see it.
+        disable_eager_activity_execution=queue.shares_activities(),
         deployment_config=version.deployment_config() if versioned and version else None,
     )

@@ -61,6 +61,14 @@ def _overrides(
     weights = dict(_weight(w) for w in args.weight or [])
     if (limits != RateLimits() or weights) and len(queues) != 1:
         raise UsageError("rate and weight options apply to one queue: name it")
+    activity_limit = limits.activity_tasks is not None or limits.activity_tasks_per_key is not None
+    if (activity_limit or weights) and not queues[0].shares_activities():
+        # Its workers start activities eagerly, past the task queue and so past any limit.
+        raise UsageError(
+            f"queue {queues[0].name!r} declares no fairness key or activity rate limit, so its "
+            "workers start activities eagerly, past the server's limits: declare them on the "
+            "queue first"
+        )
     return limits, weights
 
 
