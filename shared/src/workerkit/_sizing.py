@@ -488,12 +488,13 @@ def plan(
                 )
             )
     limits.sort(key=lambda limit: math.inf if limit.binds_at is None else limit.binds_at)
-    for limit in limits:
-        if limit.binds_at is not None and limit.binds_at < rate:
-            notes.append(
-                f"{limit.name} binds at {limit.binds_at:.4g} workflows/s, below the target: "
-                "raise it on the server (or add instances), or split the load over queues"
-            )
+    short = [lim for lim in limits if lim.binds_at is not None and lim.binds_at < rate]
+    if short:
+        listed = ", ".join(f"{lim.name} at {lim.binds_at:.4g}/s" for lim in short)
+        notes.append(
+            f"below the target rate, {listed}: raise them on the server or add instances "
+            "(fleet size --help), or spread the queues over namespaces"
+        )
 
     return Plan(
         queue=figures.queue,

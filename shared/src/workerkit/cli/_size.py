@@ -36,7 +36,7 @@ _SERVER_OPTIONS = (
     ("--matching-rps", "matching_rps", "the server's matching.rps (per matching host)"),
     ("--history-rps", "history_rps", "the server's history.rps (per history host)"),
     ("--partitions", "partitions", "the server's matching.numTaskqueueReadPartitions"),
-    ("--keda-interval", "keda_interval_s", "KEDA's pollingInterval in seconds (0: no KEDA)"),
+    ("--keda-interval", "keda_interval_s", "KEDA's pollingInterval in seconds, 0 without KEDA"),
 )
 
 
@@ -219,16 +219,25 @@ def register(sub: Subparsers) -> None:
         "binds. No server is needed.",
     )
     p.add_argument("queue", metavar="QUEUE")
-    p.add_argument("--rate", required=True, help="workflows started per second: 50/s, 3000/m")
-    p.add_argument("--pod-cpu", default="1", help="CPU of one worker pod (requests.cpu): 1, 500m")
-    p.add_argument("--pod-memory", default="512Mi", help="memory of one worker pod (the limit)")
-    p.add_argument("--cpu-target", default="0.7", help="target CPU use of a pod, as the HPA's")
-    p.add_argument("--burst", default="2", help="maxReplicas over minReplicas")
     p.add_argument(
-        "--queues", default="1", help="queues like this one in the namespace (shared limits)"
+        "--rate", required=True, help="workflows started per second: 50/s, 3000/m, 1e5/h"
+    )
+    p.add_argument(
+        "--pod-cpu", metavar="CPU", default="1", help="CPU of one worker pod (default 1; or 500m)"
+    )
+    p.add_argument(
+        "--pod-memory", metavar="SIZE", default="512Mi", help="memory of one pod (default 512Mi)"
+    )
+    p.add_argument(
+        "--cpu-target", metavar="F", default="0.7", help="target CPU use of a pod (default 0.7)"
+    )
+    p.add_argument("--burst", metavar="F", default="2", help="maxReplicas over minReplicas: 2")
+    p.add_argument(
+        "--queues", metavar="N", default="1", help="queues like this one in the namespace: 1"
     )
     defaults = ServerLimits()
     for option, name, what in _SERVER_OPTIONS:
-        p.add_argument(option, dest=name, default=f"{getattr(defaults, name):g}", help=what)
+        default = f"{getattr(defaults, name):g}"
+        p.add_argument(option, dest=name, metavar="N", default=default, help=f"{what}: {default}")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_size)
