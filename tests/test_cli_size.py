@@ -42,10 +42,11 @@ def test_size_orders_at_50_per_second() -> None:
     ("args", "message"),
     [
         (["orders", "--rate", "fast"], "--rate must be workflows per second above 0"),
-        (["orders", "--rate", "-5/s"], "--rate must be workflows per second above 0"),
+        (["orders", "--rate=-5/s"], "--rate must be workflows per second above 0"),
+        (["orders", "--rate", "-5"], "--rate must be workflows per second above 0"),
         (["orders", "--rate", "0"], "--rate must be workflows per second above 0"),
         (["orders", "--rate", "5", "--pod-cpu", "lots"], "--pod-cpu must be a CPU amount"),
-        (["orders", "--rate", "5", "--pod-memory", "-1Gi"], "--pod-memory must be a memory"),
+        (["orders", "--rate", "5", "--pod-memory=-1Gi"], "--pod-memory must be a memory"),
         (["orders", "--rate", "5", "--cpu-target", "2"], "--cpu-target must be a number from"),
         (["orders", "--rate", "5", "--queues", "1.5"], "--queues must be a whole number"),
         (["payments", "--rate", "5"], "unknown queue 'payments'; known queues: "),
