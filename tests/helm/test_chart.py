@@ -322,7 +322,7 @@ def test_namespace_hook_job_runs_before_the_workers(helm: Helm, rendered: Render
         "ServiceAccount",
         "Job",
     ]
-    assert {component(d) for d in hooks} == {"namespace-job", "db-migrate"}
+    assert {component(d) for d in hooks} == {"namespace-job", "db-migrate", "limits"}
     # helm agrees: without hooks, the workers remain and the Job is gone.
     without_hooks = helm.template("prod", args=["--no-hooks"])
     assert not of_kind(without_hooks, "Job")

@@ -433,4 +433,8 @@ def test_network_policy_refuses_a_database_it_cannot_reach(helm: Helm) -> None:
     docs = helm.template("prod", values=[nowhere, {"networkPolicy": {"enabled": False}}])
     assert not of_kind(docs, "NetworkPolicy")
     assert len(_migrations(docs)) == 4
-    assert {component(d) for d in docs if hook_annotations(d)} == {"namespace-job", "db-migrate"}
+    assert {component(d) for d in docs if hook_annotations(d)} == {
+        "namespace-job",
+        "db-migrate",
+        "limits",
+    }

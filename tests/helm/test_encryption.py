@@ -65,7 +65,7 @@ BUILDS = {
 CONTROLLER = {"workerController": {"enabled": True}}
 # The containers that handle payloads, and those that never do.
 PAYLOAD_CONTAINERS = {"worker", "promote", "codec-server"}
-NO_PAYLOAD_CONTAINERS = {"namespace", "db-migrate"}
+NO_PAYLOAD_CONTAINERS = {"namespace", "db-migrate", "limits"}
 # A keyring entry: KEY_ID:BASE64_OF_32_BYTES.
 KEY_ENTRY = re.compile(r"[A-Za-z0-9._-]{1,64}:[A-Za-z0-9+/]{43}=")
 
@@ -193,7 +193,7 @@ def test_every_pod_that_handles_payloads_mounts_the_keyring(helm: Helm, mode: st
         volumes = [v for v in pod.get("volumes") or [] if v["name"] == "encryption-keys"]
         # Read-only, the keyring's key only, readable by the pod's group only.
         assert volumes == ([KEYRING_VOLUME] if handles else []), name
-    expected = {"worker", "namespace"}
+    expected = {"worker", "namespace", "limits"}
     if "builds" in mode and "controller" not in mode:
         expected |= {"promote", "db-migrate"}
     if "init" in mode:

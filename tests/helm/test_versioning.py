@@ -27,6 +27,7 @@ from helm.rendering import (
     RENDER_KUBE_VERSION,
     Doc,
     Helm,
+    component,
     config_of,
     controller_copy,
     controller_deployment,
@@ -283,15 +284,20 @@ def test_one_promotion_hook_per_queue_for_the_newest_build(
         assert labels["app.kubernetes.io/component"] == "promote"
         policy = release_policy(docs)
         assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
-    # The namespace Job and the schema migrations still run before everything, the promotions
-    # after.
-    before = [j for j in of_kind(docs, "Job") if j not in jobs.values()]
+    # The namespace Job and the schema migrations still run before everything; after the
+    # workers, the task queue limits (a lower weight), then the promotions.
+    limits = jobs_of(docs, "limits")
+    before = [j for j in of_kind(docs, "Job") if j not in jobs.values() and j not in limits]
     assert jobs_of(docs, "namespace-job") and jobs_of(docs, "db-migrate")
     assert sorted(j["metadata"]["name"] for j in before) == sorted(
         j["metadata"]["name"] for j in jobs_of(docs, "namespace-job") + jobs_of(docs, "db-migrate")
     )
     for job in before:
         assert "pre-install" in hook_annotations(job)["helm.sh/hook"]
+    promote_weight = {int(hook_annotations(j)["helm.sh/hook-weight"]) for j in jobs.values()}
+    for job in limits:
+        assert hook_annotations(job)["helm.sh/hook"] == "post-install,post-upgrade"
+        assert int(hook_annotations(job)["helm.sh/hook-weight"]) < min(promote_weight)
 
 
 def test_adding_a_build_leaves_the_running_one_untouched(helm: Helm) -> None:
@@ -469,9 +475,13 @@ def test_worker_controller_mode(
     assert not of_kind(docs, "Deployment")
     assert not of_kind(docs, "HorizontalPodAutoscaler") and not of_kind(docs, "ScaledObject")
     assert not _promote_jobs(docs)
-    # Only the pre-install/pre-upgrade hooks: the namespace Job and the schema migrations.
-    assert {hook_annotations(j)["helm.sh/hook"] for j in of_kind(docs, "Job")} == {
-        "pre-install,pre-upgrade"
+    # Only the pre-install/pre-upgrade hooks (the namespace Job and the schema migrations) and
+    # the task queue limits, which do not route anything.
+    hooks = {component(j): hook_annotations(j)["helm.sh/hook"] for j in of_kind(docs, "Job")}
+    assert hooks == {
+        "namespace-job": "pre-install,pre-upgrade",
+        "db-migrate": "pre-install,pre-upgrade",
+        "limits": "post-install,post-upgrade",
     }
     (connection,) = of_kind(docs, "Connection")
     assert connection["spec"]["hostPort"] == "temporal-frontend.temporal.svc.cluster.local:7233"

@@ -113,6 +113,11 @@ def job(tenant: str, parts: int = 1) -> Job:
         ),
         (Fairness(weights={"x" * 65: 2.0}), RateLimits(), "is longer than 64 bytes"),
         (
+            Fairness(weights={"gold": 5000}),
+            RateLimits(),
+            "fairness weight of 'gold' must be from 0.001 to 1000, not 5000",
+        ),
+        (
             Fairness(),
             RateLimits(activity_tasks=math.nan),
             "rate limit activity_tasks must be a number above 0, not nan",
@@ -249,6 +254,10 @@ async def test_apply_makes_the_server_match_and_a_second_apply_changes_nothing(
         ),
         (["--weight", "gold=nan", "orders"], "--weight gold must be a number above 0, not 'nan'"),
         (["--weight", "gold", "orders"], "--weight takes KEY=WEIGHT, not 'gold'"),
+        (
+            ["--weight", "gold=2000", "orders"],
+            "--weight gold must be from 0.001 to 1000, not '2000'",
+        ),
         (["--activity-rate", "5"], "rate and weight options apply to one queue: name it"),
         (
             ["--activity-rate", "5", "notifications"],

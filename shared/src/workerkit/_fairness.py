@@ -40,9 +40,11 @@ __all__ = [
     "FAIRNESS_KEY_MAX_BYTES",
     "FAIRNESS_SETTING",
     "PRIORITY_LEVELS",
+    "WEIGHT_RANGE",
     "Fairness",
     "RateLimits",
     "check_number",
+    "check_weight",
     "fairness_key_value",
     "field_problem",
 ]
@@ -51,6 +53,8 @@ __all__ = [
 FAIRNESS_KEY_MAX_BYTES = 64
 # The server's default number of priority levels (matching.priorityLevels): 1 runs first.
 PRIORITY_LEVELS = 5
+# The weights the server accepts for a fairness key (the temporal CLI's --fairness-weight).
+WEIGHT_RANGE = (0.001, 1000.0)
 # The server's dynamic config that turns dispatch by fairness key on.
 FAIRNESS_SETTING = "matching.enableFairness"
 
@@ -70,6 +74,19 @@ def check_number(what: str, value: object) -> float:
     return number
 
 
+def check_weight(what: str, value: object) -> float:
+    """Return ``value`` as a float if it is a fairness weight the server accepts.
+
+    Raises:
+        ConfigurationError: It is not a number from 0.001 to 1000; the message names ``what``.
+    """
+    low, high = WEIGHT_RANGE
+    number = check_number(what, value)
+    if not low <= number <= high:
+        raise ConfigurationError(f"{what} must be from {low:g} to {high:g}, not {value!r}")
+    return number
+
+
 @dataclass(frozen=True, kw_only=True)
 class Fairness:
     """How a queue's backlog is shared between tenants.
@@ -82,7 +99,7 @@ class Fairness:
             when the queue is declared: the input type must have the field.
         priority: The priority key of the queue's workflows, 1 (first) to 5 (last); unset,
             the server's default (3). One for every workflow or a mapping per class.
-        weights: Fairness weight per tenant (key value), above 0 (default 1): a tenant of
+        weights: Fairness weight per tenant (key value), 0.001 to 1000 (default 1): a tenant of
             weight 3 gets three times the dispatches of a tenant of weight 1 while both have
             a backlog. Applied to the task queues by ``fleet limits apply``.
     """
@@ -134,7 +151,7 @@ class Fairness:
                     f"queue {queue!r}: fairness weight key {tenant!r} is longer than "
                     f"{FAIRNESS_KEY_MAX_BYTES} bytes"
                 )
-            check_number(f"queue {queue!r}: fairness weight of {tenant!r}", weight)
+            check_weight(f"queue {queue!r}: fairness weight of {tenant!r}", weight)
 
     def priority_for(self, cls: type, args: Sequence[Any]) -> Priority:
         """The priority of a start of workflow ``cls`` with ``args``."""

@@ -8,7 +8,13 @@ from typing import Any
 
 from temporalio.client import Client
 from workerkit._exceptions import ConfigurationError
-from workerkit._fairness import FAIRNESS_SETTING, RateLimits, check_number
+from workerkit._fairness import (
+    FAIRNESS_SETTING,
+    WEIGHT_RANGE,
+    RateLimits,
+    check_number,
+    check_weight,
+)
 from workerkit._registry import Queue, discover_queues, get_queue
 from workerkit._task_queue_limits import (
     KINDS,
@@ -43,7 +49,11 @@ def _weight(text: str) -> tuple[str, float]:
         raise UsageError(f"--weight takes KEY=WEIGHT, not {text!r}")
     number = _number(raw, f"--weight {key}")
     assert number is not None
-    return key, number
+    try:
+        return key, check_weight(f"--weight {key}", number)
+    except ConfigurationError:
+        low, high = WEIGHT_RANGE
+        raise UsageError(f"--weight {key} must be from {low:g} to {high:g}, not {raw!r}") from None
 
 
 def _queues(args: argparse.Namespace) -> list[Queue]:
