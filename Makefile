@@ -85,6 +85,10 @@ test-fast: install ## The fast part of the suite (not marked slow): unit tests a
 bench: install ## Benchmark the project's worker against a bare temporalio Worker (CPU per workflow, every variant)
 	@$(UV) run --frozen python bench/run.py
 
+.PHONY: bench-fairness
+bench-fairness: install ## Fair sharing measured: a second tenant's wait behind a 500-order backlog, with and without fairness keys, and a rate limit over 60 s
+	@$(UV) run --frozen python bench/fairness.py
+
 .PHONY: capacity
 capacity: install ## Measure each queue's CPU, memory and server calls per workflow into its capacity.json (fleet size reads it)
 	@$(UV) run --frozen python bench/capacity.py --write
