@@ -287,6 +287,15 @@ def test_fleet_limits_apply_and_show_from_the_command_line(temporal_address: str
     assert rows["activity"]["rate"] == 120.0
     assert rows["activity"]["declared"]["rate"] == 500.0
     assert rows["activity"]["fairness_key"] == "customer_id"
+    # fleet status shows the key and the limits, and that the server differs from the code.
+    status = run_cli("status", "orders", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    (orders,) = json.loads(status.stdout)["queues"]
+    assert orders["limits"] == (
+        "fairness key customer_id; activity rate 120/s; not as declared (fleet limits apply)"
+    )
     again = run_cli("limits", "apply", "orders", env=env)
     assert "orders-v1: changed activity rate: 120 -> 500" in again.stdout
     assert run_cli("limits", "apply", "orders", env=env).stdout == "limits orders-v1: unchanged\n"
+    (orders,) = json.loads(run_cli("status", "orders", "--json", env=env).stdout)["queues"]
+    assert orders["limits"] == "fairness key customer_id; activity rate 500/s"
