@@ -32,7 +32,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
-from workerkit._deployments import describe_deployment, quote_visibility
+from workerkit._deployments import DeploymentState, describe_deployment, quote_visibility
 from workerkit._registry import Queue
 from workerkit._rollout import RolloutStatus, RolloutWorkflow, rollout_id
 from workerkit._schedule_sync import schedule_id
@@ -115,6 +115,8 @@ class QueueView:
     schedules: list[ScheduleView]
     # The task queue's rate limits and fairness weights on the server, and the fairness key.
     limits: str | None = None
+    # False when the builds could not be read (a problem line says why), not that none polled.
+    builds_read: bool = True
 
 
 @dataclass(frozen=True)
@@ -262,13 +264,15 @@ class _Reader:
 
     async def queue(self, queue: Queue, deployment: str) -> QueueView:
         tq = queue.task_queue
+        unread = object()  # what a failed read returns: apart from "no such deployment"
         state = await self.part(
             f"{queue.name}: builds",
             lambda: describe_deployment(self.client, deployment, task_queues=[tq]),
-            None,
+            unread,
         )
+        builds_read = state is not unread
         builds = []
-        for b in state.builds if state else ():
+        for b in state.builds if isinstance(state, DeploymentState) else ():
             version = f"{deployment}:{b.build_id}"
             running = await self.part(
                 f"{queue.name}: open executions of build {b.build_id}",
@@ -327,6 +331,7 @@ class _Reader:
             rollout_line,
             schedules,
             None if live is None else limits_line(queue, live),
+            builds_read,
         )
 
     async def schedule(self, queue: Queue, schedule: Any) -> ScheduleView:
@@ -355,6 +360,8 @@ class _Reader:
                     namespace=self.client.namespace, page_size=200, next_page_token=token
                 )
             )
+            # workers_info, though deprecated for the lighter `workers`: only it carries the
+            # heartbeat (slots in use, last heartbeat time) this view shows.
             for info in response.workers_info:
                 found.append(_worker(info.worker_heartbeat, stale_after, now))
             token = response.next_page_token

@@ -35,9 +35,16 @@ __all__ = ["build_parser", "main", "run"]
 COMMANDS_ENTRY_POINT_GROUP = "workerkit.commands"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (its subcommands' parsers are of this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fleet`` command's parser, every subcommand added (the CLI reference reads it)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fleet",
         description="Run and drive the Temporal worker fleet. Connection settings come from "
         "TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE.",

@@ -97,6 +97,8 @@ def _queue_lines(q: QueueView) -> list[str]:
                 f"  {b.build_id:<34} {b.status:<9} {ramp:>5} {b.pollers:>7} {opened:>6} "
                 + backlog_of
             )
+    elif not q.builds_read:
+        lines.append("  builds: not read (see the problems below)")
     else:
         lines.append("  no versioned build has polled (unversioned workers only, or none)")
     if q.rollout:
