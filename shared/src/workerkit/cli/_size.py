@@ -188,7 +188,7 @@ def _print(figures: Figures, p: Plan) -> None:
         f"  server        frontend {p.frontend_rps:.1f} req/s, matching {p.matching_rps:.1f} "
         f"req/s, history {p.history_rps:.1f} req/s (this queue)"
     )
-    print("  limits, the first to bind first:")
+    print("  server limits, in the order they bind:")
     for limit in p.limits:
         binds = "-" if limit.binds_at is None else f"{limit.binds_at:.4g} workflows/s"
         print(
