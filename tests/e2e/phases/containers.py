@@ -1,7 +1,8 @@
 """Every worker container is healthy, runs as uid 10001 on a read-only root filesystem and
 under compose's memory limit (which it exports, beside its RSS and threads); every image
 carries the OCI labels; Prometheus has exactly the worker containers as targets of job
-temporal-workers, every one up."""
+temporal-workers, every one up; the <queue>-limits one-shots set each task queue's declared
+rate limits on the server."""
 
 from __future__ import annotations
 
@@ -24,6 +25,20 @@ def check(stack: E2eStack, report: Report) -> None:
     check_images(stack, report)
     check_targets(stack, report, "stack")
     check_memory_limits(stack, report)
+    check_task_queue_limits(stack, report)
+
+
+def check_task_queue_limits(stack: E2eStack, report: Report) -> None:
+    """What orders declares (500 activity tasks a second, its fairness key) is on the server,
+    set by its one-shot before anything ran `fleet limits apply` by hand."""
+    rows = json.loads(stack.fleet("orders", "limits", "show", "orders", "--json"))
+    activity = next(r for r in rows if r["type"] == "activity")
+    report.check(
+        "the orders-limits one-shot set the declared task queue config (fleet limits show)",
+        activity["rate"] == activity["declared"]["rate"] == 500.0
+        and activity["fairness_key"] == "customer_id",
+        json.dumps(activity),
+    )
 
 
 def check_images(stack: E2eStack, report: Report) -> None:
