@@ -15,6 +15,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from workerkit import Queue, WorkerkitPlugin, discover_queues
+from workerkit._child_priority import queue_interceptors
 from workerkit._replay_gate import stored_histories
 
 
@@ -38,7 +39,7 @@ def test_every_workflow_type_has_a_stored_history(queue: Queue) -> None:
 async def test_stored_histories_replay(queue: Queue) -> None:
     replayer = Replayer(
         workflows=list(queue.workflows),
-        plugins=[WorkerkitPlugin(interceptors=queue.interceptors)],
+        plugins=[WorkerkitPlugin(interceptors=queue_interceptors(queue))],
     )
     histories = stored_histories(queue)
     assert histories, f"queue {queue.name} stores no history"

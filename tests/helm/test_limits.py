@@ -46,20 +46,22 @@ def test_every_enabled_queue_gets_its_limits_applied_before_the_promotion(
         )
 
 
+@pytest.mark.parametrize("controller", [False, True], ids=["hook promotes", "worker controller"])
 def test_overrides_become_flags_and_a_versioned_queue_uses_its_targets_image(
-    helm: Helm,
+    helm: Helm, controller: bool
 ) -> None:
     docs = helm.template(
         "dev",
         values=[
             DATABASE,
+            {"workerController": {"enabled": controller}},
             {
                 "queues": {
                     "orders": {
                         "limits": {
                             "activityRate": 120,
                             "activityRatePerKey": 2.5,
-                            "weights": {"wholesale": 3},
+                            "weights": {"cust-7": 3},
                         },
                         "builds": [
                             {"buildId": "old", "image": {"tag": "a", "digest": OLD_DIGEST}},
@@ -81,7 +83,7 @@ def test_overrides_become_flags_and_a_versioned_queue_uses_its_targets_image(
         "--activity-rate-per-key",
         "2.5",
         "--weight",
-        "wholesale=3",
+        "cust-7=3",
     ]
     # Rolled back to "old": the limits are the ones the running build declares.
     assert container["image"].endswith("@" + OLD_DIGEST)

@@ -8,6 +8,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum
 
 import pytest
 from temporalio import workflow
@@ -24,6 +25,7 @@ from workerkit import (
     launch,
     sync_schedules,
 )
+from workerkit._fairness import fairness_key_value, field_problem
 from workerkit._task_queue_limits import LimitChange, apply_limits, read_limits
 from workerkit.cli import run
 
@@ -124,8 +126,8 @@ def job(tenant: str, parts: int = 1) -> Job:
         ),
         (
             Fairness(),
-            RateLimits(workflow_tasks=0),
-            "rate limit workflow_tasks must be a number above 0, not 0",
+            RateLimits(activity_tasks_per_key=0),
+            "rate limit activity_tasks_per_key must be a number above 0, not 0",
         ),
     ],
 )
@@ -149,9 +151,29 @@ def test_a_queue_whose_activities_are_shared_never_starts_them_eagerly() -> None
     # An eager activity skips the task queue, so the server's limits would never see it.
     assert queue().shares_activities()
     assert queue(fairness=Fairness(), rate_limits=RateLimits(activity_tasks=5)).shares_activities()
-    assert not queue(
-        fairness=Fairness(), rate_limits=RateLimits(workflow_tasks=5)
-    ).shares_activities()
+    assert not queue(fairness=Fairness(), rate_limits=RateLimits()).shares_activities()
+
+
+# (str, Enum), not StrEnum: str() of such a member is "Tier.GOLD", the case to get right.
+class Tier(str, Enum):  # noqa: UP042
+    GOLD = "gold"
+
+
+@dataclass(frozen=True)
+class Member:
+    tier: Tier
+    account: Account | None
+
+
+def test_keys_read_as_an_outside_client_would_send_them() -> None:
+    # An enum is its value, whether the input is a dataclass or an outside client's JSON.
+    assert fairness_key_value(Member(Tier.GOLD, None), "tier") == "gold"
+    assert fairness_key_value({"tier": "gold"}, "tier") == "gold"
+    # Through an optional field: its key when set, none when not.
+    assert field_problem(Member, "account.id") is None
+    assert fairness_key_value(Member(Tier.GOLD, Account("a1")), "account.id") == "a1"
+    assert fairness_key_value(Member(Tier.GOLD, None), "account.id") is None
+    assert fairness_key_value({"account": {"id": 7}}, "account.id") == "7"
 
 
 def test_the_priority_is_read_from_the_input() -> None:
@@ -249,8 +271,8 @@ async def test_apply_makes_the_server_match_and_a_second_apply_changes_nothing(
     [
         (["--activity-rate", "-3", "orders"], "--activity-rate must be a number above 0, not '-3'"),
         (
-            ["--workflow-rate", "fast", "orders"],
-            "--workflow-rate must be a number above 0, not 'fast'",
+            ["--activity-rate-per-key", "fast", "orders"],
+            "--activity-rate-per-key must be a number above 0, not 'fast'",
         ),
         (["--weight", "gold=nan", "orders"], "--weight gold must be a number above 0, not 'nan'"),
         (["--weight", "gold", "orders"], "--weight takes KEY=WEIGHT, not 'gold'"),
@@ -292,7 +314,8 @@ def test_fleet_limits_apply_and_show_from_the_command_line(temporal_address: str
     assert status.returncode == 0, status.stderr
     (orders,) = json.loads(status.stdout)["queues"]
     assert orders["limits"] == (
-        "fairness key customer_id; activity rate 120/s; not as declared (fleet limits apply)"
+        "fairness key customer_id; activity rate 120/s; "
+        "differs from the declaration (an override, or not applied yet)"
     )
     again = run_cli("limits", "apply", "orders", env=env)
     assert "orders-v1: changed activity rate: 120 -> 500" in again.stdout

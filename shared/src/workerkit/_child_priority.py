@@ -22,7 +22,13 @@ from temporalio.worker import (
 )
 from workerkit._registry import Queue
 
-__all__ = ["ChildPriorityInterceptor"]
+__all__ = ["ChildPriorityInterceptor", "queue_interceptors"]
+
+
+def queue_interceptors(queue: Queue) -> list[Any]:
+    """The interceptors a worker of ``queue`` adds to the project's: the child priority, then
+    the queue's own. Its replayers take the same, so they run what its workers run."""
+    return [ChildPriorityInterceptor(queue), *queue.interceptors]
 
 
 class ChildPriorityInterceptor(Interceptor):

@@ -5,7 +5,7 @@ A queue shared by many tenants declares how its work is shared::
     QUEUE = Queue(
         name="orders",
         ...,
-        fairness=Fairness(key="customer_id", weights={"wholesale": 3.0}),
+        fairness=Fairness(key="customer_id", weights={"cust-4711": 3.0}),
         rate_limits=RateLimits(activity_tasks=200.0),
     )
 
@@ -28,9 +28,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from temporalio.common import Priority
@@ -173,20 +175,19 @@ class Fairness:
 
 @dataclass(frozen=True, kw_only=True)
 class RateLimits:
-    """The task queue's server-side rate limits, in tasks dispatched per second.
+    """The task queue's server-side rate limits, in activity tasks dispatched per second.
 
     Set on the server by ``fleet limits apply``, they bound every worker of the queue
     together, however many replicas run: the way to protect what the queue calls
-    downstream (a payment provider's quota). Unset, the server sets no limit.
+    downstream (a payment provider's quota). Unset, the server sets no limit. (The server
+    refuses a rate limit on workflow tasks, which call nothing downstream.)
 
     Attributes:
-        workflow_tasks: All workflow tasks of the queue.
         activity_tasks: All activity tasks of the queue.
         activity_tasks_per_key: The activity tasks of each fairness key (tenant), so one
             tenant cannot use the whole of ``activity_tasks``.
     """
 
-    workflow_tasks: float | None = None
     activity_tasks: float | None = None
     activity_tasks_per_key: float | None = None
 
@@ -233,7 +234,8 @@ def fairness_key_value(value: Any, path: str) -> str | None:
             current = getattr(current, part, None)
         if current is None:
             return None
-    text = str(current)
+    # An enum's value, as an outside client's JSON carries it ("gold", not "Tier.GOLD").
+    text = str(current.value if isinstance(current, Enum) else current)
     if not text:
         return None
     if len(text.encode()) > FAIRNESS_KEY_MAX_BYTES:
@@ -242,15 +244,30 @@ def fairness_key_value(value: Any, path: str) -> str | None:
 
 
 def _field_types(cls: Any) -> dict[str, Any] | None:
+    cls = _without_none(cls)  # an optional nested field: its key is read when it is set
     if dataclasses.is_dataclass(cls) and isinstance(cls, type):
-        hints = typing.get_type_hints(cls)
+        try:
+            hints = typing.get_type_hints(cls)
+        except NameError:  # an annotation that does not resolve: the fields are still known
+            hints = {}
         return {f.name: hints.get(f.name) for f in dataclasses.fields(cls)}
     model_fields = getattr(cls, "model_fields", None)  # a pydantic model
     if isinstance(model_fields, Mapping):
         return {name: getattr(info, "annotation", None) for name, info in model_fields.items()}
     if isinstance(cls, type) and typing.is_typeddict(cls):
-        return dict(typing.get_type_hints(cls))
+        try:
+            return dict(typing.get_type_hints(cls))
+        except NameError:
+            return dict(cls.__annotations__)
     return None
+
+
+def _without_none(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
 
 
 def _name(cls: Any) -> str:

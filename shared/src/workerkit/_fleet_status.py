@@ -164,7 +164,9 @@ def limits_line(queue: Queue, live: Mapping[Kind, Limits]) -> str | None:
         parts.append("weights " + ", ".join(f"{k}={v:g}" for k, v in sorted(weights.items())))
     declared = declared_limits(queue)
     if not all(limits_match(live[kind], declared[kind]) for kind in declared if kind in live):
-        parts.append("not as declared (fleet limits apply)")
+        # An environment's override (fleet limits apply --activity-rate, the chart's
+        # queues.<name>.limits) differs too: say both, never just "apply it".
+        parts.append("differs from the declaration (an override, or not applied yet)")
     return "; ".join(parts) or None
 
 

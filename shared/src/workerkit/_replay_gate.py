@@ -24,6 +24,7 @@ from temporalio.api.enums.v1 import EventType, VersioningBehavior
 from temporalio.client import Client, WorkflowHistory
 from temporalio.common import VersioningBehavior as SdkBehavior
 from temporalio.worker import Replayer
+from workerkit._child_priority import queue_interceptors
 from workerkit._determinism import Finding, check_queue
 from workerkit._exceptions import ConfigurationError
 from workerkit._plugin import WorkerkitPlugin
@@ -194,7 +195,7 @@ async def replay_gate(
     replayer = Replayer(
         workflows=list(queue.workflows),
         namespace=client.namespace if client is not None else "default",
-        plugins=[WorkerkitPlugin(interceptors=queue.interceptors)],
+        plugins=[WorkerkitPlugin(interceptors=queue_interceptors(queue))],
     )
     registered = set(queue.workflow_types())
     # A stored history stands for executions of its type: pinned ones if this build runs

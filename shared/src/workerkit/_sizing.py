@@ -280,7 +280,6 @@ def plan(
     workflow_task_slots: int = 100,
     pollers: int = 5,
     queues: int = 1,
-    workflow_task_rate: float | None = None,
     activity_task_rate: float | None = None,
 ) -> Plan:
     """Size one queue for ``rate`` workflows per second.
@@ -292,8 +291,8 @@ def plan(
         server: The server's limits and instance counts.
         activity_slots, workflow_task_slots, pollers: The queue's tuning (per worker).
         queues: How many queues like this one share the namespace (and the cluster).
-        workflow_task_rate, activity_task_rate: The task queue's declared rate limits
-            (tasks per second for every worker together), if any.
+        activity_task_rate: The task queue's declared activity rate limit (tasks per second
+            for every worker together), if any.
 
     Raises:
         ConfigurationError: An input is out of range (the message says which).
@@ -472,21 +471,18 @@ def plan(
                 at(capacity, per_workflow, 0.0, queues),
             )
         )
-    for what, declared, per_workflow in (
-        ("workflow", workflow_task_rate, figures.workflow_tasks_per_workflow),
-        ("activity", activity_task_rate, figures.activity_tasks_per_workflow),
-    ):
-        if declared is not None:
-            limits.append(
-                Limit(
-                    f"task queue {what} rate limit",
-                    "the queue's declared RateLimits (fleet limits apply), every worker together",
-                    declared,
-                    rate * per_workflow,
-                    "tasks/s",
-                    at(declared, per_workflow, 0.0, 1),
-                )
+    if activity_task_rate is not None:
+        per_workflow = figures.activity_tasks_per_workflow
+        limits.append(
+            Limit(
+                "task queue activity rate limit",
+                "the queue's declared RateLimits (fleet limits apply), every worker together",
+                activity_task_rate,
+                rate * per_workflow,
+                "tasks/s",
+                at(activity_task_rate, per_workflow, 0.0, 1),
             )
+        )
     limits.sort(key=lambda limit: math.inf if limit.binds_at is None else limit.binds_at)
     short = [lim for lim in limits if lim.binds_at is not None and lim.binds_at < rate]
     if short:

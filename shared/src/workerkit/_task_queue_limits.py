@@ -90,9 +90,8 @@ def declared_limits(
     over = rate_limits or RateLimits()
     all_weights = {**queue.fairness.weights, **(weights or {})}
     return {
-        "workflow": Limits(
-            rate=_first(over.workflow_tasks, declared.workflow_tasks), weights=all_weights
-        ),
+        # The server takes no rate limit on workflow tasks: only the weights.
+        "workflow": Limits(weights=all_weights),
         "activity": Limits(
             rate=_first(over.activity_tasks, declared.activity_tasks),
             rate_per_key=_first(over.activity_tasks_per_key, declared.activity_tasks_per_key),

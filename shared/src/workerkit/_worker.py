@@ -20,7 +20,7 @@ from temporalio.worker import (
 )
 from workerkit._arity import ArityRunner
 from workerkit._catch_all import UnknownWorkflowType, declare_known
-from workerkit._child_priority import ChildPriorityInterceptor
+from workerkit._child_priority import queue_interceptors
 from workerkit._exceptions import ConfigurationError
 from workerkit._plugin import WorkerkitPlugin
 from workerkit._registry import Queue, optional_parameters
@@ -81,7 +81,7 @@ def build_worker(
     versioned = version is not None and version.versioned
     behaviors = queue.versioning_behaviors() if versioned else None
     plugin = WorkerkitPlugin(
-        interceptors=[ChildPriorityInterceptor(queue), *queue.interceptors],
+        interceptors=queue_interceptors(queue),
         sandbox=settings.workflow_sandbox,
         versioning_behaviors=behaviors,
     )

@@ -64,7 +64,6 @@ def _overrides(
     args: argparse.Namespace, queues: list[Queue]
 ) -> tuple[RateLimits, dict[str, float]]:
     limits = RateLimits(
-        workflow_tasks=_number(args.workflow_rate, "--workflow-rate"),
         activity_tasks=_number(args.activity_rate, "--activity-rate"),
         activity_tasks_per_key=_number(args.activity_rate_per_key, "--activity-rate-per-key"),
     )
@@ -144,7 +143,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
             drift = (
                 ""
                 if limits_match(have, want)
-                else "  (differs from the declaration: fleet limits apply)"
+                else "  (differs from the declaration: an override, or not applied yet)"
             )
             print(f"{queue.task_queue:<20} {kind:<9} {'; '.join(parts)}{drift}")
         return 0
@@ -183,11 +182,6 @@ def register(sub: Subparsers) -> None:
     )
     p.add_argument("queues", nargs="*", metavar="QUEUE", help="default: every installed queue")
     p.add_argument("--dry-run", action="store_true", help="print the changes, make none")
-    p.add_argument(
-        "--workflow-rate",
-        metavar="N",
-        help="workflow tasks per second for the whole queue (overrides the declaration)",
-    )
     p.add_argument(
         "--activity-rate",
         metavar="N",

@@ -107,7 +107,6 @@ def _plan(args: argparse.Namespace) -> tuple[Figures, Plan]:
         workflow_task_slots=tuning.max_concurrent_workflow_tasks,
         pollers=tuning.max_pollers,
         queues=queues,
-        workflow_task_rate=queue.rate_limits.workflow_tasks,
         activity_task_rate=queue.rate_limits.activity_tasks,
     )
 
