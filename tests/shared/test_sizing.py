@@ -145,8 +145,26 @@ def test_long_polls_bind_at_a_replica_count() -> None:
     # twice the pods; a pod serves 35 wf/s.
     p = plan(FIGURES, 10.0)
     limit = next(lim for lim in p.limits if lim.name == "frontend.namespaceCount")
-    assert limit.binds_at == pytest.approx(1200 / 7 / 2 * 35)
+    # 171 workers fit: minReplicas 85 (maxReplicas 170) is the largest that fits.
+    assert limit.binds_at == pytest.approx(85 * 35)
     assert limit.use == p.max_replicas * 7
+
+
+def test_long_polls_count_the_replica_floors_of_many_queues() -> None:
+    # 100 queues: 1200 / (100 x 7) = 1.7, so 1 worker each fits but maxReplicas is at least 2:
+    # the limit binds at any rate, and the plan says so.
+    p = plan(FIGURES, 10.0, queues=100)
+    limit = next(lim for lim in p.limits if lim.name == "frontend.namespaceCount")
+    assert limit.use == 100 * 2 * 7 > limit.capacity
+    assert limit.binds_at == 0
+    assert any("frontend.namespaceCount at 0/s" in note for note in p.notes)
+    # 50 queues: 3 workers each fit, so minReplicas 1 (maxReplicas 2) at most: 35 wf/s.
+    limit = next(
+        lim
+        for lim in plan(FIGURES, 10.0, queues=50).limits
+        if lim.name == "frontend.namespaceCount"
+    )
+    assert limit.binds_at == pytest.approx(35)
 
 
 def test_memory_below_the_measured_peak_raises_the_limit() -> None:

@@ -270,6 +270,11 @@ class Plan:
         return min(bound, key=lambda limit: limit.binds_at or 0.0, default=None)
 
 
+def _max_replicas(min_replicas: int, burst: float) -> int:
+    """The autoscaler's maxReplicas for ``min_replicas``: room for a burst, and at least one."""
+    return max(min_replicas + 1, math.ceil(min_replicas * burst - 1e-9))
+
+
 def plan(
     figures: Figures,
     rate: float,
@@ -328,7 +333,7 @@ def plan(
     busy = rate * slot_s
     pods_for_slots = math.ceil(rate / per_pod_slot_rate - 1e-9) if slot_s > 0 else 0
     min_replicas = max(1, pods_for_cpu, pods_for_slots)
-    max_replicas = max(min_replicas + 1, math.ceil(min_replicas * pod.burst - 1e-9))
+    max_replicas = _max_replicas(min_replicas, pod.burst)
     if pods_for_slots > pods_for_cpu:
         notes.append(
             f"activity slots, not CPU, set the pod count: {busy:.1f} activities run at once "
@@ -397,11 +402,14 @@ def plan(
         )
     )
     # Every worker holds up to `pollers` workflow task polls open, and the operations worker's
-    # (fewer activity task polls): the limit binds at a replica count, reached at the rate that
-    # asks for it at maxReplicas.
+    # (fewer activity task polls): the limit binds at a replica count. It is reached at the
+    # rate whose minReplicas is the largest whose maxReplicas (the floors included) still fits.
     polls_capacity = server.namespace_long_polls * server.frontends
     polls_per_pod = pollers + OPS_WORKFLOW_POLLERS
-    pods_allowed = polls_capacity / (queues * polls_per_pod)
+    pods_allowed = math.floor(polls_capacity / (queues * polls_per_pod) + 1e-9)
+    fitting_min = pods_allowed
+    while fitting_min >= 1 and _max_replicas(fitting_min, pod.burst) > pods_allowed:
+        fitting_min -= 1
     limits.append(
         Limit(
             "frontend.namespaceCount",
@@ -409,7 +417,7 @@ def plan(
             polls_capacity,
             queues * max_replicas * polls_per_pod,
             "polls",
-            pods_allowed / pod.burst * per_pod_rate,
+            max(fitting_min, 0) * per_pod_rate,
         )
     )
     task_queue_hosts = min(server.partitions, server.matching_hosts)
