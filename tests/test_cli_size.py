@@ -55,6 +55,11 @@ def test_size_orders_at_50_per_second() -> None:
         (["orders", "--rate", "5", "--cpu-target", "2"], "--cpu-target must be a number from"),
         (["orders", "--rate", "5", "--queues", "1.5"], "--queues must be a whole number"),
         (["payments", "--rate", "5"], "unknown queue 'payments'; known queues: "),
+        (["orders", "--rate", "5", "--history-db-qps", "0"], "--history-db-qps must be a number"),
+        (
+            ["orders", "--rate", "5", "--namespace-polls", "2.5"],
+            "--namespace-polls must be a whole",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
@@ -63,6 +68,19 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert done.stdout == ""
+
+
+def test_every_limit_it_names_can_be_raised_from_the_command_line() -> None:
+    # The note says "raise them on the server": each limit the plan lists has its option.
+    given = ["--namespace-polls", "5000", "--history-db-qps", "20000", "--matching-db-qps", "9000"]
+    done = run_cli("size", "orders", "--rate", "10/s", "--json", *given)
+    limits = {limit["name"]: limit["capacity"] for limit in json.loads(done.stdout)["limits"]}
+    assert limits["frontend.namespaceCount"] == 5000
+    assert limits["history.persistenceMaxQPS"] == 20000
+    assert limits["matching.persistenceMaxQPS"] == 9000
+    done = run_cli("size", "orders", "--rate", "10/s", "--json", "--global-namespace-rps", "9999")
+    limits = {limit["name"]: limit["capacity"] for limit in json.loads(done.stdout)["limits"]}
+    assert limits["frontend.globalNamespaceRPS"] == 9999
 
 
 def test_every_measured_queue_can_be_sized() -> None:

@@ -170,7 +170,7 @@ class ServerLimits:
     # frontend.namespaceRPS: requests per second of one namespace, per frontend instance.
     namespace_rps: float = 2400
     # frontend.globalNamespaceRPS: the same for the whole cluster; 0: unset.
-    global_namespace_rps: float = 0
+    global_namespace_rps: float = 0.0
     # frontend.rps: requests per second of every namespace together, per frontend instance.
     frontend_rps: float = 2400
     # frontend.namespaceCount: concurrent long polls of one namespace, per API, per frontend.

@@ -32,9 +32,29 @@ _SERVER_OPTIONS = (
     ("--matching-hosts", "matching_hosts", "matching instances of the server"),
     ("--history-hosts", "history_hosts", "history instances of the server"),
     ("--namespace-rps", "namespace_rps", "the server's frontend.namespaceRPS (per frontend)"),
+    (
+        "--global-namespace-rps",
+        "global_namespace_rps",
+        "the server's frontend.globalNamespaceRPS (whole cluster), 0 unset",
+    ),
+    (
+        "--namespace-polls",
+        "namespace_long_polls",
+        "the server's frontend.namespaceCount (long polls, per frontend)",
+    ),
     ("--frontend-rps", "frontend_rps", "the server's frontend.rps (per frontend)"),
     ("--matching-rps", "matching_rps", "the server's matching.rps (per matching host)"),
     ("--history-rps", "history_rps", "the server's history.rps (per history host)"),
+    (
+        "--history-db-qps",
+        "history_persistence_qps",
+        "the server's history.persistenceMaxQPS (per history host)",
+    ),
+    (
+        "--matching-db-qps",
+        "matching_persistence_qps",
+        "the server's matching.persistenceMaxQPS (per matching host)",
+    ),
     ("--partitions", "partitions", "the server's matching.numTaskqueueReadPartitions"),
     ("--keda-interval", "keda_interval_s", "KEDA's pollingInterval in seconds, 0 without KEDA"),
 )
@@ -92,7 +112,8 @@ def _plan(args: argparse.Namespace) -> tuple[Figures, Plan]:
         if isinstance(getattr(defaults, name), int):
             given[name] = _count(text, option)
         else:
-            given[name] = _number(text, option, low=0 if name == "keda_interval_s" else 1)
+            may_be_zero = name in ("keda_interval_s", "global_namespace_rps")
+            given[name] = _number(text, option, low=0 if may_be_zero else 1)
     server = ServerLimits(**given)
     queues = _count(args.queues, "--queues")
     queue = get_queue(args.queue)
