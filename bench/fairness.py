@@ -84,8 +84,8 @@ def bench_queue(*, keyed: bool, slots: int, rate: float | None = None) -> Queue:
         tuning=Tuning(max_concurrent_activities=slots),
         fairness=Fairness(key="tenant") if keyed else Fairness(),
         # Declared, so both kinds of run send every activity through the task queue (a queue
-        # with neither keys nor limits hands them back eagerly): only the keys differ. It is
-        # applied to the server only by the rate check.
+        # without an activity rate limit may start them eagerly, while a slot is free): only
+        # the keys differ. It is applied to the server only by the rate check.
         rate_limits=RateLimits(activity_tasks=rate or 10_000.0),
     )
 

@@ -147,11 +147,13 @@ def test_a_key_needs_a_workflow_with_one_typed_argument() -> None:
         queue(fairness=Fairness(key={PlainWorkflow: "tenant"}))
 
 
-def test_a_queue_whose_activities_are_shared_never_starts_them_eagerly() -> None:
-    # An eager activity skips the task queue, so the server's limits would never see it.
-    assert queue().shares_activities()
-    assert queue(fairness=Fairness(), rate_limits=RateLimits(activity_tasks=5)).shares_activities()
-    assert not queue(fairness=Fairness(), rate_limits=RateLimits()).shares_activities()
+def test_only_a_queue_with_an_activity_rate_limit_never_starts_activities_eagerly() -> None:
+    # An eager activity skips the task queue, so the server's rate limit would never see it.
+    assert queue(fairness=Fairness(), rate_limits=RateLimits(activity_tasks=5)).limits_activities()
+    limited = queue(rate_limits=RateLimits(activity_tasks_per_key=1))
+    assert limited.limits_activities()
+    # A fairness key alone keeps them (its workflow tasks are dispatched fairly already).
+    assert not queue().limits_activities()
 
 
 # (str, Enum), not StrEnum: str() of such a member is "Tier.GOLD", the case to get right.
@@ -218,11 +220,14 @@ async def test_launch_and_schedules_set_the_fairness_key(client: Client) -> None
 
 
 async def test_child_workflows_of_the_queue_get_their_own_inputs_key(client: Client) -> None:
-    q = queue()
+    q = queue(rate_limits=RateLimits(activity_tasks=1000))
     parent = job("parent", parts=2)
     worker = build_worker(client, q, WorkerSettings.from_env({}))
-    # Its activities go through the task queue, where the server shares them out.
+    # A declared activity rate limit: every activity goes through the task queue; a fairness
+    # key alone keeps eager starts.
     assert worker.config().get("disable_eager_activity_execution") is True
+    keyed_only = build_worker(client, queue(), WorkerSettings.from_env({}))
+    assert not keyed_only.config().get("disable_eager_activity_execution")
     async with worker:
         launched = await launch(client, q, JobWorkflow.run, parent)
         assert await launched.handle.result() == 2
@@ -283,9 +288,8 @@ async def test_apply_makes_the_server_match_and_a_second_apply_changes_nothing(
         (["--activity-rate", "5"], "rate and weight options apply to one queue: name it"),
         (
             ["--activity-rate", "5", "notifications"],
-            "queue 'notifications' declares no fairness key or activity rate limit, so its "
-            "workers start activities eagerly, past the server's limits: declare them on the "
-            "queue first",
+            "queue 'notifications' declares no activity rate limit, so its workers start "
+            "activities eagerly, past the server's: declare one on the queue first",
         ),
     ],
 )

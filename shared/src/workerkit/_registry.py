@@ -277,16 +277,17 @@ class Queue:
         """
         return self.fairness.priority_for(self.workflow_class(workflow_type), args)
 
-    def shares_activities(self) -> bool:
-        """Whether the server shares out this queue's activity tasks (a fairness key or an
-        activity rate limit), so every activity must go through the task queue."""
+    def limits_activities(self) -> bool:
+        """Whether the queue declares an activity rate limit, which every activity must then
+        pass through the task queue to honour (none may be started eagerly).
+
+        A fairness key alone needs no such thing: an activity is started eagerly only by the
+        worker that just ran its workflow task, with a slot free, and workflow tasks are
+        themselves dispatched fairly; under contention, with no slot free, every activity
+        goes through the task queue anyway.
+        """
         limits = self.rate_limits
-        return (
-            self.fairness.key is not None
-            or bool(self.fairness.weights)
-            or limits.activity_tasks is not None
-            or limits.activity_tasks_per_key is not None
-        )
+        return limits.activity_tasks is not None or limits.activity_tasks_per_key is not None
 
     def _single_arg_types(self) -> dict[type, Any]:
         # The input type of each workflow whose run method takes exactly one typed argument.

@@ -119,7 +119,8 @@ def build_worker(
         activity_task_poller_behavior=_pollers(settings),
         graceful_shutdown_timeout=settings.shutdown_timeout,
         # An activity started eagerly (handed back with the workflow task that scheduled it)
-        # never enters the task queue, so the server's rate limits and fairness never see it.
-        disable_eager_activity_execution=queue.shares_activities(),
+        # never enters the task queue, so the server's rate limit never sees it. Eager starts
+        # save a poll per activity (about 5% of the orders saga's CPU): kept where no limit is.
+        disable_eager_activity_execution=queue.limits_activities(),
         deployment_config=version.deployment_config() if versioned and version else None,
     )

@@ -71,12 +71,11 @@ def _overrides(
     if (limits != RateLimits() or weights) and len(queues) != 1:
         raise UsageError("rate and weight options apply to one queue: name it")
     activity_limit = limits.activity_tasks is not None or limits.activity_tasks_per_key is not None
-    if (activity_limit or weights) and not queues[0].shares_activities():
+    if activity_limit and not queues[0].limits_activities():
         # Its workers start activities eagerly, past the task queue and so past any limit.
         raise UsageError(
-            f"queue {queues[0].name!r} declares no fairness key or activity rate limit, so its "
-            "workers start activities eagerly, past the server's limits: declare them on the "
-            "queue first"
+            f"queue {queues[0].name!r} declares no activity rate limit, so its workers start "
+            "activities eagerly, past the server's: declare one on the queue first"
         )
     return limits, weights
 
