@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
+from pathlib import Path
 
 import pytest
 from temporalio import workflow
@@ -30,6 +32,7 @@ from workerkit._task_queue_limits import LimitChange, apply_limits, read_limits
 from workerkit.cli import run
 
 from support.fleet import run_cli
+from support.temporal import temporal_cli
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,36 @@ async def test_launch_and_schedules_set_the_fairness_key(client: Client) -> None
         assert await sync_schedules(client, [q]) == [(f"{q.name}-nightly", "unchanged")]
     finally:
         await handle.delete()
+
+
+def test_an_outside_client_sets_the_key_as_the_page_shows(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    # The docs' `temporal workflow start` line, as written (no worker needed to be recorded).
+    (tmp_path / "order.json").write_text(json.dumps({"order_id": "A-2001"}))
+    workflow_id = f"order-outside-{uuid.uuid4().hex[:8]}"
+    common = ["--address", temporal_address, "--workflow-id", workflow_id]
+    start = ["workflow", "start", "--task-queue", "outside-v1", "--type", "OrderWorkflow"]
+    start += ["--fairness-key", "cust-7", "--input-file", "order.json"]
+    started = subprocess.run(
+        [temporal_cli(), *start, *common],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr
+    described = subprocess.run(
+        [temporal_cli(), "workflow", "describe", "-o", "json", *common],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    info = json.loads(described.stdout)["workflowExecutionInfo"]
+    assert info["priority"]["fairnessKey"] == "cust-7"
+    subprocess.run(
+        [temporal_cli(), "workflow", "terminate", *common], capture_output=True, check=False
+    )
 
 
 async def test_child_workflows_of_the_queue_get_their_own_inputs_key(client: Client) -> None:
