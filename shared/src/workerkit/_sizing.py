@@ -363,44 +363,44 @@ def plan(
     matching = rate * matching_per_wf
     history = rate * history_per_wf
 
-    def at(capacity: float, per_workflow: float, fixed: float, share: int) -> float | None:
-        """The rate of this queue at which ``share`` queues reach ``capacity``."""
-        if per_workflow <= 0:
-            return None
-        return max(0.0, (capacity / share - fixed) / per_workflow)
+    def reached(
+        name: str,
+        scope: str,
+        capacity: float,
+        per_workflow: float,
+        unit: str,
+        *,
+        fixed: float = 0.0,
+        share: int = queues,
+    ) -> Limit:
+        """A limit ``share`` queues like this one use ``per_workflow`` of per workflow, plus
+        ``fixed`` a second each, with the rate of this queue at which they reach it."""
+        binds_at = None
+        if per_workflow > 0:
+            binds_at = max(0.0, (capacity / share - fixed) / per_workflow)
+        return Limit(name, scope, capacity, share * (rate * per_workflow + fixed), unit, binds_at)
 
-    limits: list[Limit] = []
-    ns_name = (
-        "frontend.globalNamespaceRPS"
-        if server.global_namespace_rps > 0
-        else "frontend.namespaceRPS"
-    )
-    ns_scope = (
-        "per namespace, whole cluster"
-        if server.global_namespace_rps > 0
-        else f"per namespace, per frontend (x{server.frontends})"
-    )
-    limits.append(
-        Limit(
-            ns_name,
-            ns_scope,
+    global_ns = server.global_namespace_rps > 0
+    limits = [
+        reached(
+            "frontend.globalNamespaceRPS" if global_ns else "frontend.namespaceRPS",
+            "per namespace, whole cluster"
+            if global_ns
+            else f"per namespace, per frontend (x{server.frontends})",
             server.namespace_capacity,
-            queues * frontend,
+            frontend_per_wf,
             "requests/s",
-            at(server.namespace_capacity, frontend_per_wf, clock_per_queue, queues),
-        )
-    )
-    frontend_capacity = server.frontend_rps * server.frontends
-    limits.append(
-        Limit(
+            fixed=clock_per_queue,
+        ),
+        reached(
             "frontend.rps",
             f"every namespace, per frontend (x{server.frontends})",
-            frontend_capacity,
-            queues * frontend,
+            server.frontend_rps * server.frontends,
+            frontend_per_wf,
             "requests/s",
-            at(frontend_capacity, frontend_per_wf, clock_per_queue, queues),
-        )
-    )
+            fixed=clock_per_queue,
+        ),
+    ]
     # Every worker holds up to `pollers` workflow task polls open, and the operations worker's
     # (fewer activity task polls): the limit binds at a replica count. It is reached at the
     # rate whose minReplicas is the largest whose maxReplicas (the floors included) still fits.
@@ -421,74 +421,54 @@ def plan(
         )
     )
     task_queue_hosts = min(server.partitions, server.matching_hosts)
-    tq_capacity = task_queue_hosts * server.matching_rps
-    limits.append(
-        Limit(
+    limits += [
+        reached(
             "matching.numTaskqueueReadPartitions",
             f"one task queue: {server.partitions} partitions on {task_queue_hosts} matching "
             f"host(s) x matching.rps",
-            tq_capacity,
-            matching,
+            task_queue_hosts * server.matching_rps,
+            matching_per_wf,
             "requests/s",
-            at(tq_capacity, matching_per_wf, 0.0, 1),
-        )
-    )
-    matching_capacity = server.matching_rps * server.matching_hosts
-    limits.append(
-        Limit(
+            share=1,
+        ),
+        reached(
             "matching.rps",
             f"every task queue, per matching host (x{server.matching_hosts})",
-            matching_capacity,
-            queues * matching,
+            server.matching_rps * server.matching_hosts,
+            matching_per_wf,
             "requests/s",
-            at(matching_capacity, matching_per_wf, 0.0, queues),
-        )
-    )
-    history_capacity = server.history_rps * server.history_hosts
-    limits.append(
-        Limit(
+        ),
+        reached(
             "history.rps",
             f"every namespace, per history host (x{server.history_hosts})",
-            history_capacity,
-            queues * history,
+            server.history_rps * server.history_hosts,
+            history_per_wf,
             "requests/s",
-            at(history_capacity, history_per_wf, 0.0, queues),
-        )
-    )
-    for name, capacity, per_workflow, hosts in (
-        (
+        ),
+        reached(
             "history.persistenceMaxQPS",
+            f"database calls, per history host (x{server.history_hosts})",
             server.history_persistence_qps * server.history_hosts,
             figures.history_persistence_per_workflow,
-            f"database calls, per history host (x{server.history_hosts})",
+            "calls/s",
         ),
-        (
+        reached(
             "matching.persistenceMaxQPS",
+            f"database calls, per matching host (x{server.matching_hosts})",
             server.matching_persistence_qps * server.matching_hosts,
             figures.matching_persistence_per_workflow,
-            f"database calls, per matching host (x{server.matching_hosts})",
+            "calls/s",
         ),
-    ):
-        limits.append(
-            Limit(
-                name,
-                hosts,
-                capacity,
-                queues * rate * per_workflow,
-                "calls/s",
-                at(capacity, per_workflow, 0.0, queues),
-            )
-        )
+    ]
     if activity_task_rate is not None:
-        per_workflow = figures.activity_tasks_per_workflow
         limits.append(
-            Limit(
+            reached(
                 "task queue activity rate limit",
                 "the queue's declared RateLimits (fleet limits apply), every worker together",
                 activity_task_rate,
-                rate * per_workflow,
+                figures.activity_tasks_per_workflow,
                 "tasks/s",
-                at(activity_task_rate, per_workflow, 0.0, 1),
+                share=1,
             )
         )
     limits.sort(key=lambda limit: math.inf if limit.binds_at is None else limit.binds_at)
