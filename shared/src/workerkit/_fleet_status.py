@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio.api.deployment.v1 import WorkerDeploymentVersion
-from temporalio.api.enums.v1 import TaskQueueType, WorkerStatus
+from temporalio.api.enums.v1 import WorkerStatus
 from temporalio.api.taskqueue.v1 import TaskQueue, TaskQueueStats
 from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
@@ -36,7 +36,14 @@ from workerkit._deployments import DeploymentState, describe_deployment, quote_v
 from workerkit._registry import Queue
 from workerkit._rollout import RolloutStatus, RolloutWorkflow, rollout_id
 from workerkit._schedule_sync import schedule_id
-from workerkit._task_queue_limits import Kind, Limits, declared_limits, limits_match, read_limits
+from workerkit._task_queue_limits import (
+    TASK_QUEUE_TYPES,
+    Kind,
+    Limits,
+    declared_limits,
+    limits_from_config,
+    limits_match,
+)
 
 __all__ = [
     "BacklogView",
@@ -55,10 +62,6 @@ T = TypeVar("T")
 STALE_AFTER = timedelta(minutes=3)
 # A part the server does not answer within this is a problem line, not a stalled view.
 PART_TIMEOUT = timedelta(seconds=15)
-_KINDS = {
-    "workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-}
 _HEARTBEATS_OFF = (
     "workers: pollers but no worker heartbeats: enable frontend.WorkerHeartbeatsEnabled and "
     "frontend.ListWorkersEnabled in the server's dynamic config (or the workers started less "
@@ -226,27 +229,31 @@ class _Reader:
 
     async def backlog(
         self, task_queue: str
-    ) -> tuple[dict[str, BacklogView], dict[str, BacklogView], int]:
-        """The backlog by task kind and by priority key, and the workflow pollers."""
+    ) -> tuple[dict[str, BacklogView], dict[str, BacklogView], int, dict[Kind, Limits]]:
+        """The backlog by task kind and by priority key, the workflow pollers, and the task
+        queue's limits per kind (read by the same calls)."""
         by_kind: dict[str, BacklogView] = {}
         by_priority: dict[str, BacklogView] = {}
         pollers = 0
-        for kind, tq_type in _KINDS.items():
+        live: dict[Kind, Limits] = {}
+        for kind, tq_type in TASK_QUEUE_TYPES.items():
             response = await self.client.workflow_service.describe_task_queue(
                 DescribeTaskQueueRequest(
                     namespace=self.client.namespace,
                     task_queue=TaskQueue(name=task_queue),
                     task_queue_type=tq_type,
                     report_stats=True,
+                    report_config=True,
                 )
             )
+            live[kind] = limits_from_config(response.config)
             if kind == "workflow":
                 pollers = len({p.identity for p in response.pollers})
             by_kind[kind] = _backlog(response.stats)
             for key, stats in response.stats_by_priority_key.items():
                 name = str(key)
                 by_priority[name] = by_priority.get(name, BacklogView()) + _backlog(stats)
-        return by_kind, by_priority, pollers
+        return by_kind, by_priority, pollers, live
 
     async def build_backlog(self, deployment: str, build_id: str, task_queue: str) -> BacklogView:
         response = await self.client.workflow_service.describe_worker_deployment_version(
@@ -301,8 +308,9 @@ class _Reader:
             ),
             None,
         )
-        nothing: tuple[dict[str, BacklogView], dict[str, BacklogView], int] = ({}, {}, 0)
-        backlog, by_priority, pollers = await self.part(
+        nothing: tuple[dict[str, BacklogView], dict[str, BacklogView], int, dict[Kind, Limits]]
+        nothing = ({}, {}, 0, {})
+        backlog, by_priority, pollers, live = await self.part(
             f"{queue.name}: backlog", lambda: self.backlog(tq), nothing
         )
         rollout = await self.part(
@@ -318,9 +326,6 @@ class _Reader:
                 else f"last, of build {status.build_id}: {status.outcome}"
             )
         schedules = [await self.schedule(queue, s) for s in queue.schedules]
-        live = await self.part(
-            f"{queue.name}: rate limits", lambda: read_limits(self.client, queue), None
-        )
         return QueueView(
             queue.name,
             tq,
@@ -332,7 +337,7 @@ class _Reader:
             by_priority,
             rollout_line,
             schedules,
-            None if live is None else limits_line(queue, live),
+            limits_line(queue, live) if live else None,
             builds_read,
         )
 

@@ -26,18 +26,20 @@ from workerkit._registry import Queue
 
 __all__ = [
     "KINDS",
+    "TASK_QUEUE_TYPES",
     "Kind",
     "LimitChange",
     "Limits",
     "apply_limits",
     "declared_limits",
+    "limits_from_config",
     "limits_match",
     "read_limits",
 ]
 
 Kind = Literal["workflow", "activity"]
 KINDS: tuple[Kind, ...] = ("workflow", "activity")
-_TYPES = {
+TASK_QUEUE_TYPES: dict[Kind, TaskQueueType.ValueType] = {
     "workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
 }
@@ -106,7 +108,7 @@ async def read_limits(client: Client, queue: Queue) -> dict[Kind, Limits]:
     Raises:
         temporalio.service.RPCError: The server refused the call.
     """
-    return {kind: _from_config(await _config(client, queue, kind)) for kind in KINDS}
+    return {kind: limits_from_config(await _config(client, queue, kind)) for kind in KINDS}
 
 
 async def apply_limits(
@@ -136,12 +138,12 @@ async def apply_limits(
     changes: list[LimitChange] = []
     for kind in KINDS:
         want = wanted[kind]
-        have = _from_config(await _config(client, queue, kind))
+        have = limits_from_config(await _config(client, queue, kind))
         request = UpdateTaskQueueConfigRequest(
             namespace=client.namespace,
             identity=_IDENTITY,
             task_queue=queue.task_queue,
-            task_queue_type=_TYPES[kind],
+            task_queue_type=TASK_QUEUE_TYPES[kind],
         )
         found: list[LimitChange] = []
         if not _same(have.rate, want.rate):
@@ -175,14 +177,15 @@ async def _config(client: Client, queue: Queue, kind: Kind) -> TaskQueueConfig:
         DescribeTaskQueueRequest(
             namespace=client.namespace,
             task_queue=TaskQueue(name=queue.task_queue),
-            task_queue_type=_TYPES[kind],
+            task_queue_type=TASK_QUEUE_TYPES[kind],
             report_config=True,
         )
     )
     return response.config
 
 
-def _from_config(config: TaskQueueConfig) -> Limits:
+def limits_from_config(config: TaskQueueConfig) -> Limits:
+    """The limits a task queue's config (``DescribeTaskQueue``'s, ``report_config``) holds."""
     rate = (
         config.queue_rate_limit.rate_limit.requests_per_second
         if config.queue_rate_limit.HasField("rate_limit")
