@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -20,6 +21,23 @@ __all__ = ["connect", "load_connect_config"]
 
 _log = logging.getLogger("workerkit.connection")
 _DEFAULT_ADDRESS = "localhost:7233"
+# Where the SDK's transport error turns into its nested (Rust) details, e.g.
+# `Server connection error: tonic::transport::Error(Transport, ConnectError(...))`, and the
+# reason inside them (`message: "Connection refused"`).
+_NESTED = re.compile(r":?\s*[\w:]+(?:\(|\s\{)")
+_REASON = re.compile(r'\b(?:message|error): "([^"]*)"')
+
+
+def _reason(err: BaseException) -> str:
+    """The SDK's connect error on one line: its nested details give way to their reason."""
+    lines = str(err).strip().splitlines()
+    text = lines[0] if lines else ""
+    nested = _NESTED.search(text)
+    if nested is None:
+        return text
+    head = text[: nested.start()]
+    reason = _REASON.search(text, nested.start())
+    return head if reason is None else f"{head}: {reason.group(1)}"
 
 
 def load_connect_config(environ: Mapping[str, str] | None = None) -> ClientConnectConfig:
@@ -87,11 +105,18 @@ async def connect(
             if remaining <= 0:
                 raise ConnectError(
                     f"could not connect to Temporal at {address} within "
-                    f"{timeout.total_seconds():g}s ({attempt} attempts): {err}"
+                    f"{timeout.total_seconds():g}s ({attempt} attempts): {_reason(err)}"
                 ) from err
-            _log.warning(
+            # Why, once: the later attempts are the same story (the error says how many).
+            _log.log(
+                logging.WARNING if attempt == 1 else logging.DEBUG,
                 "Temporal not reachable yet, retrying",
-                extra={"address": address, "attempt": attempt, "retry_in_s": round(delay, 2)},
+                extra={
+                    "address": address,
+                    "attempt": attempt,
+                    "retry_in_s": round(delay, 2),
+                    "reason": _reason(err),
+                },
             )
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, 5.0)

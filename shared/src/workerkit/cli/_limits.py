@@ -34,12 +34,8 @@ def _number(text: str | None, option: str) -> float | None:
     if text is None:
         return None
     try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{option} must be a number above 0, not {text!r}") from None
-    try:
-        return check_number(option, value)
-    except ConfigurationError:
+        return check_number(option, float(text))
+    except (ValueError, ConfigurationError):
         raise UsageError(f"{option} must be a number above 0, not {text!r}") from None
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import re
 import signal
 import sys
 import threading
@@ -20,7 +19,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio.client import Client
-from workerkit._exceptions import ConnectError
 from workerkit._fleet_status import FleetStatus, QueueView, WorkerView, fleet_status
 from workerkit._registry import Queue, discover_queues, get_queue
 from workerkit.cli._common import (
@@ -34,24 +32,6 @@ from workerkit.cli._common import (
 from workerkit.cli._rollout import local_version
 
 __all__ = ["register", "render"]
-
-# Where the SDK's transport error turns into its nested (Rust) details, e.g.
-# ": tonic::transport::Error(Transport, ...)" or ": Status { code: ... }", and their reason.
-_NESTED = re.compile(r":?\s*[\w:]+(?:\(|\s\{)")
-_REASON = re.compile(r'\b(?:message|error): "([^"]*)"')
-
-
-def _one_line(err: ConnectError) -> str:
-    """``err`` (which names the address) on one line: the SDK's nested details give way to
-    their reason, e.g. ``Connection refused``."""
-    lines = str(err).strip().splitlines()
-    text = lines[0] if lines else ""
-    nested = _NESTED.search(text)
-    if nested is None:
-        return text
-    head = text[: nested.start()]
-    reason = _REASON.search(text, nested.start())
-    return head if reason is None else f"{head}: {reason.group(1)}"
 
 
 def _age(seconds: float | None) -> str:
@@ -218,10 +198,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print("\n".join(render(status)))
         return 0
 
-    try:
-        return with_client(args, body)
-    except ConnectError as err:
-        raise ConnectError(_one_line(err)) from err
+    return with_client(args, body)
 
 
 def register(sub: Subparsers) -> None:
