@@ -269,7 +269,8 @@ def test_a_start_with_the_wrong_number_of_arguments_fails_at_once(
 ) -> None:
     """No argument, or one too many, as the temporal CLI sends them: the workflow fails
     within seconds naming its parameters, instead of a TypeError retried forever."""
-    spawn_worker(queue).wait_ready()
+    worker = spawn_worker(queue)
+    worker.wait_ready()
     workflow_id = f"arity-{uuid.uuid4().hex[:10]}"
     done = temporal_start(temporal_address, task_queue, workflow_type, workflow_id, inputs)
     assert done.returncode == 0, done.stderr
@@ -285,6 +286,13 @@ def test_a_start_with_the_wrong_number_of_arguments_fails_at_once(
     assert failure["applicationFailureInfo"]["type"] == "InvalidInput"
     assert failure["applicationFailureInfo"]["nonRetryable"] is True
     assert not any("activityTaskScheduledEventAttributes" in e for e in events)
+    # The worker's log says so, once, as of any failed workflow.
+    deadline = time.monotonic() + 10
+    while workflow_id not in worker.log():
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.1)
+    said = [json.loads(x) for x in worker.log().splitlines() if workflow_id in x]
+    assert [(e["msg"], e["error_type"]) for e in said] == [("workflow failed", "InvalidInput")]
 
 
 async def test_signals_and_updates_with_the_wrong_number_of_arguments(

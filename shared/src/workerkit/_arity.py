@@ -23,6 +23,7 @@ The decision depends only on the history's payloads, so a replay makes it again.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,6 +53,7 @@ from workerkit._strict import INVALID_INPUT
 
 __all__ = ["ArityInterceptor", "ArityRunner", "arity_problem"]
 
+_log = logging.getLogger("workerkit.arity")
 _UNBOUND = object()  # stands for the instance when the run method is given unbound
 
 
@@ -153,13 +155,14 @@ class ArityRunner(WrappingRunner):
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         """Wrap the wrapped runner's instance."""
-        return _CheckedStart(super().create_instance(det), det.defn)
+        return _CheckedStart(super().create_instance(det), det.defn, det.info)
 
 
 class _CheckedStart(WrappedInstance):
-    def __init__(self, inner: WorkflowInstance, defn: Any) -> None:
+    def __init__(self, inner: WorkflowInstance, defn: Any, info: workflow.Info) -> None:
         super().__init__(inner)
         self._defn = defn
+        self._info = info
         self._refused: str | None = None  # the run's failure, once refused
 
     def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
@@ -170,6 +173,21 @@ class _CheckedStart(WrappedInstance):
                     problem = arity_problem(self._defn.run_fn, [None] * count, unbound=True)
                     if problem is not None:
                         self._refused = f"{self._defn.name} {problem} argument(s)"
+                        if not act.is_replaying:
+                            # Refused before any interceptor runs: the worker's log says so
+                            # itself, as it says of any workflow that failed.
+                            _log.warning(
+                                "workflow failed",
+                                extra={
+                                    "outcome": "failed",
+                                    "error": self._refused,
+                                    "error_type": INVALID_INPUT,
+                                    "non_retryable": True,
+                                    "workflow_id": self._info.workflow_id,
+                                    "workflow_type": self._info.workflow_type,
+                                    "task_queue": self._info.task_queue,
+                                },
+                            )
                         return self._fail(act)
         if self._refused is not None:  # what follows a refused start: evictions, queries
             return self._after_refusal(act)
